@@ -1,0 +1,46 @@
+# Every user target installs the project into .venv on first use; later calls skip the install.
+# Hydra overrides pass straight through:  make train trainer.epochs=2 data.n_subjects=60
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+# Command-line words of the form key=value are Hydra overrides, not make variables for us.
+OVERRIDES := $(filter-out VENV=% PYTHON=% PYTEST_ARGS=%,$(MAKEOVERRIDES))
+PYTEST_ARGS ?=
+
+.PHONY: install train explain demo test test-fast bench evaluate clean-outputs
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	@touch $(STAMP)
+
+train: $(STAMP)
+	$(PY) -m brainage.train $(OVERRIDES)
+
+explain: $(STAMP)
+	$(PY) -m brainage.explain $(OVERRIDES)
+
+evaluate: $(STAMP)
+	$(PY) -m brainage.evaluate $(OVERRIDES)
+
+bench: $(STAMP)
+	$(PY) -m brainage.bench $(OVERRIDES)
+
+demo: $(STAMP)
+	$(PY) -m brainage.train $(OVERRIDES)
+	$(PY) -m brainage.explain $(OVERRIDES)
+
+test: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+clean-outputs:
+	rm -rf outputs multirun

@@ -1,0 +1,161 @@
+"""Readers for participants tables, NIfTI grey-matter images and the seed's stacked ``.npy`` format.
+
+Every failure becomes a :class:`DataError` naming the subject, the file and what was expected.
+"""
+from __future__ import annotations
+
+import glob
+import gzip
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from brainage.data.errors import DataError
+
+ID_ALIASES = ("subject_id", "participant_id", "subject_ID", "Subject_ID", "subjectid", "id")
+GLOB_CHARS = set("*?[")
+
+
+def read_participants(path, require_id: bool = True) -> pd.DataFrame:
+    """Read a participants table (CSV or TSV) into ``subject_id``, ``age`` (+ ``sex``, ``site``).
+
+    The separator is taken from the extension (``.tsv`` → tab) or sniffed. ``participant_id`` and
+    ``subject_ID`` are accepted for ``subject_id``. Ages are parsed as numbers; a missing or
+    non-numeric age is kept as NaN (reported by the data stage). Without an id column and
+    ``require_id=False`` (the seed's stacked format), subjects are named ``row-0000``, ``row-0001``…
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"participants table not found: {path} (expected a CSV or TSV file)")
+    sep = "\t" if path.suffix.lower() == ".tsv" else None
+    try:
+        table = pd.read_csv(path, sep=sep, engine="python", dtype=str, keep_default_na=False)
+    except Exception as exc:  # pandas raises many types for malformed text
+        raise DataError(f"cannot read participants table {path}: {exc}") from exc
+    table.columns = [c.strip() for c in table.columns]
+    id_col = next((c for c in ID_ALIASES if c in table.columns), None)
+    if id_col is None and not require_id:
+        table["subject_id"] = [f"row-{i:04d}" for i in range(len(table))]
+        id_col = "subject_id"
+    if id_col is None:
+        raise DataError(
+            f"{path}: no subject id column; expected one of {', '.join(ID_ALIASES[:3])} "
+            f"(found columns: {', '.join(table.columns)})"
+        )
+    if "age" not in table.columns:
+        raise DataError(f"{path}: no 'age' column (found columns: {', '.join(table.columns)})")
+    out = pd.DataFrame({"subject_id": table[id_col].str.strip()})
+    out["age_raw"] = table["age"].str.strip()
+    out["age"] = pd.to_numeric(out["age_raw"], errors="coerce").astype(float)
+    for col in ("sex", "site"):
+        if col in table.columns:
+            out[col] = table[col].str.strip()
+    dup = out["subject_id"][out["subject_id"].duplicated(keep=False)].unique()
+    if len(dup):
+        shown = ", ".join(map(str, dup[:5]))
+        raise DataError(f"{path}: duplicate subject ids: {shown} (each subject must appear once)")
+    empty = out["subject_id"] == ""
+    if empty.any():
+        rows = ", ".join(str(i + 2) for i in np.flatnonzero(empty)[:5])
+        raise DataError(f"{path}: empty subject id on line(s) {rows}")
+    return out
+
+
+def age_problem(age_raw: str, age: float) -> str | None:
+    """Why an age cannot be used, or None."""
+    if age_raw == "":
+        return "missing age"
+    if not np.isfinite(age):
+        return f"non-numeric age {age_raw!r}"
+    return None
+
+
+def resolve_image_path(template: str, root, subject_id: str) -> Path:
+    """The image file of one subject: ``template`` formatted with ``root`` and ``subject_id``.
+
+    A template with glob characters must match exactly one file.
+    """
+    pattern = template.format(root=str(root), subject_id=subject_id)
+    if GLOB_CHARS & set(pattern):
+        hits = sorted(glob.glob(pattern))
+        if len(hits) != 1:
+            raise DataError(
+                f"{subject_id}: pattern {pattern} matches {len(hits)} files; expected exactly one"
+            )
+        return Path(hits[0])
+    return Path(pattern)
+
+
+def load_image(path, subject_id: str):
+    """Load a NIfTI image header-first; errors name the subject and file.
+
+    Returns the nibabel image (data not yet read) with a 3D shape check done.
+    """
+    import nibabel as nib
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{subject_id}: image file not found: {path}")
+    try:
+        img = nib.load(str(path))
+    except Exception as exc:
+        raise DataError(
+            f"{subject_id}: cannot read {path} as NIfTI ({type(exc).__name__}: {exc}); "
+            "expected a .nii or .nii.gz image"
+        ) from exc
+    shape = img.shape
+    if len(shape) == 4 and shape[3] == 1:
+        shape = shape[:3]
+    if len(shape) != 3:
+        raise DataError(
+            f"{subject_id}: {path} has shape {tuple(img.shape)}; expected a 3D image "
+            "(a singleton 4th axis is fine)"
+        )
+    return img
+
+
+def read_image_data(img, path, subject_id: str) -> np.ndarray:
+    """Decode the voxels as float32 3D; a truncated or corrupt file becomes a DataError."""
+    try:
+        data = np.asarray(img.dataobj, dtype=np.float32)
+    except (EOFError, OSError, zlib.error, gzip.BadGzipFile, ValueError) as exc:
+        raise DataError(
+            f"{subject_id}: {path} is truncated or corrupt ({type(exc).__name__}: {exc}); "
+            "re-export the image"
+        ) from exc
+    return data.reshape(data.shape[:3])
+
+
+def check_values(data: np.ndarray, path, subject_id: str, value_range, tolerance: float) -> None:
+    """NaN/inf voxels or values far outside the expected range are errors."""
+    finite = np.isfinite(data)
+    if not finite.all():
+        raise DataError(
+            f"{subject_id}: {path} has {int((~finite).sum())} NaN/inf voxels; "
+            "expected finite grey-matter probabilities"
+        )
+    lo, hi = float(value_range[0]), float(value_range[1])
+    vmin, vmax = float(data.min()), float(data.max())
+    if vmin < lo - tolerance or vmax > hi + tolerance:
+        raise DataError(
+            f"{subject_id}: {path} has values in [{vmin:.4g}, {vmax:.4g}]; expected grey-matter "
+            f"probabilities in [{lo:g}, {hi:g}] (tolerance {tolerance:g}) — is this a GM map?"
+        )
+
+
+def open_npy_stack(path) -> np.ndarray:
+    """Open the seed's stacked array (N × X × Y × Z) memory-mapped, read-only."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"stacked volume array not found: {path} (expected an N x X x Y x Z .npy)")
+    try:
+        arr = np.load(path, mmap_mode="r")
+    except Exception as exc:
+        raise DataError(f"cannot read {path} as a .npy array ({type(exc).__name__}: {exc})") from exc
+    if arr.ndim == 5 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim != 4:
+        raise DataError(f"{path} has shape {arr.shape}; expected N x X x Y x Z")
+    return arr
