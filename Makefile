@@ -4,10 +4,12 @@ SHELL := /bin/bash
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-stamp
+STAMP ?= $(VENV)/.installed-stamp
 
 # Command-line words of the form key=value are Hydra overrides, not make variables for us.
-OVERRIDES := $(filter-out VENV=% PYTHON=% PYTEST_ARGS=%,$(MAKEOVERRIDES))
+# make keeps them newest-first: restore the user's order, and quote each for the shell.
+reverse = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
+OVERRIDES := $(foreach o,$(call reverse,$(filter-out VENV=% PYTHON=% PYTEST_ARGS=% STAMP=%,$(MAKEOVERRIDES))),'$(o)')
 PYTEST_ARGS ?=
 
 .PHONY: install train explain demo test test-fast bench evaluate clean-outputs

@@ -24,11 +24,6 @@ def write_gm(path, data, affine=AFFINE):
 
 
 @pytest.fixture
-def rng():
-    return np.random.default_rng(0)
-
-
-@pytest.fixture
 def tiny_cohort(tmp_path, rng):
     """A PAC-layout cohort of 30 subjects, 10 per default age bin, and its data config."""
     root = tmp_path / "cohort"
