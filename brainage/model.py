@@ -1,0 +1,159 @@
+"""The four-block 3D CNN of Taylor 2019 (seed 000, section 3.1), as one Keras functional graph.
+
+Per block ``b`` (1-based) with ``k`` filters::
+
+    block{b}_conv_a  Conv3D(k, 3, relu, valid)
+    block{b}_conv_b  Conv3D(k, 3, valid)           linear: BatchNorm sits between it and the ReLU
+    block{b}_bn      BatchNormalization
+    block{b}_relu    ReLU
+    block{b}_pool    AveragePooling3D(2)
+
+then ``flatten`` -> ``dense1`` (Dense(32, relu)) -> ``logits`` (Dense(3), no softmax: the loss
+applies it, and relevance starts at the logit). The layer names are stable: the relevance engine
+addresses layers by them. At 100 x 124 x 104 x 1 the network has 253,291 parameters, 240 of them
+the batch-norm moving statistics (non-trainable).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+
+SEED_INPUT_SHAPE = (100, 124, 104, 1)
+
+
+def feature_shape(input_shape: Sequence[int], n_blocks: int, kernel_size: int = 3,
+                  pool_size: int = 2) -> tuple:
+    """Spatial shape after each block: two valid convolutions, then pooling (floor).
+
+    Raises
+    ------
+    ValueError
+        When the input is too small for ``n_blocks`` blocks; the message names the block and axis.
+    """
+    spatial = tuple(int(s) for s in input_shape[:3])
+    shapes = []
+    current = spatial
+    for block in range(1, n_blocks + 1):
+        after_conv = tuple(s - 2 * (kernel_size - 1) for s in current)
+        pooled = tuple(s // pool_size for s in after_conv)
+        for axis, (c, p) in enumerate(zip(after_conv, pooled)):
+            if c < 1 or p < 1:
+                smallest = minimum_input_size(n_blocks, kernel_size, pool_size)
+                raise ValueError(
+                    f"input shape {spatial} is too small for {n_blocks} blocks: axis {axis} is "
+                    f"{current[axis]} voxels at block {block}, which leaves {max(p, 0)} after two "
+                    f"{kernel_size}x{kernel_size}x{kernel_size} valid convolutions and "
+                    f"pooling by {pool_size}; every axis needs at least {smallest} voxels "
+                    f"(or use fewer blocks: model.widths)"
+                )
+        shapes.append(pooled)
+        current = pooled
+    return tuple(shapes)
+
+
+def minimum_input_size(n_blocks: int, kernel_size: int = 3, pool_size: int = 2) -> int:
+    """Smallest axis length that survives ``n_blocks`` blocks with at least one voxel."""
+    size = 1
+    for _ in range(n_blocks):
+        size = size * pool_size + 2 * (kernel_size - 1)
+    return size
+
+
+def build_model(input_shape: Sequence[int] = SEED_INPUT_SHAPE,
+                widths: Sequence[int] = (8, 16, 32, 64), kernel_size: int = 3,
+                dense_units: int = 32, n_classes: int = 3, pool_size: int = 2,
+                name: str = "taylor2019", bn_momentum: float = 0.99) -> keras.Model:
+    """Build the Taylor 2019 3D CNN.
+
+    Parameters
+    ----------
+    input_shape : sequence of int
+        ``(X, Y, Z)`` or ``(X, Y, Z, 1)``; the seed's crop is ``(100, 124, 104, 1)``.
+    widths : sequence of int
+        Filters per block; its length is the number of blocks (the seed has four).
+    kernel_size, pool_size : int
+        Convolution kernel edge and average-pooling window (both cubic).
+    dense_units : int
+        Units of the hidden dense layer ``dense1``.
+    n_classes : int
+        Outputs of ``logits`` (one per age bin).
+    name : str
+        Model name.
+    bn_momentum : float
+        Momentum of the batch-norm moving statistics (Keras's default 0.99, as in the seed). They
+        start at mean 0, variance 1 and forget that start as ``momentum ** steps``: short runs
+        (a few hundred steps) need a lower value such as 0.9, or inference sees other statistics
+        than training did.
+
+    Returns
+    -------
+    keras.Model
+        Functional model mapping ``(batch, X, Y, Z, 1)`` to ``(batch, n_classes)`` logits. Layers
+        follow the global dtype policy (e.g. ``mixed_float16``) except ``logits``, which stays
+        float32 so the loss and the relevance start in full precision.
+
+    Raises
+    ------
+    ValueError
+        When a size is not positive or the input is too small for the number of blocks.
+    """
+    input_shape = tuple(int(s) for s in input_shape)
+    if len(input_shape) == 3:
+        input_shape = input_shape + (1,)
+    if len(input_shape) != 4:
+        raise ValueError(f"input_shape must be (X, Y, Z) or (X, Y, Z, C), got {input_shape}")
+    widths = tuple(int(w) for w in widths)
+    if not widths:
+        raise ValueError("widths must name at least one block")
+    if not 0.0 <= float(bn_momentum) < 1.0:
+        raise ValueError(f"bn_momentum must be in [0, 1), got {bn_momentum}")
+    for label, value in [("widths", min(widths)), ("kernel_size", kernel_size),
+                         ("dense_units", dense_units), ("n_classes", n_classes),
+                         ("pool_size", pool_size)]:
+        if int(value) < 1:
+            raise ValueError(f"{label} must be positive, got {value}")
+    feature_shape(input_shape, len(widths), kernel_size, pool_size)
+
+    layers = keras.layers
+    inputs = keras.Input(shape=input_shape, name="input")
+    x = inputs
+    for block, width in enumerate(widths, start=1):
+        x = layers.Conv3D(width, kernel_size, padding="valid", activation="relu",
+                          name=f"block{block}_conv_a")(x)
+        x = layers.Conv3D(width, kernel_size, padding="valid", name=f"block{block}_conv_b")(x)
+        x = layers.BatchNormalization(momentum=float(bn_momentum), name=f"block{block}_bn")(x)
+        x = layers.ReLU(name=f"block{block}_relu")(x)
+        x = layers.AveragePooling3D(pool_size, name=f"block{block}_pool")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(int(dense_units), activation="relu", name="dense1")(x)
+    outputs = layers.Dense(int(n_classes), name="logits", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def model_from_config(model_cfg, input_shape: Sequence[int],
+                      n_classes: int | None = None) -> keras.Model:
+    """Build the network described by the ``model`` config group for volumes of ``input_shape``.
+
+    ``n_classes`` (one per age bin of the data) is used when the config leaves ``n_classes`` null;
+    when both are given they must agree.
+    """
+    configured = model_cfg.get("n_classes")
+    if configured is not None and n_classes is not None and int(configured) != int(n_classes):
+        raise ValueError(
+            f"model.n_classes={configured} but the data has {n_classes} age bins "
+            f"(data.bin_edges); set model.n_classes=null to follow the data"
+        )
+    n_out = configured if configured is not None else n_classes
+    if n_out is None:
+        raise ValueError("model.n_classes is null and no class count was given")
+    return build_model(
+        input_shape=input_shape,
+        widths=tuple(model_cfg.get("widths", (8, 16, 32, 64))),
+        kernel_size=int(model_cfg.get("kernel_size", 3)),
+        dense_units=int(model_cfg.get("dense_units", 32)),
+        n_classes=int(n_out),
+        pool_size=int(model_cfg.get("pool_size", 2)),
+        name=str(model_cfg.get("name", "taylor2019")),
+        bn_momentum=float(model_cfg.get("bn_momentum", 0.99)),
+    )

@@ -1,0 +1,363 @@
+"""The training stage on tiny problems: contract files, learning, seeds, resume, errors, configs."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+
+from brainage.data.grid import Grid
+from brainage.data.prepared import PreparedData
+from brainage.train import (
+    TrainError,
+    bin_labels,
+    classification_metrics,
+    find_latest_run,
+    format_summary,
+    train,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs"
+EXPERIMENTS = sorted(p.stem for p in (REPO / "experiments").glob("*.yaml"))
+SOURCE = (22, 25, 21)
+TINY = (20, 22, 19)
+AFFINE = np.array([[-2.0, 0.1, 0.0, 30.0],
+                   [0.0, 2.5, 0.0, -40.0],
+                   [0.0, 0.0, 3.0, -20.0],
+                   [0.0, 0.0, 0.0, 1.0]])
+# A two-block network small enough to train in seconds; BN statistics settle within ~100 steps.
+TINY_MODEL = ["model.widths=[2,4]", "model.dense_units=8", "model.bn_momentum=0.9",
+              "trainer.batch_size=4", "trainer.verbose=0", "data.stream.workers=1",
+              "trainer.early_stopping_patience=null"]
+CONTRACT_FILES = ["model.keras", "metrics.json", "history.csv", "split.csv", "data.json",
+                  "training_curves.png", "confusion_matrix.png", "test_predictions.csv"]
+
+
+def compose_train(*overrides, tiny=True):
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return compose("train", overrides=[*(TINY_MODEL if tiny else []), *overrides])
+
+
+def tiny_volumes(bins, rng):
+    """Noise, plus a box whose mean intensity encodes the class."""
+    volumes = rng.uniform(0, 0.3, size=(len(bins),) + TINY).astype(np.float32)
+    volumes[:, 4:12, 5:13, 4:11] += (0.05 + 0.3 * np.asarray(bins))[:, None, None, None]
+    return volumes
+
+
+def tiny_data(n_per_bin=20, seed=0) -> PreparedData:
+    """60 volumes of 20 x 22 x 19 in three bins, split 12/4/4 per bin."""
+    rng = np.random.default_rng(seed)
+    bins = np.repeat(np.arange(3), n_per_bin)
+    split = np.tile(np.array(["train"] * 12 + ["val"] * 4 + ["test"] * 4)[:n_per_bin], 3)
+    table = pd.DataFrame({
+        "subject_id": [f"sub-{i:03d}" for i in range(len(bins))],
+        "age": 10 + 30 * bins + rng.integers(0, 30, len(bins)),
+        "bin": bins,
+        "split": split,
+    })
+    grid = Grid.build(AFFINE, SOURCE, TINY, (1, 2, 1))
+    return PreparedData(tiny_volumes(bins, rng), table, grid, [10, 40, 70, 101])
+
+
+def _weights(path):
+    import keras
+
+    return keras.saving.load_model(path).get_weights()
+
+
+# --------------------------------------------------------------------------- configs
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes(experiment):
+    cfg = compose_train(f"experiment={experiment}", tiny=False)
+    assert cfg.stage == "train"
+    assert {"data", "model", "trainer", "seed"} <= set(cfg)
+    assert cfg.trainer.epochs >= 1 and cfg.model.widths
+
+
+def test_quick_is_the_default_and_seed_experiment_replaces_it():
+    quick = compose_train(tiny=False)
+    assert quick.trainer.epochs == compose_train("experiment=quick", tiny=False).trainer.epochs
+    assert quick.data.synthetic.age_distribution == "balanced"
+    seed = compose_train("experiment=seed_taylor2019", tiny=False)
+    assert seed.trainer.epochs == 34
+    assert list(seed.data.bin_edges) == [10, 40, 70, 101]
+    assert seed.data.balance == "downsample"
+    assert list(seed.model.widths) == [8, 16, 32, 64]
+    bare = compose_train("~experiment", tiny=False)
+    assert bare.trainer.epochs == 30
+
+
+# --------------------------------------------------------------------------- training runs
+
+def test_tiny_run_learns_and_writes_the_contract_files(tmp_path):
+    cfg = compose_train("trainer.epochs=20", "trainer.learning_rate=3e-3", "seed=1")
+    data = tiny_data()
+    metrics = train(cfg, run_dir=tmp_path / "run", data=data)
+    run = tmp_path / "run"
+    for name in CONTRACT_FILES:
+        assert (run / name).is_file() and (run / name).stat().st_size > 0, name
+
+    assert metrics["test_accuracy"] >= 0.75  # chance is 1/3
+    assert metrics["test_balanced_accuracy"] >= 0.75
+    saved = json.loads((run / "metrics.json").read_text())
+    assert saved["test_accuracy"] == metrics["test_accuracy"]
+    assert np.array(saved["confusion_matrix"]).sum() == 12
+    assert saved["n_per_bin_split"] == {"train": [12, 12, 12], "val": [4, 4, 4], "test": [4, 4, 4]}
+    assert saved["bin_labels"] == ["10-39", "40-69", "70-100"]
+    assert len(saved["test_per_bin_accuracy"]) == 3
+    timings = saved["timings"]
+    assert timings["backend"] and timings["devices"] and timings["train_volumes_per_s"] > 0
+    assert timings["train_seconds"] > 0
+
+    history = pd.read_csv(run / "history.csv")
+    assert list(history.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy",
+                                     "lr", "seconds"]
+    assert history["epoch"].tolist() == list(range(1, 21))
+    split = pd.read_csv(run / "split.csv")
+    assert list(split.columns) == ["subject_id", "age", "bin", "split"]
+    assert len(split) == 60
+    info = json.loads((run / "data.json").read_text())
+    assert Grid.from_dict(info["grid"]).to_dict() == data.grid.to_dict()
+    assert info["bin_edges"] == [10, 40, 70, 101]
+
+    # model.keras is the best validation epoch, and it reproduces the reported test accuracy.
+    import keras
+
+    model = keras.saving.load_model(run / "model.keras")
+    test = data.indices("test")
+    predicted = model.predict(data.volumes[test][..., None], verbose=0).argmax(-1)
+    assert (predicted == data.labels("test")).mean() == metrics["test_accuracy"]
+    predictions = pd.read_csv(run / "test_predictions.csv")
+    assert predictions["predicted_bin"].tolist() == predicted.tolist()
+    assert predictions["correct"].mean() == metrics["test_accuracy"]
+    best = history.loc[history["val_loss"].idxmin(), "epoch"]
+    assert metrics["best_epoch"] == best
+
+
+def test_same_seed_gives_the_same_run(tmp_path):
+    cfg = compose_train("trainer.epochs=3", "seed=7", "trainer.augment.enabled=true")
+    first = train(cfg, run_dir=tmp_path / "a", data=tiny_data())
+    second = train(cfg, run_dir=tmp_path / "b", data=tiny_data())
+    for key in ("test_accuracy", "confusion_matrix", "best_epoch", "best_monitor_value"):
+        assert first[key] == second[key], key
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "a" / "history.csv").drop(columns="seconds"),
+        pd.read_csv(tmp_path / "b" / "history.csv").drop(columns="seconds"))
+    for w1, w2 in zip(_weights(tmp_path / "a" / "model.keras"),
+                      _weights(tmp_path / "b" / "model.keras")):
+        np.testing.assert_array_equal(w1, w2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_trains_one_epoch(tmp_path, experiment):
+    # The experiment's trainer settings on the tiny network and cohort.
+    cfg = compose_train(f"experiment={experiment}", *TINY_MODEL, "trainer.epochs=1", tiny=False)
+    metrics = train(cfg, run_dir=tmp_path, data=tiny_data())
+    assert metrics["epochs_run"] == 1
+
+
+@pytest.mark.parametrize("option", ["cosine", "class_weights", "mixed_precision"])
+def test_training_options_run(tmp_path, option):
+    data = tiny_data()
+    overrides = {"cosine": ["trainer.lr_schedule=cosine", "trainer.min_lr=1e-5"],
+                 "class_weights": ["trainer.monitor=val_accuracy"],
+                 "mixed_precision": ["trainer.mixed_precision=true"]}[option]
+    if option == "class_weights":
+        data.class_weights = {0: 1.0, 1: 2.0, 2: 0.5}
+    metrics = train(compose_train("trainer.epochs=2", *overrides), run_dir=tmp_path, data=data)
+    history = pd.read_csv(tmp_path / "history.csv")
+    assert len(history) == 2 and np.isfinite(history["loss"]).all()
+    if option == "cosine":
+        assert history["lr"][0] == pytest.approx(1e-3) and history["lr"][1] < 1e-3
+    if option == "class_weights":
+        assert metrics["class_weights"] == {"0": 1.0, "1": 2.0, "2": 0.5}
+        assert metrics["monitor"] == "val_accuracy"
+    if option == "mixed_precision":  # float16 needs a GPU; elsewhere the stage falls back
+        gpu = any("gpu" in d.lower() for d in metrics["timings"]["devices"])
+        assert metrics["timings"]["dtype_policy"] == ("mixed_float16" if gpu else "float32")
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
+    import keras
+
+    class InterruptAfter(keras.callbacks.Callback):
+        def __init__(self, epochs):
+            super().__init__()
+            self.epochs = epochs
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 == self.epochs:
+                raise Interrupted
+
+    # Everything with state across epochs: data order and shifts, LR on plateau, early stopping.
+    settings = ["trainer.epochs=5", "seed=3", "trainer.augment.enabled=true",
+                "trainer.augment.max_shift=1", "trainer.lr_schedule=plateau",
+                "trainer.plateau_patience=1", "trainer.early_stopping_patience=3"]
+    straight = train(compose_train(*settings), run_dir=tmp_path / "straight", data=tiny_data())
+
+    broken = tmp_path / "broken"
+    with pytest.raises(Interrupted):
+        train(compose_train(*settings), run_dir=broken, data=tiny_data(),
+              callbacks=[InterruptAfter(2)])
+    assert not (broken / "metrics.json").exists()
+    assert len(pd.read_csv(broken / "history.csv")) == 2
+    with pytest.raises(TrainError, match="trainer.resume="):
+        train(compose_train(*settings), run_dir=broken, data=tiny_data())
+
+    # The command line of a resume names only the run; its saved config is used.
+    resumed = train(compose_train(f"trainer.resume={broken}"), data=tiny_data())
+    assert resumed["resumed"] is True
+    for key in ("test_accuracy", "confusion_matrix", "best_epoch", "epochs_run", "stopped_early"):
+        assert resumed[key] == straight[key], key
+    np.testing.assert_allclose(resumed["best_monitor_value"], straight["best_monitor_value"],
+                               rtol=1e-6)
+    a = pd.read_csv(tmp_path / "straight" / "history.csv").drop(columns="seconds")
+    b = pd.read_csv(broken / "history.csv").drop(columns="seconds")
+    pd.testing.assert_frame_equal(a, b, rtol=1e-6)
+    for w1, w2 in zip(_weights(tmp_path / "straight" / "model.keras"),
+                      _weights(broken / "model.keras")):
+        np.testing.assert_allclose(w1, w2, rtol=1e-5, atol=1e-6)
+    with pytest.raises(TrainError, match="already finished"):
+        train(compose_train(f"trainer.resume={broken}"), data=tiny_data())
+
+
+def test_a_used_run_directory_is_refused(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.json").write_text("{}")
+    with pytest.raises(TrainError, match="metrics.json"):
+        train(compose_train(), run_dir=run, data=tiny_data())
+    with pytest.raises(TrainError, match="no checkpoint to resume"):
+        train(compose_train(f"trainer.resume={tmp_path / 'nothing'}"), data=tiny_data())
+    with pytest.raises(TrainError, match="explicit run_dir"):
+        train(compose_train(), data=tiny_data())
+
+
+def test_model_too_small_for_the_grid_is_a_train_error(tmp_path):
+    cfg = compose_train("model.widths=[2,4,8]")
+    with pytest.raises(TrainError, match="too small for 3 blocks"):
+        train(cfg, run_dir=tmp_path / "run", data=tiny_data())
+
+
+# --------------------------------------------------------------------------- the real data stage
+
+def write_cohort(root: Path, n_per_bin=8, seed=0) -> Path:
+    """A PAC-layout cohort on an uneven grid with a non-identity affine; the class is in a box."""
+    rng = np.random.default_rng(seed)
+    bins = np.repeat(np.arange(3), n_per_bin)
+    ages = np.array([rng.uniform(18, 39), rng.uniform(41, 69), rng.uniform(71, 90)])[bins]
+    volumes = np.zeros((len(bins),) + SOURCE, dtype=np.float32)
+    volumes[:, 1:21, 2:24, 1:20] = tiny_volumes(bins, rng)
+    ids = [f"sub-{i:03d}" for i in range(len(bins))]
+    (root / "gm").mkdir(parents=True)
+    for sid, volume in zip(ids, np.clip(volumes, 0, 1)):
+        img = nib.Nifti1Image(volume, AFFINE)
+        img.set_sform(AFFINE, code=4)
+        nib.save(img, str(root / "gm" / f"{sid}_gm.nii.gz"))
+    pd.DataFrame({"participant_id": ids, "age": np.round(ages, 1)}).to_csv(
+        root / "participants.tsv", sep="\t", index=False)
+    return root
+
+
+def cohort_overrides(root: Path, cache: Path) -> list:
+    return ["data=pac2019", f"data.root={root}", "data.n_subjects=null", "data.source_shape=null",
+            f"data.crop_shape={list(TINY)}", "data.crop_offset=[1,2,1]", f"data.cache.dir={cache}",
+            "data.split=[0.5,0.25,0.25]"]
+
+
+def test_train_with_the_data_stage(tmp_path):
+    pytest.importorskip("brainage.data.cohort")
+    root = write_cohort(tmp_path / "cohort")
+    cfg = compose_train(*cohort_overrides(root, tmp_path / "cache"), "trainer.epochs=2")
+    metrics = train(cfg, run_dir=tmp_path / "run")
+    for name in CONTRACT_FILES:
+        assert (tmp_path / "run" / name).is_file(), name
+    assert metrics["n_per_bin_split"] == {"train": [4, 4, 4], "val": [2, 2, 2], "test": [2, 2, 2]}
+    grid = Grid.from_dict(json.loads((tmp_path / "run" / "data.json").read_text())["grid"])
+    np.testing.assert_allclose(grid.affine, AFFINE)
+    assert grid.crop_offset == (1, 2, 1) and grid.source_shape == SOURCE
+
+
+def _cli(tmp_path, *overrides):
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run(
+        [sys.executable, "-m", "brainage.train", *TINY_MODEL, *overrides],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bad", ["bin_edges", "participants"])
+def test_cli_data_error_is_one_line_and_status_2(tmp_path, bad):
+    pytest.importorskip("brainage.data.cohort")
+    if bad == "bin_edges":
+        overrides = ["data.bin_edges=[10]"]
+    else:
+        overrides = ["data=pac2019", f"data.root={tmp_path / 'missing'}"]
+    result = _cli(tmp_path, *overrides, f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 2, result.stderr
+    assert "error: " in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run" / "model.keras").exists()
+
+
+@pytest.mark.slow
+def test_cli_end_to_end_and_refusal(tmp_path):
+    pytest.importorskip("brainage.data.cohort")
+    root = write_cohort(tmp_path / "cohort")
+    run = tmp_path / "outputs" / "train" / "tiny"
+    args = [*cohort_overrides(root, tmp_path / "cache"), "trainer.epochs=2", f"hydra.run.dir={run}"]
+    result = _cli(tmp_path, *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in CONTRACT_FILES + [".hydra/config.yaml"]:
+        assert (run / name).is_file(), name
+    assert "seed 000" in result.stdout + result.stderr
+    assert find_latest_run("train", tmp_path / "outputs") == run
+    again = _cli(tmp_path, *args)
+    assert again.returncode == 2 and "error: " in again.stderr and "Traceback" not in again.stderr
+
+
+# --------------------------------------------------------------------------- helpers
+
+def test_classification_metrics():
+    metrics = classification_metrics([0, 0, 1, 1, 2, 2, 2], [0, 1, 1, 1, 0, 2, 2], 4)
+    assert metrics["confusion_matrix"][0] == [1, 1, 0, 0]
+    assert metrics["confusion_matrix"][2] == [1, 0, 2, 0]
+    assert metrics["test_per_bin_accuracy"] == [0.5, 1.0, pytest.approx(2 / 3), None]
+    assert metrics["test_accuracy"] == pytest.approx(5 / 7)
+    assert metrics["test_balanced_accuracy"] == pytest.approx((0.5 + 1 + 2 / 3) / 3)
+
+
+def test_summary_shows_the_seed_figures_only_for_the_seed_bins():
+    metrics = classification_metrics([0, 1, 2], [0, 1, 1], 3)
+    metrics.update(bin_edges=[10, 40, 70, 101], bin_labels=bin_labels([10, 40, 70, 101]))
+    table = format_summary(metrics)
+    assert "81.58" in table and "35.09" in table and "100.00" in table and "72.22" in table
+    metrics.update(bin_edges=[10, 50, 70, 101], bin_labels=bin_labels([10, 50, 70, 101]))
+    assert "81.58" not in format_summary(metrics)
+    assert bin_labels([10, 40.5, 101]) == ["[10, 40.5)", "[40.5, 101)"]
+
+
+def test_find_latest_run_skips_unfinished_runs(tmp_path):
+    outputs = tmp_path / "outputs"
+    for name, finished in [("2024-01-01_10-00-00", True), ("2024-01-02_10-00-00", True),
+                           ("2024-01-03_10-00-00", False)]:
+        (outputs / "train" / name).mkdir(parents=True)
+        if finished:
+            (outputs / "train" / name / "model.keras").write_text("x")
+    assert find_latest_run("train", outputs).name == "2024-01-02_10-00-00"
+    with pytest.raises(FileNotFoundError, match="make train"):
+        find_latest_run("train", tmp_path / "elsewhere")
