@@ -1,0 +1,339 @@
+"""The explain stage: relevance maps in world space, group maps, atlas-region tables, report.
+
+``python -m brainage.explain`` (``make explain``) explains the newest training run unless given
+``train_dir=…`` or ``model_path=…``. Outputs go to ``outputs/explain/<date>_<time>/``:
+``maps/<subject>_<method>_<target>.nii.gz``, ``group/<method>_bin<k>_mean.nii.gz``,
+``regions/<atlas>_subjects.csv``, ``regions/<atlas>_summary.csv``, ``conservation.csv``,
+``figures/*.png``, ``report.html`` and ``explain.json``. Everything is written into a hidden
+work folder and moved into place at the end, so a failed run never looks complete.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+WORK_DIR = ".incomplete"
+
+
+class ExplainError(ValueError):
+    """A bad explain request; the message says what to fix."""
+
+
+@dataclass
+class TrainRun:
+    dir: Path
+    model_path: Path
+    cfg: object  # the training run's resolved config
+    split: pd.DataFrame
+
+
+def resolve_train_run(cfg) -> TrainRun:
+    """The training run to explain: ``train_dir``, the run holding ``model_path``, or the newest."""
+    from omegaconf import OmegaConf
+
+    from brainage.runs import latest_run
+
+    model_path = cfg.get("model_path")
+    if model_path:
+        model_path = Path(model_path)
+        if not model_path.is_file():
+            raise ExplainError(f"model_path={model_path} does not exist")
+        train_dir = Path(cfg.get("train_dir") or model_path.parent)
+    elif cfg.get("train_dir"):
+        train_dir = Path(cfg.train_dir)
+        if not train_dir.is_dir():
+            raise ExplainError(f"train_dir={train_dir} does not exist; pass a training run "
+                               "directory such as outputs/train/<date>_<time>")
+        model_path = train_dir / "model.keras"
+        if not model_path.is_file():
+            raise ExplainError(f"train_dir={train_dir} holds no model.keras (unfinished or not a "
+                               "training run); pass a finished run or model_path=…")
+    else:
+        try:
+            train_dir = latest_run("train", cfg.get("outputs_dir", "outputs"))
+        except FileNotFoundError as exc:
+            raise ExplainError(str(exc)) from exc
+        model_path = train_dir / "model.keras"
+    config_path = train_dir / ".hydra" / "config.yaml"
+    if not config_path.is_file():
+        raise ExplainError(f"{train_dir} has no .hydra/config.yaml: cannot tell which data the "
+                           "model was trained on")
+    split_path = train_dir / "split.csv"
+    if not split_path.is_file():
+        raise ExplainError(f"{train_dir} has no split.csv")
+    split = pd.read_csv(split_path, dtype={"subject_id": str})
+    return TrainRun(train_dir, model_path, OmegaConf.load(config_path), split)
+
+
+def select_subjects(table: pd.DataFrame, subjects) -> np.ndarray:
+    """Rows to explain: a split name (``test`` default, ``val``, ``train``), ``all`` or id list."""
+    if isinstance(subjects, str):
+        if subjects == "all":
+            rows = np.arange(len(table))
+        elif subjects in ("train", "val", "test"):
+            rows = np.flatnonzero(table["split"].to_numpy() == subjects)
+        else:
+            subjects = [s.strip() for s in subjects.split(",") if s.strip()]
+            return select_subjects(table, subjects)
+    else:
+        wanted = [str(s) for s in subjects]
+        known = set(table["subject_id"])
+        unknown = [s for s in wanted if s not in known]
+        if unknown:
+            raise ExplainError(f"subjects not in the training run's cohort: {', '.join(unknown[:5])}")
+        pos = {sid: i for i, sid in enumerate(table["subject_id"])}
+        rows = np.array([pos[s] for s in wanted], dtype=np.int64)
+    if len(rows) == 0:
+        raise ExplainError(f"subjects={subjects!r} selects no subject; use test, val, train, all "
+                           "or a list of subject ids")
+    return rows
+
+
+def method_configs(cfg) -> dict:
+    """``{name: params}`` of the methods to run (``explainer=dtd`` or ``explainer=[dtd,gradcam]``)."""
+    from omegaconf import OmegaConf
+
+    methods = OmegaConf.to_container(cfg.explainer, resolve=True) if cfg.get("explainer") else {}
+    if not methods:
+        raise ExplainError("no explanation method selected; use explainer=dtd or "
+                           "explainer=[dtd,gradcam]")
+    return methods
+
+
+def target_specs(targets) -> list:
+    specs = [targets] if isinstance(targets, (str, int)) else list(targets)
+    for spec in specs:
+        if not (spec in ("predicted", "true", "all") or isinstance(spec, int)):
+            raise ExplainError(f"target {spec!r}; expected predicted, true, all or a class index")
+    return specs
+
+
+def _target_tags(spec, predicted: np.ndarray, n_classes: int):
+    """(engine target argument, file tag per class slice) for one target spec."""
+    if spec == "all":
+        return "all", [f"class{k}" for k in range(n_classes)]
+    if isinstance(spec, int):
+        return spec, [f"class{spec}"]
+    return spec, [spec]
+
+
+def explain(cfg, run_dir) -> dict:
+    """Run the explain stage into ``run_dir``; returns the summary written to ``explain.json``."""
+    run_dir = Path(run_dir)
+    work = run_dir / WORK_DIR
+    if work.exists():
+        shutil.rmtree(work)
+    from brainage.runs import check_fresh_run_dir
+
+    check_fresh_run_dir(run_dir, markers=("report.html", "explain.json"))
+    work.mkdir(parents=True)
+    try:
+        summary = _explain(cfg, run_dir, work)
+        for child in work.iterdir():
+            dest = run_dir / child.name
+            if dest.exists():
+                shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
+            child.rename(dest)
+        work.rmdir()
+        (run_dir / "explain.json").write_text(json.dumps(summary, indent=2, default=str))
+        return summary
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def _explain(cfg, run_dir: Path, work: Path) -> dict:
+    import keras
+    from omegaconf import OmegaConf
+    from tqdm.auto import tqdm
+
+    from brainage.atlases import load_atlas
+    from brainage.data.cohort import prepare_data
+    from brainage.nifti import reference_header, relevance_image, save_atomic
+    from brainage.regions import region_lookup, region_stats, summarise_regions
+    from brainage.relevance import analyzer_from_config
+    from brainage import report
+
+    t0 = time.perf_counter()
+    train = resolve_train_run(cfg)
+    methods = method_configs(cfg)
+    specs = target_specs(cfg.get("targets", ["predicted"]))
+    data_cfg = OmegaConf.merge(train.cfg.data, cfg.get("data") or {})
+    prep = prepare_data(data_cfg, seed=int(train.cfg.get("seed", 0)), run_dir=None,
+                        progress=bool(cfg.get("progress", True)))
+    if list(prep.table["subject_id"]) != list(train.split["subject_id"]) or \
+            list(prep.table["split"]) != list(train.split["split"]):
+        raise ExplainError(f"the data stage no longer reproduces {train.dir}/split.csv (the cohort "
+                           "or its files changed since training); explain with the original data")
+    rows = select_subjects(prep.table, cfg.get("subjects", "test"))
+
+    model = keras.saving.load_model(train.model_path, compile=False)
+    expected = tuple(model.input_shape[1:])
+    if expected != prep.input_shape:
+        raise ExplainError(f"model {train.model_path} expects inputs {expected} but the data are "
+                           f"{prep.input_shape}; explain with the data the model was trained on")
+    analyzers = {}
+    for name, params in methods.items():
+        try:
+            analyzers[name] = analyzer_from_config(model, params)
+        except (ValueError, KeyError) as exc:
+            raise ExplainError(f"explainer {name}: {exc}") from exc
+
+    grid = prep.grid
+    n_classes = prep.n_classes
+    atlas_name = cfg.atlas.name
+    ref_img = _grid_image(grid)
+    try:
+        atlas_img, atlas_table = load_atlas(cfg.atlas.get("path") or atlas_name, target_img=ref_img,
+                                            threshold=float(cfg.atlas.get("threshold", 25)),
+                                            labels=cfg.atlas.get("labels"))
+    except Exception as exc:
+        raise ExplainError(f"atlas {atlas_name}: {exc}") from exc
+    region_ids, region_names = region_lookup(np.asarray(atlas_img.dataobj), atlas_table,
+                                             bool(cfg.regions.get("merge_hemispheres", False)))
+    voxel_ml = float(abs(np.linalg.det(grid.affine[:3, :3]))) / 1000.0
+
+    for sub in ("maps", "group", "regions", "figures"):
+        (work / sub).mkdir()
+    batch_size = int(cfg.get("batch_size", 4))
+    conservation, region_rows, subject_info, traces = [], [], [], []
+    group_sum = {}
+    group_n = {}
+    correct_only = bool(cfg.group.get("correct_only", True))
+    figure_maps = {}
+    batches = [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
+    bar = tqdm(total=len(rows) * len(analyzers), desc="explaining", unit="map",
+               disable=not cfg.get("progress", True))
+    for batch in batches:
+        x = np.asarray(prep.volumes[batch], dtype=np.float32)[..., None]
+        y = prep.labels()[batch]
+        logits = np.asarray(model.predict(x, verbose=0))
+        predicted = logits.argmax(axis=1)
+        for j, r in enumerate(batch):
+            subject_info.append({"subject_id": prep.table["subject_id"][r], "age": prep.table["age"][r],
+                                 "bin": int(y[j]), "predicted": int(predicted[j]),
+                                 "split": prep.table["split"][r]})
+        for name, analyzer in analyzers.items():
+            for s_i, spec in enumerate(specs):
+                target, tags = _target_tags(spec, predicted, n_classes)
+                expl = analyzer.explain(x, target=target, labels=y)
+                maps = np.asarray(expl.maps)
+                per_class = maps if spec == "all" else maps[None]
+                outputs = np.asarray(expl.outputs).reshape(len(tags), len(batch))
+                sums = np.asarray(expl.relevance_sum).reshape(len(tags), len(batch))
+                errors = np.asarray(expl.rel_error).reshape(len(tags), len(batch))
+                neg = np.asarray(expl.negative_share).reshape(len(tags), len(batch))
+                targets = np.asarray(expl.target).reshape(len(tags), len(batch))
+                for c, tag in enumerate(tags):
+                    for j, r in enumerate(batch):
+                        sid = prep.table["subject_id"][r]
+                        vol = per_class[c, j, ..., 0]
+                        header = reference_header(prep.table["path"][r] if "path" in prep.table
+                                                  else None, grid)
+                        descrip = (f"{name} target={tag}:class{int(targets[c, j])} "
+                                   f"model={train.dir.name}")
+                        img = relevance_image(vol, grid, header, descrip)
+                        save_atomic(img, work / "maps" / f"{sid}_{name}_{tag}.nii.gz")
+                        conservation.append({
+                            "subject_id": sid, "method": name, "target": tag,
+                            "output": float(outputs[c, j]), "relevance_sum": float(sums[c, j]),
+                            "rel_error": float(errors[c, j]), "class": int(targets[c, j]),
+                            "negative_share": float(neg[c, j])})
+                        primary = s_i == 0 and (spec != "all" or c == predicted[j])
+                        if not primary:
+                            continue
+                        full = grid.uncrop(vol.astype(np.float32))
+                        stats = region_stats(full, region_ids, region_names, voxel_ml)
+                        stats.insert(0, "method", name)
+                        stats.insert(0, "bin", int(y[j]))
+                        stats.insert(0, "subject_id", sid)
+                        region_rows.append(stats)
+                        if not correct_only or predicted[j] == y[j]:
+                            total = float(full.sum())
+                            if total != 0:
+                                key = (name, int(y[j]))
+                                group_sum[key] = group_sum.get(key, 0) + full / total
+                                group_n[key] = group_n.get(key, 0) + 1
+                        figure_maps.setdefault((name, int(y[j])), (sid, img, r))
+                if getattr(expl, "trace", None) is not None and s_i == 0:
+                    traces.append({"method": name, "trace": _trace_rows(expl.trace)})
+                bar.update(len(batch) if s_i == 0 else 0)
+    bar.close()
+
+    conservation = pd.DataFrame(conservation)
+    conservation.to_csv(work / "conservation.csv", index=False)
+    subjects_table = pd.DataFrame(subject_info)
+    subjects_table.to_csv(work / "subjects.csv", index=False)
+    region_subjects = pd.concat(region_rows, ignore_index=True)
+    region_subjects = region_subjects[["subject_id", "bin", "method", "region", "n_voxels", "sum",
+                                       "mean", "density", "share"]]
+    region_subjects.to_csv(work / "regions" / f"{atlas_name}_subjects.csv", index=False)
+    region_summary = summarise_regions(region_subjects)
+    region_summary.to_csv(work / "regions" / f"{atlas_name}_summary.csv", index=False)
+
+    group_paths = {}
+    for (name, k), acc in sorted(group_sum.items()):
+        mean = acc / group_n[(name, k)]
+        img = relevance_image(grid.crop(mean), grid, None,
+                              f"{name} bin{k} mean share n={group_n[(name, k)]}")
+        group_paths[(name, k)] = save_atomic(img, work / "group" / f"{name}_bin{k}_mean.nii.gz")
+
+    figures = report.make_figures(work, prep, figure_maps, group_paths, region_summary,
+                                  conservation, atlas_name, int(cfg.figures.get("subjects", 3)),
+                                  int(cfg.regions.get("top_k", 10)))
+    summary = {
+        "train_dir": str(train.dir), "model_path": str(train.model_path),
+        "methods": methods, "targets": specs, "atlas": atlas_name,
+        "n_subjects": int(len(rows)), "n_maps": int(len(conservation)),
+        "group_counts": {f"{n}_bin{k}": v for (n, k), v in group_n.items()},
+        "max_rel_error": {m: float(g["rel_error"].max()) for m, g in conservation.groupby("method")},
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    report.write_html(work, summary, figures, conservation, region_summary, group_paths,
+                      subjects_table, traces)
+    return summary
+
+
+def _trace_rows(trace):
+    return {str(k): np.asarray(v).tolist() for k, v in dict(trace).items()}
+
+
+def _grid_image(grid):
+    import nibabel as nib
+
+    return nib.Nifti1Image(np.zeros(grid.source_shape, dtype=np.uint8), grid.affine)
+
+
+def _main(cfg) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from brainage.data.errors import DataError
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        summary = explain(cfg, run_dir)
+    except (ExplainError, DataError, FileExistsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    print(f"explained {summary['n_subjects']} subjects with {', '.join(summary['methods'])}: "
+          f"{run_dir}/report.html")
+
+
+def main() -> None:
+    import hydra
+
+    hydra.main(version_base="1.3", config_path="../configs", config_name="explain")(_main)()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""Composites: which rule explains which Dense/Conv layer.
+
+A :class:`Composite` maps layers to rules by name (exact or glob), by position (first =
+the layer touching the input, last = the output layer) and by type; presets are
+composites with names users recognise (``dtd``, ``dtd_w2``, ``lrp_composite``,
+``epsilon_plus``). Only Dense/Conv layers take rules: ReLU, Dropout and Flatten/Reshape
+pass relevance on, average pooling uses LRP-0, max pooling is winner-take-all and
+BatchNormalization follows the analyzer's ``bn_mode``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from brainage.relevance.rules import LRP0, Epsilon, Gamma, Rule, WSquare, ZBox, ZPlus
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """What a selector may look at to choose a rule for one Dense/Conv layer.
+
+    ``index`` counts Dense/Conv layers from the input (0 = first); ``kind_index`` counts
+    within the same kind (``"dense"`` or ``"conv"``).
+    """
+
+    name: str
+    layer: object
+    kind: str
+    index: int
+    count: int
+    kind_index: int
+    kind_count: int
+
+    @property
+    def is_first(self) -> bool:
+        return self.index == 0
+
+    @property
+    def is_last(self) -> bool:
+        return self.index == self.count - 1
+
+
+Selector = str | type | Callable[[LayerInfo], bool]
+
+
+def _matches(selector: Selector, info: LayerInfo) -> bool:
+    if isinstance(selector, str):
+        if selector in ("dense", "conv"):
+            return info.kind == selector
+        if selector == "linear":
+            return True
+        raise ValueError(f"type selector {selector!r}: use 'dense', 'conv', 'linear' or a class")
+    if isinstance(selector, type):
+        return isinstance(info.layer, selector)
+    return bool(selector(info))
+
+
+class Composite:
+    """Assign rules to Dense/Conv layers.
+
+    Parameters
+    ----------
+    layer_map : sequence of (selector, Rule)
+        Checked in order; the first match wins. A selector is ``"dense"``, ``"conv"``,
+        ``"linear"``, a Keras layer class, or ``callable(LayerInfo) -> bool``.
+    name_map : mapping of str to Rule
+        Layer name or glob pattern (``"block1_*"``) to rule; beats everything else.
+    first, last : Rule, optional
+        Rule for the first (input-side) / last (output) Dense/Conv layer.
+    default : Rule, optional
+        Used when nothing else matches; without it an unmatched layer raises.
+    name : str
+        Shown in ``repr`` and reports.
+
+    Examples
+    --------
+    >>> Composite([("dense", Epsilon(0.1)), ("conv", ZPlus())], first=ZBox(0.0, 1.0))
+    """
+
+    def __init__(
+        self,
+        layer_map: Sequence[tuple[Selector, Rule]] = (),
+        name_map: Mapping[str, Rule] | None = None,
+        first: Rule | None = None,
+        last: Rule | None = None,
+        default: Rule | None = None,
+        name: str = "custom",
+    ):
+        self.layer_map = list(layer_map)
+        self.name_map = dict(name_map or {})
+        self.first = first
+        self.last = last
+        self.default = default
+        self.name = name
+
+    def rule_for(self, info: LayerInfo) -> Rule:
+        """The rule for one layer; raises ``ValueError`` naming it when none applies."""
+        for pattern, rule in self.name_map.items():
+            if info.name == pattern or fnmatch.fnmatchcase(info.name, pattern):
+                return rule
+        if self.first is not None and info.is_first:
+            return self.first
+        if self.last is not None and info.is_last:
+            return self.last
+        for selector, rule in self.layer_map:
+            if _matches(selector, info):
+                return rule
+        if self.default is not None:
+            return self.default
+        raise ValueError(
+            f"composite {self.name!r}: no rule for layer {info.name!r} "
+            f"({type(info.layer).__name__}); add it to layer_map/name_map or set default"
+        )
+
+    def assign(self, steps) -> dict[str, Rule]:
+        """Rules for every linear step of a parsed chain, keyed by layer name."""
+        linear = [s for s in steps if s.kind == "linear"]
+        counts = {k: sum(s.op == k for s in linear) for k in ("dense", "conv")}
+        seen = {"dense": 0, "conv": 0}
+        rules = {}
+        for index, step in enumerate(linear):
+            info = LayerInfo(
+                name=step.name,
+                layer=step.layer,
+                kind=step.op,
+                index=index,
+                count=len(linear),
+                kind_index=seen[step.op],
+                kind_count=counts[step.op],
+            )
+            seen[step.op] += 1
+            rules[step.name] = self.rule_for(info)
+        return rules
+
+    def __repr__(self):
+        parts = [f"name={self.name!r}"]
+        if self.name_map:
+            parts.append(f"name_map={self.name_map!r}")
+        if self.first is not None:
+            parts.append(f"first={self.first!r}")
+        if self.last is not None:
+            parts.append(f"last={self.last!r}")
+        if self.layer_map:
+            shown = [(getattr(s, "__name__", s), r) for s, r in self.layer_map]
+            parts.append(f"layer_map={shown!r}")
+        if self.default is not None:
+            parts.append(f"default={self.default!r}")
+        return f"Composite({', '.join(parts)})"
+
+
+def dtd(low=0.0, high=1.0) -> Composite:
+    """Deep Taylor decomposition (seed 000): z⁺ on every hidden layer, zᴮ at the input."""
+    return Composite([("linear", ZPlus())], first=ZBox(low, high), name="dtd")
+
+
+def dtd_w2() -> Composite:
+    """Deep Taylor decomposition with the w² rule at the input (unbounded input domain)."""
+    return Composite([("linear", ZPlus())], first=WSquare(), name="dtd_w2")
+
+
+def _upper_conv(info: LayerInfo) -> bool:
+    return info.kind == "conv" and info.kind_index >= info.kind_count // 2
+
+
+def lrp_composite(epsilon=0.25, gamma=0.25, low=0.0, high=1.0) -> Composite:
+    """The seed-001 recipe: LRP-0 on dense (upper) layers, LRP-ε on the upper half of the
+    conv layers, LRP-γ on the lower half, zᴮ at the input layer."""
+    return Composite(
+        [("dense", LRP0()), (_upper_conv, Epsilon(epsilon)), ("conv", Gamma(gamma))],
+        first=ZBox(low, high),
+        name="lrp_composite",
+    )
+
+
+def epsilon_plus(epsilon=0.25, low=0.0, high=1.0) -> Composite:
+    """Zennit's EpsilonPlus with a box input layer: ε on dense, z⁺ on conv, zᴮ at the input."""
+    return Composite(
+        [("dense", Epsilon(epsilon)), ("conv", ZPlus())], first=ZBox(low, high), name="epsilon_plus"
+    )
+
+
+COMPOSITES: dict[str, Callable[..., Composite]] = {
+    "dtd": dtd,
+    "dtd_w2": dtd_w2,
+    "lrp_composite": lrp_composite,
+    "epsilon_plus": epsilon_plus,
+}
+
+
+def get_composite(name: str, **params) -> Composite:
+    """Build a preset composite by name (``dtd``, ``dtd_w2``, ``lrp_composite``, ``epsilon_plus``)."""
+    try:
+        factory = COMPOSITES[name]
+    except KeyError:
+        raise ValueError(f"unknown composite {name!r}; presets: {sorted(COMPOSITES)}") from None
+    return factory(**params)
+
+
+__all__ = [
+    "Composite",
+    "LayerInfo",
+    "dtd",
+    "dtd_w2",
+    "lrp_composite",
+    "epsilon_plus",
+    "get_composite",
+    "COMPOSITES",
+]

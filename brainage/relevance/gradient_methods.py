@@ -1,0 +1,214 @@
+"""Gradient-based explanations with the same interface as the relevance analyzers.
+
+Gradient, gradient × input, integrated gradients, guided backpropagation (seed 003) and
+Grad-CAM at any named spatial layer (seed 002). Targets, batching and the
+:class:`~brainage.relevance.Explanation` diagnostics are shared with
+:class:`~brainage.relevance.RelevanceAnalyzer`; there is no conservation trace.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from keras import ops
+
+from brainage.relevance._backend import value_and_vjp
+from brainage.relevance.analyzer import Analyzer
+
+
+class GradientAnalyzer(Analyzer):
+    """Gradient of the target logit with respect to the input (``times_input``: × input).
+
+    Parameters
+    ----------
+    model : keras.Model
+    times_input : bool
+        Return ``x ⊙ ∂f/∂x`` (gradient × input) instead of the gradient.
+    compile, jit_compile : bool
+        See :class:`~brainage.relevance.Analyzer`.
+    """
+
+    def __init__(self, model, *, times_input=False, compile=True, jit_compile=False):
+        self.times_input = times_input
+        self.method = "gradient_x_input" if times_input else "gradient"
+        super().__init__(model, compile=compile, jit_compile=jit_compile)
+
+    def _logits(self, x):
+        for step in self.steps:
+            x = step.forward(x)
+        return x
+
+    def _graph(self, x, targets):
+        logits, vjp = value_and_vjp(self._logits, [x])
+        chosen, onehot, outputs = self._select(logits, targets)
+        grads = [vjp(onehot[i])[0] for i in range(targets.shape[0])]
+        maps = ops.stack(grads)
+        if self.times_input:
+            maps = maps * x[None]
+        return maps, outputs, chosen
+
+
+class IntegratedGradientsAnalyzer(GradientAnalyzer):
+    """Integrated gradients: ``(x − x₀) ⊙ mean_k ∂f/∂x(x₀ + α_k (x − x₀))``.
+
+    Midpoint Riemann sum with ``α_k = (k + ½)/steps``; the target is chosen at ``x``.
+    By completeness the map sums to about ``f(x) − f(x₀)`` (``rel_error`` compares with
+    ``f(x)``, so it shows ``|f(x₀)| / |f(x)|`` plus the quadrature error).
+
+    Parameters
+    ----------
+    model : keras.Model
+    steps : int
+        Number of interpolation points (one compiled gradient call each).
+    baseline : float or array-like
+        ``x₀``, broadcastable to one input (default zeros).
+    """
+
+    def __init__(self, model, *, steps=32, baseline=0.0, compile=True, jit_compile=False):
+        if int(steps) < 1:
+            raise ValueError(f"integrated_gradients: steps must be ≥ 1, got {steps}")
+        self.n_steps = int(steps)
+        self.baseline = np.asarray(baseline, dtype=np.float32)
+        super().__init__(model, times_input=False, compile=compile, jit_compile=jit_compile)
+        self.method = "integrated_gradients"
+
+    def _run(self, x, targets):
+        baseline = np.broadcast_to(self.baseline, x.shape[1:]).astype(np.float32)[None]
+        _, outputs, chosen = self._graph_fn(x, targets)
+        chosen = ops.convert_to_numpy(chosen).astype(np.int32)
+        total = None
+        delta = x - baseline
+        for k in range(self.n_steps):
+            alpha = np.float32((k + 0.5) / self.n_steps)
+            grads = ops.convert_to_numpy(self._graph_fn(baseline + alpha * delta, chosen)[0])
+            total = grads if total is None else total + grads
+        maps = delta[None] * (total / self.n_steps)
+        return {"maps": maps, "outputs": ops.convert_to_numpy(outputs), "target": chosen}
+
+
+class GuidedBackpropAnalyzer(GradientAnalyzer):
+    """Guided backpropagation (Springenberg et al., seed 003).
+
+    The gradient is propagated layer by layer, and at every ReLU (fused or a layer) only
+    positive gradients pass where the forward activation was positive:
+    ``g_in = 1[z > 0] · max(g_out, 0)``.
+    """
+
+    def __init__(self, model, *, compile=True, jit_compile=False):
+        super().__init__(model, times_input=False, compile=compile, jit_compile=jit_compile)
+        self.method = "guided_backprop"
+
+    def _graph(self, x, targets):
+        acts = self._forward(x)
+        chosen, onehot, outputs = self._select(acts[-1], targets)
+        grads = [onehot[i] for i in range(targets.shape[0])]
+        for step, a in zip(reversed(self.steps), reversed(acts[:-1])):
+            if step.kind == "reshape":
+                grads = [ops.reshape(g, (-1,) + tuple(a.shape[1:])) for g in grads]
+                continue
+            if step.relu:
+                grads = [ops.relu(g) for g in grads]
+            _, vjp = value_and_vjp(step.forward, [a])
+            grads = [vjp(g)[0] for g in grads]
+        return ops.stack(grads), outputs, chosen
+
+
+def _axis_interpolation(n_out: int, n_cam: int, offset: float, scale: float) -> np.ndarray:
+    """Matrix (n_out, n_cam) of 1-D linear interpolation at cam index ``(p − offset)/scale``."""
+    pos = np.clip((np.arange(n_out) - offset) / scale, 0.0, n_cam - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, n_cam - 1)
+    frac = pos - lo
+    m = np.zeros((n_out, n_cam))
+    m[np.arange(n_out), lo] += 1.0 - frac
+    m[np.arange(n_out), hi] += frac
+    return m
+
+
+class GradCAMAnalyzer(Analyzer):
+    """Grad-CAM (Selvaraju et al.; seed 002) at any named spatial layer, in 1-D/2-D/3-D.
+
+    ``cam = ReLU(Σ_k α_k A_k)`` with ``α_k`` the spatial mean of ``∂f/∂A_k`` at the layer's
+    output ``A``. The cam is resampled onto the input grid by aligning every cam voxel with
+    the centre of its receptive field (valid-padding convolutions shrink the grid, so a
+    plain zoom would shift it): along each axis the cam index of input voxel ``p`` is
+    ``(p − offset) / scale``, from the layers' kernel sizes, strides and padding; values are
+    linearly interpolated and held constant beyond the outermost centres. The low-resolution
+    cam is kept in ``Explanation.extras["cam"]``. Maps are broadcast over input channels.
+
+    Parameters
+    ----------
+    model : keras.Model
+    layer : str
+        Name of a layer with spatial output (Conv, pooling, BN, ReLU), e.g. ``block4_conv_b``.
+    """
+
+    method = "gradcam"
+
+    def __init__(self, model, *, layer="block4_conv_b", compile=True, jit_compile=False):
+        self.layer = layer
+        super().__init__(model, compile=compile, jit_compile=jit_compile)
+        names = [s.name for s in self.steps]
+        if layer not in names:
+            raise ValueError(f"gradcam: model has no layer {layer!r}; layers: {names}")
+        self.layer_index = names.index(layer)
+        n_spatial = len(self.input_shape) - 1
+        self._geometry = []
+        for step in self.steps[: self.layer_index + 1]:
+            geometry = step.spatial_geometry(n_spatial)
+            if geometry is None:
+                raise ValueError(
+                    f"gradcam: layer {layer!r} is not on the spatial grid (layer {step.name!r} "
+                    f"({type(step.layer).__name__}) before it removes the spatial axes)"
+                )
+            self._geometry.append(geometry)
+
+    def __repr__(self):
+        return f"GradCAMAnalyzer(layer={self.layer!r})"
+
+    def _graph(self, x, targets):
+        a = x
+        for step in self.steps[: self.layer_index + 1]:
+            a = step.forward(a)
+
+        def head(h):
+            for step in self.steps[self.layer_index + 1 :]:
+                h = step.forward(h)
+            return h
+
+        logits, vjp = value_and_vjp(head, [a])
+        chosen, onehot, outputs = self._select(logits, targets)
+        spatial = tuple(range(1, len(a.shape) - 1))
+        cams = []
+        for i in range(targets.shape[0]):
+            weights = ops.mean(vjp(onehot[i])[0], axis=spatial, keepdims=True)
+            cams.append(ops.relu(ops.sum(weights * a, axis=-1)))
+        return ops.stack(cams), outputs, chosen
+
+    def alignment(self, spatial_shape) -> list[tuple[float, float]]:
+        """Per axis ``(offset, scale)``: cam voxel ``i`` is centred on input ``offset + scale·i``."""
+        sizes = list(spatial_shape)
+        offset = [0.0] * len(sizes)
+        scale = [1.0] * len(sizes)
+        for kernel, strides, padding in self._geometry:
+            for ax, (k, s) in enumerate(zip(kernel, strides)):
+                n = sizes[ax]
+                if padding == "same":
+                    n_out = -(-n // s)
+                    pad_before = max((n_out - 1) * s + k - n, 0) // 2
+                else:
+                    n_out = (n - k) // s + 1
+                    pad_before = 0
+                offset[ax] += scale[ax] * ((k - 1) / 2.0 - pad_before)
+                scale[ax] *= s
+                sizes[ax] = n_out
+        return list(zip(offset, scale))
+
+    def _run(self, x, targets):
+        cam, outputs, chosen = (ops.convert_to_numpy(v) for v in self._graph_fn(x, targets))
+        spatial_in = x.shape[1:-1]
+        up = cam.astype(np.float64)
+        for ax, ((offset, scale), n_in) in enumerate(zip(self.alignment(spatial_in), spatial_in)):
+            m = _axis_interpolation(n_in, cam.shape[2 + ax], offset, scale)
+            up = np.moveaxis(np.tensordot(up, m, axes=([2 + ax], [1])), -1, 2 + ax)
+        maps = np.broadcast_to(up[..., None], up.shape + (x.shape[-1],)).astype(np.float32)
+        return {"maps": maps, "outputs": outputs, "target": chosen, "cam": cam}

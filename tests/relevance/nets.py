@@ -1,0 +1,64 @@
+"""Small Keras networks for the relevance tests (built here, not imported from the product)."""
+
+import keras
+import numpy as np
+
+
+def taylor_net(input_shape=(22, 23, 21, 1), widths=(4, 6), dense_units=8, n_classes=3, seed=0):
+    """The product's block structure (seed 000 §3.1) at test size.
+
+    Per block: conv_a Conv3D(relu, valid) → conv_b Conv3D (linear) → BN → ReLU → AvgPool3D(2);
+    then flatten → dense1 (relu) → logits.
+    """
+    keras.utils.set_random_seed(seed)
+    x = inputs = keras.Input(input_shape, name="input")
+    for b, k in enumerate(widths, start=1):
+        x = keras.layers.Conv3D(k, 3, activation="relu", name=f"block{b}_conv_a")(x)
+        x = keras.layers.Conv3D(k, 3, name=f"block{b}_conv_b")(x)
+        x = keras.layers.BatchNormalization(name=f"block{b}_bn")(x)
+        x = keras.layers.ReLU(name=f"block{b}_relu")(x)
+        x = keras.layers.AveragePooling3D(2, name=f"block{b}_pool")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(dense_units, activation="relu", name="dense1")(x)
+    outputs = keras.layers.Dense(n_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name="taylor_net")
+
+
+def randomize_batch_norm(model, rng, x=None, negative_gamma=False):
+    """Give every BatchNormalization non-trivial parameters so it is not the identity.
+
+    With ``x`` the moving statistics are calibrated on it, layer by layer, as training
+    would (so activations neither die nor explode in tiny random nets); γ ∈ [0.5, 2]
+    (every other one negated with ``negative_gamma``), β ∈ [−0.2, 0.2].
+    """
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.BatchNormalization):
+            continue
+        n = layer.gamma.shape[0]
+        gamma = rng.uniform(0.5, 2.0, n)
+        if negative_gamma:
+            gamma[::2] *= -1
+        layer.gamma.assign(gamma.astype("float32"))
+        layer.beta.assign(rng.uniform(-0.2, 0.2, n).astype("float32"))
+        if x is None:
+            layer.moving_mean.assign(rng.normal(0.0, 0.3, n).astype("float32"))
+            layer.moving_variance.assign(rng.uniform(0.5, 2.0, n).astype("float32"))
+        else:
+            inputs = np.asarray(keras.Model(model.inputs[0], layer.input)(x))
+            axes = tuple(range(inputs.ndim - 1))
+            layer.moving_mean.assign(inputs.mean(axis=axes).astype("float32"))
+            layer.moving_variance.assign(inputs.var(axis=axes).astype("float32") + 1e-6)
+    return model
+
+
+def positive_logit_bias(model, x, margin=1.0):
+    """Shift the logits layer's bias so every logit is positive on ``x`` (DTD positivity)."""
+    logits = np.asarray(model(x))
+    layer = model.get_layer("logits")
+    layer.bias.assign(layer.bias.numpy() - logits.min(axis=0) + margin)
+    return model
+
+
+def gm_volume(rng, shape, batch=2):
+    """Grey-matter-like probabilities in [0, 1] with uneven shapes."""
+    return rng.uniform(0.0, 1.0, (batch, *shape)).astype("float32")

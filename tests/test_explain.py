@@ -1,0 +1,207 @@
+"""The explain stage end to end on a tiny cohort and a tiny trained-run directory."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from brainage.data.cohort import prepare_data
+from brainage.explain import ExplainError, explain
+from tests.data.conftest import AFFINE, write_gm
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAPE = (11, 12, 13)
+CROP = [9, 10, 11]
+
+
+@pytest.fixture(scope="module")
+def train_run(tmp_path_factory):
+    """A cohort on an uneven grid, a one-block model fitted briefly, and its run directory."""
+    import keras
+
+    from brainage.model import build_model
+
+    tmp = tmp_path_factory.mktemp("explain")
+    rng = np.random.default_rng(1)
+    root = tmp / "cohort"
+    ages = np.concatenate([rng.uniform(18, 39, 8), rng.uniform(41, 69, 8), rng.uniform(71, 90, 8)])
+    ids = [f"sub-{i:02d}" for i in range(len(ages))]
+    for sid, age in zip(ids, ages):
+        vol = rng.uniform(0.2, 0.8, SHAPE) * 0.5
+        vol[3:8, 3:8, 3:8] += 0.4 * (1 - (age - 18) / 72)  # an "ageing region"
+        write_gm(root / "gm" / f"{sid}_gm.nii.gz", np.clip(vol, 0, 1))
+    pd.DataFrame({"subject_id": ids, "age": ages.round(1)}).to_csv(root / "participants.tsv",
+                                                                   sep="\t", index=False)
+    labels = np.zeros(SHAPE, np.int16)
+    labels[3:8, 3:8, 3:8] = 5
+    labels[:, :, 9:] = 8
+    write_gm(tmp / "atlas.nii.gz", labels)
+    pd.DataFrame({"index": [5, 8], "name": ["Left_Core", "Top"]}).to_csv(tmp / "atlas.csv", index=False)
+
+    data = OmegaConf.create({
+        "format": "nifti", "root": str(root), "participants": str(root / "participants.tsv"),
+        "image_template": "{root}/gm/{subject_id}_gm.nii.gz", "generate": False,
+        "source_shape": None, "crop_shape": CROP, "crop_offset": [1, 1, 1],
+        "bin_edges": [10, 40, 70, 101], "balance": "downsample", "split": [0.5, 0.25, 0.25],
+        "cache": {"dir": str(tmp / "cache"), "dtype": "float32"},
+    })
+    prep = prepare_data(data, seed=0, progress=False)
+    keras.utils.set_random_seed(0)
+    model = build_model(input_shape=tuple(CROP) + (1,), widths=(3,), dense_units=6, n_classes=3)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.asarray(prep.volumes, np.float32)[..., None]
+    model.fit(x, prep.labels(), epochs=15, batch_size=8, verbose=0)
+    run = tmp / "outputs" / "train" / "2026-01-01_00-00-00"
+    (run / ".hydra").mkdir(parents=True)
+    model.save(run / "model.keras")
+    OmegaConf.save(OmegaConf.create({"seed": 0, "data": data}), run / ".hydra" / "config.yaml")
+    prep.split_table().to_csv(run / "split.csv", index=False)
+    return {"run": run, "tmp": tmp, "prep": prep, "atlas": tmp / "atlas.nii.gz",
+            "labels": tmp / "atlas.csv"}
+
+
+def compose_explain(train_run, *overrides):
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        return compose("explain", overrides=[
+            f"train_dir={train_run['run']}", "atlas=custom", f"atlas.path={train_run['atlas']}",
+            f"atlas.labels={train_run['labels']}", "progress=false", "figures.subjects=1",
+            *overrides])
+
+
+@pytest.fixture(scope="module")
+def explained(train_run, tmp_path_factory):
+    cfg = compose_explain(train_run, "explainer=[dtd,gradient_x_input]", "subjects=all",
+                          "targets=[predicted,all]", "group.correct_only=false")
+    out = tmp_path_factory.mktemp("explain_run")
+    summary = explain(cfg, out)
+    return out, summary, train_run
+
+
+def test_contract_files_exist(explained):
+    out, summary, train = explained
+    prep = train["prep"]
+    for sid in prep.table["subject_id"]:
+        for method in ("dtd", "gradient_x_input"):
+            assert (out / "maps" / f"{sid}_{method}_predicted.nii.gz").is_file()
+            for k in range(3):
+                assert (out / "maps" / f"{sid}_{method}_class{k}.nii.gz").is_file()
+    for method in ("dtd", "gradient_x_input"):
+        for k in range(3):
+            assert (out / "group" / f"{method}_bin{k}_mean.nii.gz").is_file()
+    assert (out / "regions" / "custom_subjects.csv").is_file()
+    assert (out / "regions" / "custom_summary.csv").is_file()
+    assert (out / "report.html").is_file() and (out / "explain.json").is_file()
+    assert not (out / ".incomplete").exists()
+    assert json.loads((out / "explain.json").read_text())["train_dir"] == str(train["run"])
+
+
+def test_maps_are_on_the_subjects_grid_and_conserve_the_logit(explained):
+    out, _, train = explained
+    sid = train["prep"].table["subject_id"][0]
+    img = nib.load(out / "maps" / f"{sid}_dtd_predicted.nii.gz")
+    src = nib.load(train["prep"].table["path"][0])
+    assert img.shape == SHAPE
+    np.testing.assert_allclose(img.affine, src.affine)
+    data = img.get_fdata()
+    assert not data[0].any() and not data[:, :, 12].any()  # outside the crop
+    cons = pd.read_csv(out / "conservation.csv")
+    assert list(cons.columns) == ["subject_id", "method", "target", "output", "relevance_sum",
+                                  "rel_error", "class", "negative_share"]
+    row = cons[(cons.subject_id == sid) & (cons.method == "dtd") & (cons.target == "predicted")].iloc[0]
+    assert data.sum() == pytest.approx(row["relevance_sum"], rel=1e-4)
+    dtd = cons[(cons.method == "dtd") & (cons.output > 0)]
+    assert (dtd["rel_error"] < 1e-4).all()
+
+
+def test_group_maps_are_means_of_normalised_subject_maps(explained):
+    out, _, train = explained
+    table = train["prep"].table
+    subjects = pd.read_csv(out / "subjects.csv", dtype={"subject_id": str})
+    for k in range(3):
+        ids = subjects[subjects["bin"] == k]["subject_id"]
+        maps = [nib.load(out / "maps" / f"{s}_dtd_predicted.nii.gz").get_fdata() for s in ids]
+        expected = np.mean([m / m.sum() for m in maps], axis=0)
+        group = nib.load(out / "group" / f"dtd_bin{k}_mean.nii.gz").get_fdata()
+        np.testing.assert_allclose(group, expected, rtol=1e-4, atol=1e-7)
+    assert len(table) == len(subjects)
+
+
+def test_region_tables_add_up(explained):
+    out, _, _ = explained
+    subj = pd.read_csv(out / "regions" / "custom_subjects.csv")
+    assert list(subj.columns) == ["subject_id", "bin", "method", "region", "n_voxels", "sum", "mean",
+                                  "density", "share"]
+    shares = subj.groupby(["subject_id", "method"])["share"].sum()
+    np.testing.assert_allclose(shares, 1.0, rtol=1e-6)
+    assert set(subj["region"]) == {"(outside atlas)", "Left_Core", "Top"}
+    summary = pd.read_csv(out / "regions" / "custom_summary.csv")
+    assert {"mean_share", "sd_share", "rank"} <= set(summary.columns)
+
+
+def test_report_references_every_figure(explained):
+    out, _, _ = explained
+    html = (out / "report.html").read_text()
+    figures = sorted(p.relative_to(out).as_posix() for p in (out / "figures").glob("*.png"))
+    assert figures and all(f in html for f in figures)
+    assert "conservation.png" in html and "group_dtd.png" in html
+    viewers = list((out / "group").glob("*_viewer.html"))
+    assert viewers and all(v.relative_to(out).as_posix() in html for v in viewers)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train_dir=/nonexistent/run", "train_dir=/nonexistent/run does not exist"),
+    ("subjects=[nobody]", "subjects not in the training run's cohort: nobody"),
+    ("explainer=gradcam", "gradcam"),
+])
+def test_bad_requests_give_clear_errors_and_no_complete_run(train_run, tmp_path, override, message):
+    extra = ["explainer.gradcam.layer=no_such_layer"] if override == "explainer=gradcam" else []
+    cfg = compose_explain(train_run, override, *extra)
+    with pytest.raises(ExplainError, match=message):
+        explain(cfg, tmp_path)
+    assert not (tmp_path / "report.html").exists() and not (tmp_path / ".incomplete").exists()
+
+
+def test_train_dir_without_model(train_run, tmp_path):
+    empty = tmp_path / "run"
+    (empty / ".hydra").mkdir(parents=True)
+    cfg = compose_explain(train_run, f"train_dir={empty}")
+    with pytest.raises(ExplainError, match="holds no model.keras"):
+        explain(cfg, tmp_path / "out")
+
+
+def test_model_input_shape_must_match_the_data(train_run, tmp_path):
+    from brainage.model import build_model
+
+    run = tmp_path / "train"
+    (run / ".hydra").mkdir(parents=True)
+    build_model(input_shape=(12, 12, 12, 1), widths=(2,), dense_units=2).save(run / "model.keras")
+    for f in (".hydra/config.yaml", "split.csv"):
+        (run / f).write_bytes((train_run["run"] / f).read_bytes())
+    cfg = compose_explain(train_run, f"train_dir={run}")
+    with pytest.raises(ExplainError, match=r"expects inputs \(12, 12, 12, 1\) but the data are "
+                                           r"\(9, 10, 11, 1\)"):
+        explain(cfg, tmp_path / "out")
+
+
+def test_refuses_to_overwrite_an_earlier_run(train_run, tmp_path):
+    (tmp_path / "report.html").write_text("earlier")
+    with pytest.raises(FileExistsError):
+        explain(compose_explain(train_run), tmp_path)
+    assert (tmp_path / "report.html").read_text() == "earlier"
+
+
+@pytest.mark.slow
+def test_cli_reports_errors_without_a_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "brainage.explain", "train_dir=/nonexistent",
+                           f"hydra.run.dir={tmp_path / 'run'}"], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert proc.returncode == 2
+    assert "error: train_dir=/nonexistent does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr
