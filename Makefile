@@ -12,7 +12,7 @@ reverse = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword
 OVERRIDES := $(foreach o,$(call reverse,$(filter-out VENV=% PYTHON=% PYTEST_ARGS=% STAMP=%,$(MAKEOVERRIDES))),'$(o)')
 PYTEST_ARGS ?=
 
-.PHONY: install train explain demo test test-fast bench evaluate clean-outputs
+.PHONY: install train explain demo test test-fast bench evaluate digits clean-outputs
 
 install: $(STAMP)
 
@@ -30,6 +30,9 @@ explain: $(STAMP)
 
 evaluate: $(STAMP)
 	$(PY) -m brainage.evaluate $(OVERRIDES)
+
+digits: $(STAMP)
+	$(PY) -m brainage.seed_digits $(OVERRIDES)
 
 bench: $(STAMP)
 	$(PY) -m brainage.bench $(OVERRIDES)
