@@ -9,6 +9,8 @@ Keys: ``batch_sizes`` (list), ``repeats`` (timed runs after one warm-up), ``devi
 (``cpu`` hides accelerators, ``gpu``/``auto`` does not), ``backend`` (``tensorflow``/``jax``;
 default: ``KERAS_BACKEND`` or TensorFlow), ``jit_compile`` (TensorFlow XLA), ``methods``
 (list; default all), ``ig_steps``, ``shape`` (list, default ``[100,124,104]``), ``seed``,
+``train`` (also time a training step), ``mixed_precision`` (time the training step in
+``mixed_float16`` too; GPUs only — TensorFlow's CPU AvgPool3D has no float16 kernel),
 ``out_dir`` (default ``outputs/bench/<date>_<time>``).
 
 Reports, per batch size: forward, gradient, DTD and every other method in ms per volume,
@@ -39,6 +41,8 @@ DEFAULTS = {
     "ig_steps": 8,
     "shape": [100, 124, 104],
     "seed": 0,
+    "train": True,
+    "mixed_precision": False,
     "out_dir": None,
 }
 
@@ -57,7 +61,10 @@ def parse_overrides(argv: list[str]) -> dict:
         try:
             cfg[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
-            cfg[key] = {"true": True, "false": False, "null": None}.get(value.lower(), value)
+            if value.startswith("[") and value.endswith("]"):  # Hydra-style list of bare names
+                cfg[key] = [v.strip() for v in value[1:-1].split(",") if v.strip()]
+            else:
+                cfg[key] = {"true": True, "false": False, "null": None}.get(value.lower(), value)
     return cfg
 
 
@@ -100,6 +107,36 @@ def _time(fn, repeats):
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times), min(times)
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (MB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _train_step(cfg: dict, batch: int, x) -> dict:
+    """Volumes/s of one optimisation step (Adam, SCCE on logits), fp32 and optionally mixed."""
+    import keras
+    import numpy as np
+
+    out = {}
+    y = np.arange(batch) % 3
+    policies = ["float32"] + (["mixed_float16"] if cfg["mixed_precision"] else [])
+    for policy in policies:
+        keras.mixed_precision.set_global_policy(policy)
+        try:
+            model = _build_network(cfg["shape"])
+            model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            median, _ = _time(lambda: model.train_on_batch(x, y), cfg["repeats"])
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+        tag = "train" if policy == "float32" else "train_mixed"
+        out[f"{tag}_ms"] = 1000 * median / batch
+        out[f"{tag}_volumes_per_s"] = batch / median
+    return out
 
 
 def run(cfg: dict) -> dict:
@@ -145,6 +182,9 @@ def run(cfg: dict) -> dict:
         row["dtd_max_trace_rel_error"] = float(
             max(np.nanmax(v) for v in explanation.trace_rel_error().values())
         )
+        if cfg["train"]:
+            row.update(_train_step(cfg, batch, x))
+        row["peak_rss_mb"] = _peak_rss_mb()
         rows.append(row)
         print(f"batch {batch}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "batch"), flush=True)
 
@@ -172,7 +212,9 @@ def run(cfg: dict) -> dict:
 def markdown_table(results: dict) -> str:
     """The results as a Markdown table (ms per volume, median of the timed runs)."""
     methods = results["methods"]
-    head = ["batch", "forward", *methods, "DTD ÷ gradient", "max DTD rel. error"]
+    trains = [k for k in ("train", "train_mixed") if f"{k}_ms" in results["rows"][0]]
+    head = ["batch", "forward", *methods, "DTD ÷ gradient", "max DTD rel. error",
+            *[f"{k} step" for k in trains], *[f"{k} vol/s" for k in trains], "peak RSS MB"]
     lines = [
         f"Backend {results['backend']}, device {results['device']} ({results['machine']['cpu_count']} CPUs), "
         f"jit_compile={results['jit_compile']}, input {tuple(results['input_shape'])}, "
@@ -186,6 +228,9 @@ def markdown_table(results: dict) -> str:
         cells = [str(row["batch"]), f"{row['forward_ms']:.0f}"]
         cells += [f"{row[f'{m}_ms']:.0f}" for m in methods]
         cells += [f"{row['dtd_over_gradient']:.2f}", f"{row['dtd_max_rel_error']:.1e}"]
+        cells += [f"{row[f'{k}_ms']:.0f}" for k in trains]
+        cells += [f"{row[f'{k}_volumes_per_s']:.1f}" for k in trains]
+        cells += [f"{row['peak_rss_mb']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

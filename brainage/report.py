@@ -17,6 +17,11 @@ def _plt():
     return plt
 
 
+def _cmap(img) -> str:
+    """A sequential map for non-negative relevance, a diverging one for signed maps."""
+    return "cold_hot" if float(np.min(np.asarray(img.dataobj))) < 0 else "hot"
+
+
 def subject_overlay(map_img, bg_img, title: str, out_png) -> Path:
     """Relevance over the subject's GM image: orthogonal view above an axial mosaic."""
     from nilearn import plotting
@@ -24,12 +29,12 @@ def subject_overlay(map_img, bg_img, title: str, out_png) -> Path:
     plt = _plt()
     fig, axes = plt.subplots(2, 1, figsize=(11, 6.5))
     vmax = float(map_img.header["cal_max"]) or None
+    style = dict(vmax=vmax, black_bg=True, threshold=vmax * 0.05 if vmax else None,
+                 cmap=_cmap(map_img))
     plotting.plot_stat_map(map_img, bg_img=bg_img, display_mode="ortho", axes=axes[0],
-                           title=title, vmax=vmax, black_bg=True, annotate=True,
-                           draw_cross=False, threshold=vmax * 0.05 if vmax else None)
+                           title=title, annotate=True, draw_cross=False, **style)
     plotting.plot_stat_map(map_img, bg_img=bg_img, display_mode="z", cut_coords=7, axes=axes[1],
-                           vmax=vmax, black_bg=True, annotate=False, colorbar=False,
-                           threshold=vmax * 0.05 if vmax else None)
+                           annotate=False, colorbar=False, **style)
     fig.savefig(out_png, dpi=90, facecolor="black")
     plt.close(fig)
     return Path(out_png)
@@ -46,11 +51,14 @@ def group_comparison(paths: dict, bins: list, labels: dict, title: str, out_png)
     vmax = max(float(np.percentile(np.abs(np.asarray(i.dataobj))[np.asarray(i.dataobj) != 0], 99.5))
                if np.any(np.asarray(i.dataobj)) else 1e-9 for i in imgs)
     for col, (k, img) in enumerate(zip(bins, imgs)):
+        signed = _cmap(img) == "cold_hot"
         plotting.plot_glass_brain(img, axes=axes[0, col], title=f"{labels[k]} — {title}",
-                                  vmax=vmax, colorbar=True, plot_abs=False, cmap="cold_hot")
+                                  vmax=vmax, colorbar=True, plot_abs=not signed, cmap=_cmap(img),
+                                  black_bg=True)
         plotting.plot_stat_map(img, display_mode="z", cut_coords=5, axes=axes[1, col], vmax=vmax,
-                               annotate=False, colorbar=False, black_bg=True)
-    fig.savefig(out_png, dpi=90)
+                               annotate=False, colorbar=False, black_bg=True, cmap=_cmap(img),
+                               threshold=vmax * 0.05)
+    fig.savefig(out_png, dpi=90, facecolor="black")
     plt.close(fig)
     return Path(out_png)
 
