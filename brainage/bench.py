@@ -79,24 +79,9 @@ def _configure_environment(cfg: dict) -> None:
 
 
 def _build_network(shape):
-    try:
-        from brainage.model import build_model
-    except ImportError:  # the model module is optional for the engine
-        build_model = None
-    if build_model is not None:
-        return build_model(tuple(shape) + (1,))
-    import keras
+    from brainage.model import build_model
 
-    x = inputs = keras.Input(tuple(shape) + (1,), name="input")
-    for b, k in enumerate((8, 16, 32, 64), start=1):
-        x = keras.layers.Conv3D(k, 3, activation="relu", name=f"block{b}_conv_a")(x)
-        x = keras.layers.Conv3D(k, 3, name=f"block{b}_conv_b")(x)
-        x = keras.layers.BatchNormalization(name=f"block{b}_bn")(x)
-        x = keras.layers.ReLU(name=f"block{b}_relu")(x)
-        x = keras.layers.AveragePooling3D(2, name=f"block{b}_pool")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
-    x = keras.layers.Dense(32, activation="relu", name="dense1")(x)
-    return keras.Model(inputs, keras.layers.Dense(3, name="logits")(x), name="taylor2019")
+    return build_model(tuple(shape) + (1,))
 
 
 def _time(fn, repeats):
