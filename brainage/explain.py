@@ -6,6 +6,10 @@
 ``regions/<atlas>_subjects.csv``, ``regions/<atlas>_summary.csv``, ``conservation.csv``,
 ``figures/*.png``, ``report.html`` and ``explain.json``. Everything is written into a hidden
 work folder and moved into place at the end, so a failed run never looks complete.
+
+At scale, ``shard=i/n`` explains a deterministic n-th of the subjects (a multirun over i, e.g.
+on SLURM) and ``merge=<multirun dir>`` combines the shards into the files above, identical to a
+single job (see :mod:`brainage.explain_merge` and ``docs/scaling.md``).
 """
 from __future__ import annotations
 
@@ -23,6 +27,12 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 WORK_DIR = ".incomplete"
+SHARD_FILE = "shard.json"
+SUBJECT_COLUMNS = ["batch", "subject_id", "age", "bin", "predicted", "split"]
+CONSERVATION_COLUMNS = ["batch", "subject_id", "method", "target", "output", "relevance_sum",
+                        "rel_error", "class", "negative_share"]
+REGION_COLUMNS = ["batch", "subject_id", "bin", "method", "region", "n_voxels", "sum", "mean",
+                  "density", "share"]
 
 
 class ExplainError(ValueError):
@@ -127,44 +137,100 @@ def _target_tags(spec, predicted: np.ndarray, n_classes: int):
     return spec, [spec]
 
 
+def parse_shard(value) -> tuple[int, int] | None:
+    """``shard=i/n`` -> ``(i, n)`` with ``0 <= i < n``; None or empty -> None (no sharding)."""
+    if value is None or str(value).strip() in ("", "null", "None"):
+        return None
+    text = str(value).strip()
+    try:
+        i, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        i, n = -1, 0
+    if not 0 <= i < n:
+        raise ExplainError(f"shard={text!r}: expected i/n with 0 <= i < n, e.g. shard=0/4 ... "
+                           "shard=3/4 (shards count from 0)")
+    return i, n
+
+
 def explain(cfg, run_dir) -> dict:
-    """Run the explain stage into ``run_dir``; returns the summary written to ``explain.json``."""
+    """Run the explain stage into ``run_dir``; returns the summary written to ``explain.json``.
+
+    With ``shard=i/n`` only the i-th of n deterministic parts of the subjects is explained and
+    the run directory holds that shard (maps and partial tables, ``shard.json`` last); with
+    ``merge=<dirs>`` the shards are combined into the same files a single job writes.
+    """
     run_dir = Path(run_dir)
+    shard = parse_shard(cfg.get("shard"))
+    merge = cfg.get("merge")
+    if shard and merge:
+        raise ExplainError("shard=… and merge=… exclude each other: run the shards first, then "
+                           "merge them in a run of their own")
     work = run_dir / WORK_DIR
     if work.exists():
         shutil.rmtree(work)
     from brainage.runs import check_fresh_run_dir
 
-    check_fresh_run_dir(run_dir, markers=("report.html", "explain.json"))
+    check_fresh_run_dir(run_dir, markers=("report.html", "explain.json", SHARD_FILE))
     work.mkdir(parents=True)
     try:
-        summary = _explain(cfg, run_dir, work)
+        if merge:
+            from brainage.explain_merge import merge_shards
+
+            summary = merge_shards(cfg, merge, work)
+        elif shard:
+            summary = _explain_shard(cfg, work, shard)
+        else:
+            summary = _explain(cfg, work)
         for child in work.iterdir():
             dest = run_dir / child.name
             if dest.exists():
                 shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
             child.rename(dest)
         work.rmdir()
-        (run_dir / "explain.json").write_text(json.dumps(summary, indent=2, default=str))
+        # The marker last: its presence says the run (or shard) is complete.
+        marker = SHARD_FILE if shard else "explain.json"
+        (run_dir / marker).write_text(json.dumps(summary, indent=2, default=str))
         return summary
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
 
 
-def _explain(cfg, run_dir: Path, work: Path) -> dict:
-    import keras
+@dataclass
+class Setup:
+    """What explaining and combining need: the training run, methods, targets, data, subjects."""
+
+    train: TrainRun
+    methods: dict
+    specs: list
+    prep: object  # PreparedData
+    rows: np.ndarray  # selected rows of prep.table, in order
+    atlas_name: str
+
+
+@dataclass
+class Part:
+    """Results of explaining some batches; every row carries its global ``batch`` index.
+
+    Parts of one run combine by concatenating and sorting on ``batch`` (stable): that restores
+    the row order of a single job, whatever the sharding.
+    """
+
+    subjects: pd.DataFrame
+    conservation: pd.DataFrame
+    regions: pd.DataFrame
+    group_sum: dict  # (method, bin) -> float64 sum of normalised full-grid maps
+    group_n: dict  # (method, bin) -> number of maps in the sum
+    traces: list  # {"method", "trace", "batch"}
+    seconds: float = 0.0
+
+
+def prepare_setup(cfg) -> Setup:
+    """Resolve the training run, methods and targets, rebuild its data, select the subjects."""
     from omegaconf import OmegaConf
-    from tqdm.auto import tqdm
 
-    from brainage.atlases import load_atlas
     from brainage.data.cohort import prepare_data
-    from brainage.nifti import reference_header, relevance_image, save_atomic
-    from brainage.regions import region_lookup, region_stats, summarise_regions
-    from brainage.relevance import analyzer_from_config
-    from brainage import report
 
-    t0 = time.perf_counter()
     train = resolve_train_run(cfg)
     methods = method_configs(cfg)
     specs = target_specs(cfg.get("targets", ["predicted"]))
@@ -176,14 +242,70 @@ def _explain(cfg, run_dir: Path, work: Path) -> dict:
         raise ExplainError(f"the data stage no longer reproduces {train.dir}/split.csv (the cohort "
                            "or its files changed since training); explain with the original data")
     rows = select_subjects(prep.table, cfg.get("subjects", "test"))
+    return Setup(train, methods, specs, prep, rows, str(cfg.atlas.name))
 
+
+def batch_rows(rows: np.ndarray, batch_size: int) -> list:
+    """The selected rows cut into the batches a single job explains, in order."""
+    return [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
+
+
+def shard_batches(n_batches: int, shard: tuple[int, int]) -> list:
+    """Global indices of the batches of shard ``(i, n)``: every n-th batch from the i-th.
+
+    Whole batches keep every subject in the same batch as in a single job (identical maps);
+    taking every n-th balances the shards within one batch.
+    """
+    i, n = shard
+    return list(range(i, n_batches, n))
+
+
+def _explain(cfg, work: Path) -> dict:
+    t0 = time.perf_counter()
+    setup = prepare_setup(cfg)
+    batches = batch_rows(setup.rows, int(cfg.get("batch_size", 4)))
+    part = _explain_batches(cfg, setup, batches, range(len(batches)), work)
+    return combine_parts(cfg, setup, [part], work, t0)
+
+
+def _explain_shard(cfg, work: Path, shard: tuple[int, int]) -> dict:
+    """Explain shard ``(i, n)`` into ``work``: maps, ``shard/`` tables and group sums."""
+    t0 = time.perf_counter()
+    setup = prepare_setup(cfg)
+    batch_size = int(cfg.get("batch_size", 4))
+    batches = batch_rows(setup.rows, batch_size)
+    mine = shard_batches(len(batches), shard)
+    if not mine:
+        raise ExplainError(f"shard={shard[0]}/{shard[1]} has no subjects: the {len(setup.rows)} "
+                           f"selected subjects make {len(batches)} batches of batch_size="
+                           f"{batch_size}; use at most {len(batches)} shards or a smaller "
+                           "batch_size")
+    log.info("shard %d/%d: batches %s of %d", shard[0], shard[1], mine, len(batches))
+    part = _explain_batches(cfg, setup, batches, mine, work)
+    part.seconds = round(time.perf_counter() - t0, 1)
+    from brainage.explain_merge import write_shard
+
+    return write_shard(cfg, setup, part, shard, work)
+
+
+def _explain_batches(cfg, setup: Setup, batches: list, which, work: Path) -> Part:
+    """Explain the batches ``which`` (global indices into ``batches``); maps go to ``work/maps``."""
+    import keras
+    from tqdm.auto import tqdm
+
+    from brainage.atlases import load_atlas
+    from brainage.nifti import reference_header, relevance_image, save_atomic
+    from brainage.regions import region_lookup, region_stats
+    from brainage.relevance import analyzer_from_config
+
+    train, prep, specs = setup.train, setup.prep, setup.specs
     model = keras.saving.load_model(train.model_path, compile=False)
     expected = tuple(model.input_shape[1:])
     if expected != prep.input_shape:
         raise ExplainError(f"model {train.model_path} expects inputs {expected} but the data are "
                            f"{prep.input_shape}; explain with the data the model was trained on")
     analyzers = {}
-    for name, params in methods.items():
+    for name, params in setup.methods.items():
         try:
             analyzers[name] = analyzer_from_config(model, params)
         except (ValueError, KeyError) as exc:
@@ -191,38 +313,36 @@ def _explain(cfg, run_dir: Path, work: Path) -> dict:
 
     grid = prep.grid
     n_classes = prep.n_classes
-    atlas_name = cfg.atlas.name
     ref_img = _grid_image(grid)
     try:
-        atlas_img, atlas_table = load_atlas(cfg.atlas.get("path") or atlas_name, target_img=ref_img,
+        atlas_img, atlas_table = load_atlas(cfg.atlas.get("path") or setup.atlas_name,
+                                            target_img=ref_img,
                                             threshold=float(cfg.atlas.get("threshold", 25)),
                                             labels=cfg.atlas.get("labels"))
     except Exception as exc:
-        raise ExplainError(f"atlas {atlas_name}: {exc}") from exc
+        raise ExplainError(f"atlas {setup.atlas_name}: {exc}") from exc
     region_ids, region_names = region_lookup(np.asarray(atlas_img.dataobj), atlas_table,
                                              bool(cfg.regions.get("merge_hemispheres", False)))
     voxel_ml = float(abs(np.linalg.det(grid.affine[:3, :3]))) / 1000.0
 
-    for sub in ("maps", "group", "regions", "figures"):
-        (work / sub).mkdir()
-    batch_size = int(cfg.get("batch_size", 4))
+    (work / "maps").mkdir(exist_ok=True)
     conservation, region_rows, subject_info, traces = [], [], [], []
     group_sum = {}
     group_n = {}
     correct_only = bool(cfg.group.get("correct_only", True))
-    figure_maps = {}
-    batches = [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
-    bar = tqdm(total=len(rows) * len(analyzers), desc="explaining", unit="map",
-               disable=not cfg.get("progress", True))
-    for batch in batches:
+    which = list(which)
+    bar = tqdm(total=sum(len(batches[b]) for b in which) * len(analyzers), desc="explaining",
+               unit="map", disable=not cfg.get("progress", True))
+    for b in which:
+        batch = batches[b]
         x = np.asarray(prep.volumes[batch], dtype=np.float32)[..., None]
         y = prep.labels()[batch]
         logits = np.asarray(model.predict(x, verbose=0))
         predicted = logits.argmax(axis=1)
         for j, r in enumerate(batch):
-            subject_info.append({"subject_id": prep.table["subject_id"][r], "age": prep.table["age"][r],
-                                 "bin": int(y[j]), "predicted": int(predicted[j]),
-                                 "split": prep.table["split"][r]})
+            subject_info.append({"batch": b, "subject_id": prep.table["subject_id"][r],
+                                 "age": prep.table["age"][r], "bin": int(y[j]),
+                                 "predicted": int(predicted[j]), "split": prep.table["split"][r]})
         for name, analyzer in analyzers.items():
             for s_i, spec in enumerate(specs):
                 target, tags = _target_tags(spec, predicted, n_classes)
@@ -245,7 +365,7 @@ def _explain(cfg, run_dir: Path, work: Path) -> dict:
                         img = relevance_image(vol, grid, header, descrip)
                         save_atomic(img, work / "maps" / f"{sid}_{name}_{tag}.nii.gz")
                         conservation.append({
-                            "subject_id": sid, "method": name, "target": tag,
+                            "batch": b, "subject_id": sid, "method": name, "target": tag,
                             "output": float(outputs[c, j]), "relevance_sum": float(sums[c, j]),
                             "rel_error": float(errors[c, j]), "class": int(targets[c, j]),
                             "negative_share": float(neg[c, j])})
@@ -257,51 +377,103 @@ def _explain(cfg, run_dir: Path, work: Path) -> dict:
                         stats.insert(0, "method", name)
                         stats.insert(0, "bin", int(y[j]))
                         stats.insert(0, "subject_id", sid)
+                        stats.insert(0, "batch", b)
                         region_rows.append(stats)
                         if not correct_only or predicted[j] == y[j]:
                             total = float(full.sum())
                             if total != 0:
                                 key = (name, int(y[j]))
-                                group_sum[key] = group_sum.get(key, 0) + full / total
+                                # float64: shards' partial sums add up to the single job's sum.
+                                group_sum[key] = group_sum.get(key, 0) + full.astype(np.float64) / total
                                 group_n[key] = group_n.get(key, 0) + 1
-                        figure_maps.setdefault((name, int(y[j])), (sid, img, r))
                 if getattr(expl, "trace", None) is not None and s_i == 0:
-                    traces.append({"method": name, "trace": _trace_rows(expl.trace)})
+                    traces.append({"method": name, "trace": _trace_rows(expl.trace), "batch": b})
                 bar.update(len(batch) if s_i == 0 else 0)
     bar.close()
+    return Part(subjects=pd.DataFrame(subject_info, columns=SUBJECT_COLUMNS),
+                conservation=pd.DataFrame(conservation, columns=CONSERVATION_COLUMNS),
+                regions=pd.concat(region_rows, ignore_index=True)[REGION_COLUMNS],
+                group_sum=group_sum, group_n=group_n, traces=traces)
 
-    conservation = pd.DataFrame(conservation)
+
+def combine_parts(cfg, setup: Setup, parts: list, work: Path, t0: float,
+                  extra: dict | None = None) -> dict:
+    """Tables, group maps, figures and report from the parts, whose maps are in ``work/maps``.
+
+    The same code serves a single job (one part) and a merge of shards, so both write the same
+    files: rows in single-job order, group maps from the summed float64 partial sums.
+    """
+    from brainage.nifti import relevance_image, save_atomic
+    from brainage.regions import summarise_regions
+    from brainage import report
+
+    prep, grid, atlas_name = setup.prep, setup.prep.grid, setup.atlas_name
+    for sub in ("maps", "group", "regions", "figures"):
+        (work / sub).mkdir(exist_ok=True)
+
+    def ordered(tables):
+        table = pd.concat(tables, ignore_index=True)
+        return table.sort_values("batch", kind="stable").drop(columns="batch").reset_index(drop=True)
+
+    conservation = ordered([p.conservation for p in parts])
     conservation.to_csv(work / "conservation.csv", index=False)
-    subjects_table = pd.DataFrame(subject_info)
+    subjects_table = ordered([p.subjects for p in parts])
     subjects_table.to_csv(work / "subjects.csv", index=False)
-    region_subjects = pd.concat(region_rows, ignore_index=True)
-    region_subjects = region_subjects[["subject_id", "bin", "method", "region", "n_voxels", "sum",
-                                       "mean", "density", "share"]]
+    region_subjects = ordered([p.regions for p in parts])
     region_subjects.to_csv(work / "regions" / f"{atlas_name}_subjects.csv", index=False)
     region_summary = summarise_regions(region_subjects)
     region_summary.to_csv(work / "regions" / f"{atlas_name}_summary.csv", index=False)
 
+    group_sum, group_n = {}, {}
+    for part in parts:
+        for key, acc in part.group_sum.items():
+            group_sum[key] = group_sum.get(key, 0) + acc
+            group_n[key] = group_n.get(key, 0) + part.group_n[key]
     group_paths = {}
     for (name, k), acc in sorted(group_sum.items()):
-        mean = acc / group_n[(name, k)]
+        mean = (acc / group_n[(name, k)]).astype(np.float32)
         img = relevance_image(grid.crop(mean), grid, None,
                               f"{name} bin{k} mean share n={group_n[(name, k)]}")
         group_paths[(name, k)] = save_atomic(img, work / "group" / f"{name}_bin{k}_mean.nii.gz")
 
-    figures = report.make_figures(work, prep, figure_maps, group_paths, region_summary,
-                                  conservation, atlas_name, int(cfg.figures.get("subjects", 3)),
+    figures = report.make_figures(work, prep, _figure_maps(setup, subjects_table, region_subjects,
+                                                           work),
+                                  group_paths, region_summary, conservation, atlas_name,
+                                  int(cfg.figures.get("subjects", 3)),
                                   int(cfg.regions.get("top_k", 10)))
+    traces = [{"method": t["method"], "trace": t["trace"]}
+              for t in sorted((t for p in parts for t in p.traces), key=lambda t: t["batch"])]
     summary = {
-        "train_dir": str(train.dir), "model_path": str(train.model_path),
-        "methods": methods, "targets": specs, "atlas": atlas_name,
-        "n_subjects": int(len(rows)), "n_maps": int(len(conservation)),
-        "group_counts": {f"{n}_bin{k}": v for (n, k), v in group_n.items()},
+        "train_dir": str(setup.train.dir), "model_path": str(setup.train.model_path),
+        "methods": setup.methods, "targets": setup.specs, "atlas": atlas_name,
+        "n_subjects": int(len(subjects_table)), "n_maps": int(len(conservation)),
+        "group_counts": {f"{n}_bin{k}": v for (n, k), v in sorted(group_n.items())},
         "max_rel_error": {m: float(g["rel_error"].max()) for m, g in conservation.groupby("method")},
         "seconds": round(time.perf_counter() - t0, 1),
+        **(extra or {}),
     }
     report.write_html(work, summary, figures, conservation, region_summary, group_paths,
                       subjects_table, traces)
     return summary
+
+
+def _figure_maps(setup: Setup, subjects: pd.DataFrame, regions: pd.DataFrame, work: Path) -> dict:
+    """``(method, bin) -> (subject, map image, row)``: the first primary map of each, in order."""
+    import nibabel as nib
+
+    spec = setup.specs[0]
+    predicted = dict(zip(subjects["subject_id"], subjects["predicted"]))
+    row_of = {sid: i for i, sid in enumerate(setup.prep.table["subject_id"])}
+    first = regions.drop_duplicates(["method", "bin"])[["subject_id", "method", "bin"]]
+    out = {}
+    for sid, method, k in first.itertuples(index=False):
+        if spec == "all":
+            tag = f"class{predicted[sid]}"
+        else:
+            tag = f"class{spec}" if isinstance(spec, int) else spec
+        img = nib.load(work / "maps" / f"{sid}_{method}_{tag}.nii.gz")
+        out[(method, int(k))] = (sid, img, row_of[sid])
+    return out
 
 
 def _trace_rows(trace):
@@ -325,8 +497,12 @@ def _main(cfg) -> None:
     except (ExplainError, DataError, FileExistsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    print(f"explained {summary['n_subjects']} subjects with {', '.join(summary['methods'])}: "
-          f"{run_dir}/report.html")
+    if "shard" in summary:
+        print(f"explained shard {summary['shard']} ({len(summary['subject_ids'])} subjects): "
+              f"{run_dir}; combine the shards with merge=<their multirun directory>")
+    else:
+        print(f"explained {summary['n_subjects']} subjects with "
+              f"{', '.join(summary['methods'])}: {run_dir}/report.html")
 
 
 def main() -> None:

@@ -122,10 +122,26 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None, *, data=None,
 
         data = prepare_data(cfg.data, seed=seed, run_dir=run_dir)
     state = _start_run_files(run_dir, cfg, data, resumed=bool(resume))
+    distribution = _distribution(cfg, backend)
+    # Model, optimizer state, fitting and prediction all live on the distribution's devices.
+    with distribution.scope():
+        return _fit_and_evaluate(cfg, data, state, run_dir, devices, distribution,
+                                 callbacks=callbacks)
 
+
+def _fit_and_evaluate(cfg, data, state: RunState, run_dir: Path, devices: list, distribution,
+                      callbacks=()) -> dict:
+    """The part of :func:`train` that runs inside the distribution scope."""
+    resume = cfg.trainer.get("resume")
+    checkpoint_dir = run_dir / CHECKPOINT_DIR
+    seed = int(cfg.seed)
+    backend = distribution.backend
     model = _compiled_model(cfg, data, state, checkpoint_dir, devices)
     train_seq, val_seq, test_seq = _sequences(cfg, data, seed)
     class_weight = _class_weight(data)
+    train_data, fit_class_weight = distribution.batches(train_seq, class_weight)
+    val_data, _ = distribution.batches(val_seq)
+    test_data, _ = distribution.batches(test_seq)
     n_train = len(data.indices("train"))
     log.info(
         "train %d / val %d / test %d volumes of %s, %d parameters, batch %d, %d epochs%s",
@@ -139,11 +155,11 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None, *, data=None,
     if state.epochs_done < epochs and not state.stopped_early:
         stage_callbacks = _stage_callbacks(cfg, model, state, checkpoint_dir, run_dir, train_seq)
         model.fit(
-            train_seq,
-            validation_data=val_seq,
+            train_data,
+            validation_data=val_data,
             epochs=epochs,
             initial_epoch=state.epochs_done,
-            class_weight=class_weight,
+            class_weight=fit_class_weight,
             # The sequence shuffles itself by (seed, epoch); Keras's own batch shuffle would draw
             # from Python's global RNG, which a resumed process does not share.
             shuffle=False,
@@ -156,7 +172,8 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None, *, data=None,
     model.save(run_dir / "model.keras")
 
     start = time.perf_counter()
-    logits = model.predict(test_seq, verbose=0)
+    # Padding that splits a short batch evenly over devices comes last: keep the real rows.
+    logits = model.predict(test_data, verbose=0)[:len(data.indices("test"))]
     predict_seconds = time.perf_counter() - start
     y_true = data.labels("test")
     y_pred = logits.argmax(axis=-1)
@@ -180,6 +197,8 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None, *, data=None,
         timings={
             "backend": backend,
             "devices": devices,
+            "distribution": distribution.kind,
+            "replicas": distribution.n_replicas,
             "dtype_policy": model.dtype_policy.name,
             "train_seconds": float(sum(epoch_seconds)),
             "seconds_per_epoch": float(sum(epoch_seconds) / max(len(epoch_seconds), 1)),
@@ -428,6 +447,21 @@ def _compiled_model(cfg: DictConfig, data, state: RunState, checkpoint_dir: Path
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
     return model
+
+
+def _distribution(cfg: DictConfig, backend: str):
+    """``trainer.distribution`` resolved on this machine; the global batch must split evenly."""
+    from brainage.distribute import DistributionError, resolve_distribution
+
+    try:
+        distribution = resolve_distribution(cfg.trainer.get("distribution", "auto"), backend)
+        per_device = distribution.per_replica_batch(cfg.trainer.batch_size)
+    except DistributionError as err:
+        raise TrainError(str(err)) from err
+    if distribution.n_replicas > 1:
+        log.info("%s: global batch %d = %d x %d per device", distribution.describe(),
+                 int(cfg.trainer.batch_size), distribution.n_replicas, per_device)
+    return distribution
 
 
 def _sequences(cfg: DictConfig, data, seed: int):
