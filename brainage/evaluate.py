@@ -20,9 +20,6 @@ folder and moved into place at the end, so a failed run never looks complete.
 """
 from __future__ import annotations
 
-import json
-import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -31,7 +28,6 @@ import pandas as pd
 
 from brainage.explain import ExplainError
 
-WORK_DIR = ".incomplete"
 RANDOM = "random"  # name of the random-map floor
 
 
@@ -45,40 +41,17 @@ class EvaluateError(ExplainError):
 
 def evaluate(cfg, run_dir) -> dict:
     """Run the evaluate stage into ``run_dir``; returns the summary written to ``evaluate.json``."""
-    from brainage.runs import check_fresh_run_dir
+    from brainage.runs import staged_run
 
-    run_dir = Path(run_dir)
-    work = run_dir / WORK_DIR
-    if work.exists():
-        shutil.rmtree(work)
-    check_fresh_run_dir(run_dir, markers=("verdict.md", "evaluate.json"))
-    work.mkdir(parents=True)
-    try:
-        summary = _evaluate(cfg, work)
-        for child in work.iterdir():
-            dest = run_dir / child.name
-            if dest.exists():
-                shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
-            child.rename(dest)
-        work.rmdir()
-        (run_dir / "evaluate.json").write_text(json.dumps(summary, indent=2, default=str))
-        return summary
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+    return staged_run(run_dir, lambda work: _evaluate(cfg, work), marker="evaluate.json",
+                      refuse=("verdict.md",))
 
 
 def _main(cfg) -> None:
-    from hydra.core.hydra_config import HydraConfig
-
     from brainage.data.errors import DataError
+    from brainage.runs import run_stage
 
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        summary = evaluate(cfg, run_dir)
-    except (ExplainError, DataError, FileExistsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_dir, summary = run_stage(evaluate, cfg, (ExplainError, DataError, FileExistsError))
     print(f"evaluated {', '.join(summary['methods'])} on {summary['n_subjects']} subjects: "
           f"{run_dir}/verdict.md")
 

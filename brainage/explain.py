@@ -13,10 +13,7 @@ single job (see :mod:`brainage.explain_merge` and ``docs/scaling.md``).
 """
 from __future__ import annotations
 
-import json
 import logging
-import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +23,6 @@ import pandas as pd
 
 log = logging.getLogger(__name__)
 
-WORK_DIR = ".incomplete"
 SHARD_FILE = "shard.json"
 SUBJECT_COLUMNS = ["batch", "subject_id", "age", "bin", "predicted", "split"]
 CONSERVATION_COLUMNS = ["batch", "subject_id", "method", "target", "output", "relevance_sum",
@@ -165,35 +161,20 @@ def explain(cfg, run_dir) -> dict:
     if shard and merge:
         raise ExplainError("shard=… and merge=… exclude each other: run the shards first, then "
                            "merge them in a run of their own")
-    work = run_dir / WORK_DIR
-    if work.exists():
-        shutil.rmtree(work)
-    from brainage.runs import check_fresh_run_dir
+    from brainage.runs import staged_run
 
-    check_fresh_run_dir(run_dir, markers=("report.html", "explain.json", SHARD_FILE))
-    work.mkdir(parents=True)
-    try:
+    def produce(work: Path) -> dict:
         if merge:
             from brainage.explain_merge import merge_shards
 
-            summary = merge_shards(cfg, merge, work)
-        elif shard:
-            summary = _explain_shard(cfg, work, shard)
-        else:
-            summary = _explain(cfg, work)
-        for child in work.iterdir():
-            dest = run_dir / child.name
-            if dest.exists():
-                shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
-            child.rename(dest)
-        work.rmdir()
-        # The marker last: its presence says the run (or shard) is complete.
-        marker = SHARD_FILE if shard else "explain.json"
-        (run_dir / marker).write_text(json.dumps(summary, indent=2, default=str))
-        return summary
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+            return merge_shards(cfg, merge, work)
+        if shard:
+            return _explain_shard(cfg, work, shard)
+        return _explain(cfg, work)
+
+    # The marker is written last: its presence says the run (or shard) is complete.
+    return staged_run(run_dir, produce, marker=SHARD_FILE if shard else "explain.json",
+                      refuse=("report.html", "explain.json", SHARD_FILE))
 
 
 @dataclass
@@ -487,16 +468,10 @@ def _grid_image(grid):
 
 
 def _main(cfg) -> None:
-    from hydra.core.hydra_config import HydraConfig
-
     from brainage.data.errors import DataError
+    from brainage.runs import run_stage
 
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        summary = explain(cfg, run_dir)
-    except (ExplainError, DataError, FileExistsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_dir, summary = run_stage(explain, cfg, (ExplainError, DataError, FileExistsError))
     if "shard" in summary:
         print(f"explained shard {summary['shard']} ({len(summary['subject_ids'])} subjects): "
               f"{run_dir}; combine the shards with merge=<their multirun directory>")

@@ -34,12 +34,12 @@ import pandas as pd
 
 from brainage.explain import (
     SHARD_FILE,
-    WORK_DIR,
     ExplainError,
     Part,
     combine_parts,
     prepare_setup,
 )
+from brainage.runs import WORK_DIR
 
 log = logging.getLogger(__name__)
 

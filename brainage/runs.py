@@ -26,3 +26,56 @@ def check_fresh_run_dir(run_dir, markers=("model.keras", "metrics.json", "report
     if found:
         raise FileExistsError(f"{run_dir} already holds {', '.join(found)}; a run never "
                               "overwrites an earlier one — pick a new hydra.run.dir")
+
+
+WORK_DIR = ".incomplete"
+
+
+def staged_run(run_dir, produce, marker: str, refuse=()) -> dict:
+    """Build a stage's outputs in a hidden work folder, then move them into ``run_dir``.
+
+    ``produce(work)`` writes everything into ``work`` and returns the summary, which is written
+    last as ``marker`` (JSON): its presence says the run is complete. On any failure the work
+    folder is removed, so a failed run never looks complete. A run directory that already holds
+    ``marker`` or one of ``refuse`` is refused (never overwritten).
+    """
+    import json
+    import shutil
+
+    run_dir = Path(run_dir)
+    work = run_dir / WORK_DIR
+    if work.exists():
+        shutil.rmtree(work)
+    check_fresh_run_dir(run_dir, markers=tuple(dict.fromkeys((*refuse, marker))))
+    work.mkdir(parents=True)
+    try:
+        summary = produce(work)
+        for child in work.iterdir():
+            dest = run_dir / child.name
+            if dest.exists():
+                shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
+            child.rename(dest)
+        work.rmdir()
+        (run_dir / marker).write_text(json.dumps(summary, indent=2, default=str))
+        return summary
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def run_stage(stage, cfg, errors: tuple):
+    """Command-line wrapper: run ``stage(cfg, run_dir)`` in Hydra's run directory.
+
+    A user error (one of ``errors``) prints ``error: <message>`` and exits with status 2 — no
+    traceback. Returns ``(run_dir, summary)``.
+    """
+    import sys
+
+    from hydra.core.hydra_config import HydraConfig
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        return run_dir, stage(cfg, run_dir)
+    except errors as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -106,7 +106,6 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None, *, data=None,
         run_dir, cfg = _open_resumed_run(Path(resume), cfg)
     else:
         run_dir = _fresh_run_dir(run_dir)
-    checkpoint_dir = run_dir / CHECKPOINT_DIR
     _request_determinism(bool(cfg.trainer.get("deterministic", True)))
 
     import keras

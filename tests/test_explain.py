@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from brainage.data.cohort import prepare_data
 from brainage.explain import ExplainError, explain
-from tests.data.conftest import AFFINE, write_gm
+from tests.data.conftest import write_gm
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = (11, 12, 13)

@@ -11,7 +11,7 @@ from brainage.data import io
 from brainage.data.cache import Entry, RowSubset, build_cache, file_fingerprint
 from brainage.data.errors import DataError
 from brainage.data.grid import MNI_1P5MM_AFFINE, Grid
-from brainage.data.prepared import SPLITS, PreparedData
+from brainage.data.prepared import PreparedData
 
 log = logging.getLogger(__name__)
 
