@@ -199,14 +199,12 @@ def _explain_maps(analyzer, x, classes, batch_size):
 
 
 def _evaluate(cfg, work: Path) -> dict:
-    import keras
     from omegaconf import OmegaConf
     from tqdm.auto import tqdm
 
     from brainage import faithfulness as ff
-    from brainage.data.cohort import prepare_data
-    from brainage.explain import method_configs, resolve_train_run, select_subjects
-    from brainage.relevance import analyzer_from_config
+    from brainage.explain import (load_analyzers, method_configs, resolve_train_run,
+                                  select_subjects, training_data)
 
     t0 = time.perf_counter()
     s = _settings(cfg)
@@ -216,28 +214,12 @@ def _evaluate(cfg, work: Path) -> dict:
     if RANDOM in methods:
         raise EvaluateError(f"explainer name {RANDOM!r} is reserved for the random-map floor "
                             "(random_map=true)")
-    data_cfg = OmegaConf.merge(train.cfg.data, cfg.get("data") or {})
-    prep = prepare_data(data_cfg, seed=int(train.cfg.get("seed", 0)), run_dir=None,
-                        progress=s["progress"])
-    if list(prep.table["subject_id"]) != list(train.split["subject_id"]) or \
-            list(prep.table["split"]) != list(train.split["split"]):
-        raise EvaluateError(f"the data stage no longer reproduces {train.dir}/split.csv (the cohort "
-                            "or its files changed since training); evaluate with the original data")
+    prep = training_data(cfg, train, "evaluate", EvaluateError, s["progress"])
     bins_all = prep.labels()
     rows = select_subjects(prep.table, cfg.get("subjects", "test"))
     rows = spread_over_bins(rows, bins_all[rows], s["limit"])
 
-    model = keras.saving.load_model(train.model_path, compile=False)
-    expected = tuple(model.input_shape[1:])
-    if expected != prep.input_shape:
-        raise EvaluateError(f"model {train.model_path} expects inputs {expected} but the data are "
-                            f"{prep.input_shape}; evaluate with the data the model was trained on")
-    analyzers = {}
-    for name, params in methods.items():
-        try:
-            analyzers[name] = analyzer_from_config(model, params)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise EvaluateError(f"explainer {name}: {exc}") from exc
+    model, analyzers = load_analyzers(train, prep.input_shape, methods, "evaluate", EvaluateError)
     _, n_patches = ff.patch_labels(prep.input_shape[:-1], int(p.get("patch", 8)))
     removed = int(p.get("steps", 20)) * int(p.get("patches_per_step", 1))
     if removed > n_patches:
@@ -268,6 +250,7 @@ def _evaluate(cfg, work: Path) -> dict:
     mask = control = None
     gt_note = "localisation disabled (localisation.enabled=false)"
     if loc.get("enabled", True):
+        data_cfg = OmegaConf.merge(train.cfg.data, cfg.get("data") or {})
         mask, control, gt_note = _ground_truth(loc, data_cfg, prep.grid)
         if mask is not None and not (mask & brain).any():
             raise EvaluateError(f"localisation: the ground-truth mask ({gt_note}) has no voxel "

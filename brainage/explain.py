@@ -206,22 +206,54 @@ class Part:
     seconds: float = 0.0
 
 
-def prepare_setup(cfg) -> Setup:
-    """Resolve the training run, methods and targets, rebuild its data, select the subjects."""
+def training_data(cfg, train: TrainRun, stage: str = "explain", error=ExplainError,
+                  progress: bool = True):
+    """The training run's cohort rebuilt by the data stage (from its cache), split unchanged.
+
+    ``cfg.data`` may override the run's data config (e.g. a moved cache); a cohort that no
+    longer reproduces the run's ``split.csv`` is refused.
+    """
     from omegaconf import OmegaConf
 
     from brainage.data.cohort import prepare_data
 
+    data_cfg = OmegaConf.merge(train.cfg.data, cfg.get("data") or {})
+    prep = prepare_data(data_cfg, seed=int(train.cfg.get("seed", 0)), run_dir=None,
+                        progress=progress)
+    if list(prep.table["subject_id"]) != list(train.split["subject_id"]) or \
+            list(prep.table["split"]) != list(train.split["split"]):
+        raise error(f"the data stage no longer reproduces {train.dir}/split.csv (the cohort "
+                    f"or its files changed since training); {stage} with the original data")
+    return prep
+
+
+def load_analyzers(train: TrainRun, input_shape: tuple, methods: dict, stage: str = "explain",
+                   error=ExplainError):
+    """The trained model, checked against the data's input shape, and one analyzer per method."""
+    import keras
+
+    from brainage.relevance import analyzer_from_config
+
+    model = keras.saving.load_model(train.model_path, compile=False)
+    expected = tuple(model.input_shape[1:])
+    if expected != tuple(input_shape):
+        raise error(f"model {train.model_path} expects inputs {expected} but the data are "
+                    f"{tuple(input_shape)}; {stage} with the data the model was trained on")
+    analyzers = {}
+    for name, params in methods.items():
+        try:
+            analyzers[name] = analyzer_from_config(model, params)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise error(f"explainer {name}: {exc}") from exc
+    return model, analyzers
+
+
+def prepare_setup(cfg) -> Setup:
+    """Resolve the training run, methods and targets, rebuild its data, select the subjects."""
     train = resolve_train_run(cfg)
     methods = method_configs(cfg)
     specs = target_specs(cfg.get("targets", ["predicted"]))
-    data_cfg = OmegaConf.merge(train.cfg.data, cfg.get("data") or {})
-    prep = prepare_data(data_cfg, seed=int(train.cfg.get("seed", 0)), run_dir=None,
-                        progress=bool(cfg.get("progress", True)))
-    if list(prep.table["subject_id"]) != list(train.split["subject_id"]) or \
-            list(prep.table["split"]) != list(train.split["split"]):
-        raise ExplainError(f"the data stage no longer reproduces {train.dir}/split.csv (the cohort "
-                           "or its files changed since training); explain with the original data")
+    prep = training_data(cfg, train, progress=bool(cfg.get("progress", True)))
     rows = select_subjects(prep.table, cfg.get("subjects", "test"))
     return Setup(train, methods, specs, prep, rows, str(cfg.atlas.name))
 
@@ -271,26 +303,14 @@ def _explain_shard(cfg, work: Path, shard: tuple[int, int]) -> dict:
 
 def _explain_batches(cfg, setup: Setup, batches: list, which, work: Path) -> Part:
     """Explain the batches ``which`` (global indices into ``batches``); maps go to ``work/maps``."""
-    import keras
     from tqdm.auto import tqdm
 
     from brainage.atlases import load_atlas
     from brainage.nifti import reference_header, relevance_image, save_atomic
     from brainage.regions import region_lookup, region_stats
-    from brainage.relevance import analyzer_from_config
 
     train, prep, specs = setup.train, setup.prep, setup.specs
-    model = keras.saving.load_model(train.model_path, compile=False)
-    expected = tuple(model.input_shape[1:])
-    if expected != prep.input_shape:
-        raise ExplainError(f"model {train.model_path} expects inputs {expected} but the data are "
-                           f"{prep.input_shape}; explain with the data the model was trained on")
-    analyzers = {}
-    for name, params in setup.methods.items():
-        try:
-            analyzers[name] = analyzer_from_config(model, params)
-        except (ValueError, KeyError) as exc:
-            raise ExplainError(f"explainer {name}: {exc}") from exc
+    model, analyzers = load_analyzers(train, prep.input_shape, setup.methods)
 
     grid = prep.grid
     n_classes = prep.n_classes
