@@ -309,12 +309,22 @@ def _evaluate(cfg, work: Path) -> dict:
                                     subjects["subject_id"].to_numpy()[rand_pos], brain, groups, s,
                                     originals, timings)
 
+    layer_table, compare_maps = _gradcam_layers(model, cfg, x, classes, brain, batch_size, s,
+                                                originals, rand_pos)
     results = _write_tables(work, subjects, curves, aopc_rows, rand_table, loc_rows)
+    if not layer_table.empty:
+        layer_table.to_csv(work / "gradcam_layers.csv", index=False)
+        results["gradcam_layers"] = layer_table
     flagged = {}
     if not rand_table.empty:
         flagged = ff.insensitive_methods(rand_table, flag_after, float(r.get("flag_spearman", 0.9)))
     (work / "figures").mkdir()
     _figures(work / "figures", results, names, groups, float(r.get("flag_spearman", 0.9)))
+    if compare_maps:
+        sid = subjects["subject_id"].to_numpy()[rand_pos[0]]
+        ff.methods_figure(x[rand_pos[0]], compare_maps,
+                          f"{sid}: DTD, LRP composite, guided backprop and Grad-CAM per layer",
+                          work / "figures" / "methods.png")
     summary = {
         "train_dir": str(train.dir), "model_path": str(train.model_path),
         "methods": names, "explainers": methods, "target": s["target"],
@@ -328,6 +338,38 @@ def _evaluate(cfg, work: Path) -> dict:
     }
     (work / "verdict.md").write_text(_verdict(summary, results, train))
     return summary
+
+
+def _gradcam_layers(model, cfg, x, classes, brain, batch_size, s, originals, rand_pos):
+    """Grad-CAM at several conv layers: how local and how general its maps are (seed 002).
+
+    Returns the per-layer profile (``map_profile``) and, for the methods figure, the first
+    randomisation subject's maps of the compared methods and of every Grad-CAM layer.
+    """
+    from brainage import faithfulness as ff
+    from brainage.relevance import make_analyzer
+
+    settings = dict(cfg.get("gradcam_layers") or {})
+    if not settings.get("enabled", True):
+        return pd.DataFrame(), {}
+    conv = [layer.name for layer in model.layers if "Conv" in type(layer).__name__]
+    layers = [name for name in (settings.get("layers") or
+                                [n for n in conv if n.endswith("conv_b")] or conv)]
+    unknown = [name for name in layers if name not in conv]
+    if unknown:
+        raise EvaluateError(f"gradcam_layers.layers: {unknown} are not conv layers of the model; "
+                            f"conv layers: {conv}")
+    rows, compare = [], {}
+    first = rand_pos[:1]
+    for name in ("dtd", "lrp_composite", "guided_backprop"):
+        if name in originals:
+            compare[name] = originals[name][0]
+    for layer in layers:
+        maps = _explain_maps(make_analyzer(model, "gradcam", layer=layer), x, classes, batch_size)
+        rows.append({"layer": layer, "n_subjects": len(x), **ff.map_profile(maps, brain,
+                                                                            seed=s["seed"])})
+        compare[f"gradcam {layer}"] = maps[first][0]
+    return pd.DataFrame(rows), compare
 
 
 def _randomisation(model, methods, x, classes, ids, brain, groups, s, originals, timings):
@@ -565,6 +607,17 @@ def _verdict(summary: dict, results: dict, train) -> str:
         lines += ["", "Per age bin: `localisation.csv`."]
     else:
         lines.append(f"Skipped: {loc['ground_truth_note']}.")
+    if "gradcam_layers" in results:
+        lines += ["", "## 4. Grad-CAM across layers (seed 002)", "",
+                  "Roughness = mean |∇map| / mean |map| in the brain (finer, more local detail is "
+                  "larger); focus = share of brain voxels holding half the relevance; "
+                  "between-subject Spearman = how alike the maps of different subjects are "
+                  "(more general is larger). `figures/methods.png` shows one subject's maps "
+                  "side by side.", "",
+                  "| layer | roughness | focus | between-subject Spearman |", "|---|---|---|---|"]
+        for _, row in results["gradcam_layers"].iterrows():
+            lines.append(f"| {row['layer']} | {_fmt(row['roughness'])} | {_fmt(row['focus'])} | "
+                         f"{_fmt(row['between_subject_spearman'])} |")
     lines += ["", "## Summary", ""]
     if "aopc" in results:
         ranked = [m for m in results["aopc"]["method"] if m != RANDOM]

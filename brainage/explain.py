@@ -437,10 +437,9 @@ def combine_parts(cfg, setup: Setup, parts: list, work: Path, t0: float,
                               f"{name} bin{k} mean share n={group_n[(name, k)]}")
         group_paths[(name, k)] = save_atomic(img, work / "group" / f"{name}_bin{k}_mean.nii.gz")
 
-    figures = report.make_figures(work, prep, _figure_maps(setup, subjects_table, region_subjects,
-                                                           work),
-                                  group_paths, region_summary, conservation, atlas_name,
-                                  int(cfg.figures.get("subjects", 3)),
+    overlays = _figure_maps(setup, subjects_table, work, cfg.figures.get("subjects", "all"))
+    figures = report.make_figures(work, prep, list(setup.methods), overlays, group_paths,
+                                  region_summary, conservation, atlas_name,
                                   int(cfg.regions.get("top_k", 10)))
     traces = [{"method": t["method"], "trace": t["trace"]}
               for t in sorted((t for p in parts for t in p.traces), key=lambda t: t["batch"])]
@@ -458,22 +457,26 @@ def combine_parts(cfg, setup: Setup, parts: list, work: Path, t0: float,
     return summary
 
 
-def _figure_maps(setup: Setup, subjects: pd.DataFrame, regions: pd.DataFrame, work: Path) -> dict:
-    """``(method, bin) -> (subject, map image, row)``: the first primary map of each, in order."""
-    import nibabel as nib
+def _figure_maps(setup: Setup, subjects: pd.DataFrame, work: Path, limit) -> list:
+    """``(method, bin, subject, row, map path)`` of the primary map of every explained subject.
 
+    Ordered by method, bin and subject; ``limit`` (``figures.subjects``) is ``all`` or how many
+    subjects per method get an overlay figure.
+    """
     spec = setup.specs[0]
-    predicted = dict(zip(subjects["subject_id"], subjects["predicted"]))
     row_of = {sid: i for i, sid in enumerate(setup.prep.table["subject_id"])}
-    first = regions.drop_duplicates(["method", "bin"])[["subject_id", "method", "bin"]]
-    out = {}
-    for sid, method, k in first.itertuples(index=False):
-        if spec == "all":
-            tag = f"class{predicted[sid]}"
-        else:
-            tag = f"class{spec}" if isinstance(spec, int) else spec
-        img = nib.load(work / "maps" / f"{sid}_{method}_{tag}.nii.gz")
-        out[(method, int(k))] = (sid, img, row_of[sid])
+    ordered = subjects.sort_values(["bin", "subject_id"], kind="stable")
+    per_method = len(ordered) if str(limit) == "all" else int(limit)
+    out = []
+    for method in setup.methods:
+        for sid, k, predicted in ordered[["subject_id", "bin", "predicted"]].head(per_method) \
+                .itertuples(index=False):
+            if spec == "all":
+                tag = f"class{predicted}"
+            else:
+                tag = f"class{spec}" if isinstance(spec, int) else spec
+            out.append((method, int(k), sid, row_of[sid],
+                        work / "maps" / f"{sid}_{method}_{tag}.nii.gz"))
     return out
 
 

@@ -101,26 +101,26 @@ def bin_labels(edges) -> dict:
     return {k: f"bin {k} ({edges[k]:g}–{edges[k + 1] - 1:g} y)" for k in range(len(edges) - 1)}
 
 
-def make_figures(work: Path, prep, figure_maps: dict, group_paths: dict, region_summary,
-                 conservation, atlas_name: str, n_subject_figures: int, top_k: int) -> list:
-    """All figures of the report; returns ``(caption, relative path)`` pairs."""
+def make_figures(work: Path, prep, methods: list, overlays: list, group_paths: dict,
+                 region_summary, conservation, atlas_name: str, top_k: int) -> list:
+    """All figures of the report; returns ``(caption, relative path)`` pairs.
+
+    ``overlays`` lists ``(method, bin, subject, row, map path)``: one overlay figure each.
+    """
     import nibabel as nib
+    from tqdm.auto import tqdm
 
     labels = bin_labels(prep.bin_edges)
     figures = []
-    methods = list(dict.fromkeys(m for m, _ in figure_maps))
-    shown = 0
-    for (method, k), (sid, img, row) in sorted(figure_maps.items(), key=lambda kv: kv[0][1]):
-        if shown >= n_subject_figures * len(methods):
-            break
+    for method, k, sid, row, map_path in tqdm(overlays, desc="figures", unit="fig",
+                                              disable=len(overlays) < 10):
         path = prep.table["path"][row] if "path" in prep.table else ""
         bg = nib.load(path) if path and Path(path).is_file() else \
             nib.Nifti1Image(prep.grid.uncrop(np.asarray(prep.volumes[row], np.float32)), prep.grid.affine)
         out = work / "figures" / f"{sid}_{method}.png"
-        subject_overlay(img, bg, f"{sid} ({labels[k]}) — {method}", out)
+        subject_overlay(nib.load(str(map_path)), bg, f"{sid} ({labels[k]}) — {method}", out)
         figures.append((f"{sid}, {labels[k]}: {method} relevance over the subject's GM image",
                         out.relative_to(work)))
-        shown += 1
     for method in methods:
         bins = sorted(k for m, k in group_paths if m == method)
         if len(bins) >= 2:

@@ -251,7 +251,8 @@ def test_stage_writes_every_output(evaluated):
     for name in ("perturbation.csv", "aopc.csv", "aopc_subjects.csv", "randomisation.csv",
                  "randomisation_subjects.csv", "localisation.csv", "localisation_subjects.csv",
                  "subjects.csv", "verdict.md", "evaluate.json", "figures/perturbation.png",
-                 "figures/randomisation.png", "figures/localisation.png"):
+                 "figures/randomisation.png", "figures/localisation.png", "gradcam_layers.csv",
+                 "figures/methods.png"):
         assert (out / name).is_file(), name
     assert not (out / ".incomplete").exists()
     assert summary["methods"] == ["dtd", "gradient_x_input", "gradcam", "random"]
@@ -290,6 +291,33 @@ def test_verdict_names_ranking_checks_and_localisation(evaluated):
     for method in summary["methods"]:
         assert method in text
     assert "Most faithful by AOPC" in text and "Failed the randomisation check" in text
+    assert "Grad-CAM across layers" in text and "block1_conv_b" in text
+
+
+def test_gradcam_layer_profile_covers_every_block(evaluated):
+    out, _ = evaluated
+    layers = pd.read_csv(out / "gradcam_layers.csv")
+    assert list(layers["layer"]) == ["block1_conv_b"]  # the tiny model has one block
+    assert {"roughness", "focus", "between_subject_spearman"} <= set(layers.columns)
+    assert (layers["n_subjects"] == 6).all()
+
+
+def test_map_profile_tells_local_from_general(rng):
+    from scipy.ndimage import gaussian_filter
+
+    from brainage.faithfulness import map_profile
+
+    shape = (4, 16, 17, 15, 1)
+    noise = rng.uniform(size=shape)
+    smooth = np.stack([gaussian_filter(v[..., 0], 3)[..., None] for v in noise])
+    rough, soft = map_profile(noise), map_profile(smooth)
+    assert rough["roughness"] > 3 * soft["roughness"]
+    same = np.repeat(smooth[:1], 4, axis=0)
+    assert map_profile(same)["between_subject_spearman"] == pytest.approx(1.0)
+    assert abs(rough["between_subject_spearman"]) < 0.1
+    peaked = np.zeros(shape)
+    peaked[:, 8, 8, 7] = 1.0
+    assert map_profile(peaked)["focus"] < 0.001 < map_profile(np.ones(shape))["focus"]
 
 
 def test_real_data_without_ground_truth_skips_localisation(train_run, ground_truth,  # noqa: F811

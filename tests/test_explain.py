@@ -205,3 +205,22 @@ def test_cli_reports_errors_without_a_traceback(tmp_path):
     assert proc.returncode == 2
     assert "error: train_dir=/nonexistent does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_every_explained_subject_gets_an_overlay(train_run, tmp_path):
+    cfg = compose_explain(train_run, "figures.subjects=all", "subjects=test")
+    explain(cfg, tmp_path)
+    test_ids = train_run["prep"].table.query("split == 'test'")["subject_id"]
+    html = (tmp_path / "report.html").read_text()
+    for sid in test_ids:
+        assert (tmp_path / "figures" / f"{sid}_dtd.png").is_file()
+        assert f"figures/{sid}_dtd.png" in html
+
+
+def test_an_atlas_that_cannot_be_resampled_is_a_clear_error(train_run, tmp_path):
+    flat = tmp_path / "flat_atlas.nii.gz"
+    nib.save(nib.Nifti1Image(np.ones((4, 5), np.int16), np.eye(4)), str(flat))
+    cfg = compose_explain(train_run, f"atlas.path={flat}", "atlas.labels=null")
+    with pytest.raises(ExplainError, match=r"atlas custom: .*flat_atlas\.nii\.gz"):
+        explain(cfg, tmp_path / "out")
+    assert not (tmp_path / "out" / "report.html").exists()
