@@ -37,9 +37,10 @@ digits: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m brainage.bench $(OVERRIDES)
 
+# train (with the overrides), then explain the run it made
 demo: $(STAMP)
 	$(PY) -m brainage.train $(OVERRIDES)
-	$(PY) -m brainage.explain $(OVERRIDES)
+	$(PY) -m brainage.explain
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
