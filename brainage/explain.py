@@ -117,11 +117,21 @@ def method_configs(cfg) -> dict:
 
 
 def target_specs(targets) -> list:
+    """The requested targets: ``predicted``, ``true``, ``all`` or class indices.
+
+    YAML (and so Hydra's command line) reads a bare ``true`` as the boolean True, which is also
+    the integer 1: it is taken back to the target ``true`` rather than silently becoming class 1.
+    """
     specs = [targets] if isinstance(targets, (str, int)) else list(targets)
+    out = []
     for spec in specs:
-        if not (spec in ("predicted", "true", "all") or isinstance(spec, int)):
+        if spec is True:
+            spec = "true"
+        if not (spec in ("predicted", "true", "all")
+                or (isinstance(spec, int) and not isinstance(spec, bool))):
             raise ExplainError(f"target {spec!r}; expected predicted, true, all or a class index")
-    return specs
+        out.append(spec)
+    return out
 
 
 def _target_tags(spec, predicted: np.ndarray, n_classes: int):

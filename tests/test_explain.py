@@ -224,3 +224,17 @@ def test_an_atlas_that_cannot_be_resampled_is_a_clear_error(train_run, tmp_path)
     with pytest.raises(ExplainError, match=r"atlas custom: .*flat_atlas\.nii\.gz"):
         explain(cfg, tmp_path / "out")
     assert not (tmp_path / "out" / "report.html").exists()
+
+
+def test_a_bare_true_target_means_the_true_class_not_class_1(train_run, tmp_path):
+    # Hydra parses targets=[predicted,true] into ["predicted", True]; True == 1 in Python.
+    cfg = compose_explain(train_run, "targets=[predicted,true]", "subjects=test")
+    assert list(cfg.targets) == ["predicted", True]
+    explain(cfg, tmp_path)
+    cons = pd.read_csv(tmp_path / "conservation.csv")
+    assert set(cons["target"]) == {"predicted", "true"}
+    truth = dict(zip(train_run["prep"].table["subject_id"], train_run["prep"].table["bin"]))
+    rows = cons[cons.target == "true"]
+    assert (rows["class"] == rows["subject_id"].map(truth)).all()
+    with pytest.raises(ExplainError, match="target False"):
+        explain(compose_explain(train_run, "targets=[false]"), tmp_path / "other")

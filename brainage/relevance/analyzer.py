@@ -176,6 +176,9 @@ class Analyzer:
                 f"{self.method}: target must be 'predicted', 'true', 'all' or a class index, "
                 f"got {target!r}"
             )
+        if isinstance(target, (bool, np.bool_)):  # True == 1: never read a flag as class 1
+            raise ValueError(f"{self.method}: target {target!r} is a boolean; use 'true' for the "
+                             "true class or an int class index")
         if isinstance(target, (int, np.integer)):
             return self._checked_classes(np.full((1, batch), int(target)))
         raise ValueError(f"{self.method}: target must be a string or an int, got {target!r}")

@@ -48,6 +48,8 @@ def test_target_errors(net):
         analyzer.explain(x, target=3)
     with pytest.raises(ValueError, match="target must be"):
         analyzer.explain(x, target="best")
+    with pytest.raises(ValueError, match="is a boolean"):
+        analyzer.explain(x, target=True)
 
 
 def test_branching_graph_is_rejected_naming_the_layer():
