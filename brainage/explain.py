@@ -9,7 +9,7 @@ work folder and moved into place at the end, so a failed run never looks complet
 
 At scale, ``shard=i/n`` explains a deterministic n-th of the subjects (a multirun over i, e.g.
 on SLURM) and ``merge=<multirun dir>`` combines the shards into the files above, identical to a
-single job (see :mod:`brainage.explain_merge` and ``docs/scaling.md``).
+single job (see :mod:`brainage.explain_merge` and the README's "Scaling out").
 """
 from __future__ import annotations
 
