@@ -98,7 +98,10 @@ def conservation_chart(conservation: pd.DataFrame, out_png) -> Path:
 
 
 def bin_labels(edges) -> dict:
-    return {k: f"bin {k} ({edges[k]:g}–{edges[k + 1] - 1:g} y)" for k in range(len(edges) - 1)}
+    """Figure captions per bin: ``{0: "bin 0 (10-39 y)", …}``."""
+    from brainage.data.cohort import bin_labels as age_ranges
+
+    return {k: f"bin {k} ({label} y)" for k, label in enumerate(age_ranges(edges))}
 
 
 def make_figures(work: Path, prep, methods: list, overlays: list, group_paths: dict,

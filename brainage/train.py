@@ -25,8 +25,9 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from brainage.data.cohort import bin_labels
 from brainage.data.errors import DataError
-from brainage.runs import check_fresh_run_dir, latest_run
+from brainage.runs import check_fresh_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -221,19 +222,9 @@ def _fit_and_evaluate(cfg, data, state: RunState, run_dir: Path, devices: list, 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")
 def main(cfg: DictConfig) -> None:
     """Command line: ``python -m brainage.train key=value ...`` (see ``configs/train.yaml``)."""
-    try:
-        train(cfg)
-    except (DataError, TrainError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    from brainage.runs import run_stage
 
-
-def find_latest_run(stage: str = "train", outputs: str | Path = "outputs") -> Path:
-    """The newest finished run of ``stage`` under ``outputs`` (one that holds ``model.keras``).
-
-    Raises FileNotFoundError saying where it looked (see :func:`brainage.runs.latest_run`).
-    """
-    return latest_run(stage, outputs, required="model.keras")
+    run_stage(train, cfg, (DataError, TrainError))
 
 
 # --------------------------------------------------------------------------- metrics and reports
@@ -258,14 +249,6 @@ def classification_metrics(y_true, y_pred, n_classes: int) -> dict:
         "test_n": int(len(y_true)),
         "confusion_matrix": cm.tolist(),
     }
-
-
-def bin_labels(bin_edges) -> list:
-    """``[10, 40, 70, 101]`` -> ``['10-39', '40-69', '70-100']`` (integer ages), else ``[a, b)``."""
-    edges = [float(e) for e in bin_edges]
-    if all(e.is_integer() for e in edges):
-        return [f"{int(lo)}-{int(hi) - 1}" for lo, hi in zip(edges[:-1], edges[1:])]
-    return [f"[{lo:g}, {hi:g})" for lo, hi in zip(edges[:-1], edges[1:])]
 
 
 def format_summary(metrics: dict) -> str:

@@ -13,11 +13,11 @@ from hydra import compose, initialize_config_dir
 
 from brainage.data.grid import Grid
 from brainage.data.prepared import PreparedData
+from brainage.data.cohort import bin_labels
+from brainage.runs import latest_run
 from brainage.train import (
     TrainError,
-    bin_labels,
     classification_metrics,
-    find_latest_run,
     format_summary,
     train,
 )
@@ -325,7 +325,7 @@ def test_cli_end_to_end_and_refusal(tmp_path):
     for name in CONTRACT_FILES + [".hydra/config.yaml"]:
         assert (run / name).is_file(), name
     assert "seed 000" in result.stdout + result.stderr
-    assert find_latest_run("train", tmp_path / "outputs") == run
+    assert latest_run("train", tmp_path / "outputs") == run
     again = _cli(tmp_path, *args)
     assert again.returncode == 2 and "error: " in again.stderr and "Traceback" not in again.stderr
 
@@ -351,13 +351,13 @@ def test_summary_shows_the_seed_figures_only_for_the_seed_bins():
     assert bin_labels([10, 40.5, 101]) == ["[10, 40.5)", "[40.5, 101)"]
 
 
-def test_find_latest_run_skips_unfinished_runs(tmp_path):
+def test_latest_run_skips_unfinished_runs(tmp_path):
     outputs = tmp_path / "outputs"
     for name, finished in [("2024-01-01_10-00-00", True), ("2024-01-02_10-00-00", True),
                            ("2024-01-03_10-00-00", False)]:
         (outputs / "train" / name).mkdir(parents=True)
         if finished:
             (outputs / "train" / name / "model.keras").write_text("x")
-    assert find_latest_run("train", outputs).name == "2024-01-02_10-00-00"
+    assert latest_run("train", outputs).name == "2024-01-02_10-00-00"
     with pytest.raises(FileNotFoundError, match="make train"):
-        find_latest_run("train", tmp_path / "elsewhere")
+        latest_run("train", tmp_path / "elsewhere")

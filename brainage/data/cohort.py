@@ -30,6 +30,14 @@ def assign_bins(ages, edges) -> np.ndarray:
     return bins
 
 
+def bin_labels(bin_edges) -> list:
+    """``[10, 40, 70, 101]`` -> ``['10-39', '40-69', '70-100']`` (integer ages), else ``[a, b)``."""
+    edges = [float(e) for e in bin_edges]
+    if all(e.is_integer() for e in edges):
+        return [f"{int(lo)}-{int(hi) - 1}" for lo, hi in zip(edges[:-1], edges[1:])]
+    return [f"[{lo:g}, {hi:g})" for lo, hi in zip(edges[:-1], edges[1:])]
+
+
 def balance_bins(bins, method: str = "downsample", seed: int = 0):
     """Rows to keep and optional class weights.
 
