@@ -344,10 +344,14 @@ def _explain_batches(cfg, setup: Setup, batches: list, which, work: Path) -> Par
     which = list(which)
     bar = tqdm(total=sum(len(batches[b]) for b in which) * len(analyzers), desc="explaining",
                unit="map", disable=not cfg.get("progress", True))
+    labels = prep.labels()
     for b in which:
         batch = batches[b]
         x = np.asarray(prep.volumes[batch], dtype=np.float32)[..., None]
-        y = prep.labels()[batch]
+        y = labels[batch]
+        # One header read per subject, shared by every method and target.
+        headers = [reference_header(prep.table["path"][r] if "path" in prep.table else None, grid)
+                   for r in batch]
         logits = np.asarray(model.predict(x, verbose=0))
         predicted = logits.argmax(axis=1)
         for j, r in enumerate(batch):
@@ -369,11 +373,9 @@ def _explain_batches(cfg, setup: Setup, batches: list, which, work: Path) -> Par
                     for j, r in enumerate(batch):
                         sid = prep.table["subject_id"][r]
                         vol = per_class[c, j, ..., 0]
-                        header = reference_header(prep.table["path"][r] if "path" in prep.table
-                                                  else None, grid)
                         descrip = (f"{name} target={tag}:class{int(targets[c, j])} "
                                    f"model={train.dir.name}")
-                        img = relevance_image(vol, grid, header, descrip)
+                        img = relevance_image(vol, grid, headers[j], descrip)
                         save_atomic(img, work / "maps" / f"{sid}_{name}_{tag}.nii.gz")
                         conservation.append({
                             "batch": b, "subject_id": sid, "method": name, "target": tag,
@@ -383,7 +385,7 @@ def _explain_batches(cfg, setup: Setup, batches: list, which, work: Path) -> Par
                         primary = s_i == 0 and (spec != "all" or c == predicted[j])
                         if not primary:
                             continue
-                        full = grid.uncrop(vol.astype(np.float32))
+                        full = np.asarray(img.dataobj)  # the map on the source grid, float32
                         stats = region_stats(full, region_ids, region_names, voxel_ml)
                         stats.insert(0, "method", name)
                         stats.insert(0, "bin", int(y[j]))
