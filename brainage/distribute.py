@@ -31,12 +31,10 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
+from brainage.errors import DistributionError
+
 DISTRIBUTIONS = ("auto", "none", "data_parallel")
 ACCELERATORS = ("gpu", "tpu")
-
-
-class DistributionError(ValueError):
-    """A distribution the machine or the batch size cannot provide; the message says why."""
 
 
 @dataclass

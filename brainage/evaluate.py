@@ -26,13 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from brainage.explain import ExplainError
+from brainage.errors import EvaluateError
 
 RANDOM = "random"  # name of the random-map floor
-
-
-class EvaluateError(ExplainError):
-    """A bad evaluate request; the message says what to fix."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -48,10 +44,9 @@ def evaluate(cfg, run_dir) -> dict:
 
 
 def _main(cfg) -> None:
-    from brainage.data.errors import DataError
     from brainage.runs import run_stage
 
-    run_dir, summary = run_stage(evaluate, cfg, (ExplainError, DataError, FileExistsError))
+    run_dir, summary = run_stage(evaluate, cfg)
     print(f"evaluated {', '.join(summary['methods'])} on {summary['n_subjects']} subjects: "
           f"{run_dir}/verdict.md")
 

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from brainage.errors import ExplainError
+
 log = logging.getLogger(__name__)
 
 SHARD_FILE = "shard.json"
@@ -29,10 +31,6 @@ CONSERVATION_COLUMNS = ["batch", "subject_id", "method", "target", "output", "re
                         "rel_error", "class", "negative_share"]
 REGION_COLUMNS = ["batch", "subject_id", "bin", "method", "region", "n_voxels", "sum", "mean",
                   "density", "share"]
-
-
-class ExplainError(ValueError):
-    """A bad explain request; the message says what to fix."""
 
 
 @dataclass
@@ -315,9 +313,9 @@ def _explain_batches(cfg, setup: Setup, batches: list, which, work: Path) -> Par
     """Explain the batches ``which`` (global indices into ``batches``); maps go to ``work/maps``."""
     from tqdm.auto import tqdm
 
-    from brainage.atlases import load_atlas
-    from brainage.nifti import reference_header, relevance_image, save_atomic
-    from brainage.regions import region_lookup, region_stats
+    from brainage.neuro.atlases import load_atlas
+    from brainage.neuro.nifti import reference_header, relevance_image, save_atomic
+    from brainage.neuro.regions import region_lookup, region_stats
 
     train, prep, specs = setup.train, setup.prep, setup.specs
     model, analyzers = load_analyzers(train, prep.input_shape, setup.methods)
@@ -416,8 +414,8 @@ def combine_parts(cfg, setup: Setup, parts: list, work: Path, t0: float,
     The same code serves a single job (one part) and a merge of shards, so both write the same
     files: rows in single-job order, group maps from the summed float64 partial sums.
     """
-    from brainage.nifti import relevance_image, save_atomic
-    from brainage.regions import summarise_regions
+    from brainage.neuro.nifti import relevance_image, save_atomic
+    from brainage.neuro.regions import summarise_regions
     from brainage import report
 
     prep, grid, atlas_name = setup.prep, setup.prep.grid, setup.atlas_name
@@ -503,10 +501,9 @@ def _grid_image(grid):
 
 
 def _main(cfg) -> None:
-    from brainage.data.errors import DataError
     from brainage.runs import run_stage
 
-    run_dir, summary = run_stage(explain, cfg, (ExplainError, DataError, FileExistsError))
+    run_dir, summary = run_stage(explain, cfg)
     if "shard" in summary:
         print(f"explained shard {summary['shard']} ({len(summary['subject_ids'])} subjects): "
               f"{run_dir}; combine the shards with merge=<their multirun directory>")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from brainage.errors import BrainageError, RunDirError
+
 
 def latest_run(stage: str = "train", outputs="outputs", required: str = "model.keras") -> Path:
     """The newest run directory of ``stage`` that holds ``required`` (i.e. finished).
@@ -24,7 +26,7 @@ def check_fresh_run_dir(run_dir, markers=("model.keras", "metrics.json", "report
     run_dir = Path(run_dir)
     found = [m for m in markers if (run_dir / m).exists()]
     if found:
-        raise FileExistsError(f"{run_dir} already holds {', '.join(found)}; a run never "
+        raise RunDirError(f"{run_dir} already holds {', '.join(found)}; a run never "
                               "overwrites an earlier one — pick a new hydra.run.dir")
 
 
@@ -63,10 +65,10 @@ def staged_run(run_dir, produce, marker: str, refuse=()) -> dict:
         raise
 
 
-def run_stage(stage, cfg, errors: tuple):
+def run_stage(stage, cfg, errors: tuple = (BrainageError,)):
     """Command-line wrapper: run ``stage(cfg, run_dir)`` in Hydra's run directory.
 
-    A user error (one of ``errors``) prints ``error: <message>`` and exits with status 2 — no
+    A user error (a :class:`~brainage.errors.BrainageError` by default) prints ``error: <message>`` and exits with status 2 — no
     traceback. Returns ``(run_dir, summary)``.
     """
     import sys

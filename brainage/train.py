@@ -26,7 +26,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from brainage.data.cohort import bin_labels
-from brainage.data.errors import DataError
+from brainage.errors import DataError, RunDirError, TrainError
 from brainage.runs import check_fresh_run_dir
 
 log = logging.getLogger(__name__)
@@ -39,10 +39,6 @@ HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr"
 SEED_BIN_EDGES = [10, 40, 70, 101]
 SEED_PER_BIN_ACCURACY = [0.8158, 0.3509, 1.0]
 SEED_ACCURACY = 0.7222
-
-
-class TrainError(ValueError):
-    """A training set-up the stage refuses: a used run directory, nothing to resume, a mismatch."""
 
 
 @dataclass
@@ -224,7 +220,7 @@ def main(cfg: DictConfig) -> None:
     """Command line: ``python -m brainage.train key=value ...`` (see ``configs/train.yaml``)."""
     from brainage.runs import run_stage
 
-    run_stage(train, cfg, (DataError, TrainError))
+    run_stage(train, cfg)
 
 
 # --------------------------------------------------------------------------- metrics and reports
@@ -325,7 +321,7 @@ def _fresh_run_dir(run_dir) -> Path:
     run_dir = Path(run_dir)
     try:
         check_fresh_run_dir(run_dir, markers=("model.keras", "metrics.json"))
-    except FileExistsError as err:
+    except RunDirError as err:
         raise TrainError(str(err)) from err
     if (run_dir / CHECKPOINT_DIR / STATE_FILE).exists():
         raise TrainError(f"{run_dir} holds an interrupted run; continue it with "
@@ -433,7 +429,8 @@ def _compiled_model(cfg: DictConfig, data, state: RunState, checkpoint_dir: Path
 
 def _distribution(cfg: DictConfig, backend: str):
     """``trainer.distribution`` resolved on this machine; the global batch must split evenly."""
-    from brainage.distribute import DistributionError, resolve_distribution
+    from brainage.distribute import resolve_distribution
+    from brainage.errors import DistributionError
 
     try:
         distribution = resolve_distribution(cfg.trainer.get("distribution", "auto"), backend)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brainage.atlases import (
+from brainage.neuro.atlases import (
     BUNDLED_ATLASES,
     AtlasError,
     atlas_dir,

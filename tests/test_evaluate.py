@@ -347,10 +347,10 @@ def test_real_data_without_ground_truth_skips_localisation(train_run, ground_tru
     ("target=all", "target='all'; expected predicted or true"),
 ])
 def test_bad_requests_give_clear_errors(train_run, tmp_path, override, message):  # noqa: F811
-    from brainage.evaluate import EvaluateError, evaluate
-    from brainage.explain import ExplainError
+    from brainage.errors import BrainageError, EvaluateError
+    from brainage.evaluate import evaluate
 
-    with pytest.raises(ExplainError, match=message) as info:
+    with pytest.raises(BrainageError, match=message) as info:
         evaluate(compose_evaluate(train_run, override), tmp_path)
     assert not (tmp_path / "verdict.md").exists() and not (tmp_path / ".incomplete").exists()
     if not override.startswith("train_dir"):
@@ -358,10 +358,11 @@ def test_bad_requests_give_clear_errors(train_run, tmp_path, override, message):
 
 
 def test_refuses_to_overwrite_an_earlier_run(train_run, tmp_path):  # noqa: F811
+    from brainage.errors import RunDirError
     from brainage.evaluate import evaluate
 
     (tmp_path / "verdict.md").write_text("earlier")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(RunDirError):
         evaluate(compose_evaluate(train_run), tmp_path)
     assert (tmp_path / "verdict.md").read_text() == "earlier"
 

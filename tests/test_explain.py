@@ -12,7 +12,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from brainage.data.cohort import prepare_data
-from brainage.explain import ExplainError, explain
+from brainage.errors import ExplainError, RunDirError
+from brainage.explain import explain
 from tests.data.conftest import write_gm
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -192,7 +193,7 @@ def test_model_input_shape_must_match_the_data(train_run, tmp_path):
 
 def test_refuses_to_overwrite_an_earlier_run(train_run, tmp_path):
     (tmp_path / "report.html").write_text("earlier")
-    with pytest.raises(FileExistsError):
+    with pytest.raises(RunDirError):
         explain(compose_explain(train_run), tmp_path)
     assert (tmp_path / "report.html").read_text() == "earlier"
 

@@ -3,9 +3,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brainage.data.grid import Grid
-from brainage.nifti import reference_header, relevance_image, save_atomic
-from brainage.regions import OUTSIDE, hemisphere_free, region_lookup, region_stats, summarise_regions
+from brainage.neuro.grid import Grid
+from brainage.neuro.nifti import reference_header, relevance_image, save_atomic
+from brainage.neuro.regions import OUTSIDE, hemisphere_free, region_lookup, region_stats, summarise_regions
 from tests.data.conftest import AFFINE, SHAPE, write_gm
 
 

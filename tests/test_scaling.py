@@ -14,7 +14,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from brainage.explain import ExplainError, explain, parse_shard, shard_batches
+from brainage.errors import ExplainError
+from brainage.explain import explain, parse_shard, shard_batches
 from tests.test_explain import compose_explain, train_run  # noqa: F401  (module-scoped fixture)
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
-from brainage.data.grid import Grid
+from brainage.neuro.grid import Grid
 from brainage.data.prepared import PreparedData
 from brainage.data.cohort import bin_labels
 from brainage.runs import latest_run

@@ -23,8 +23,8 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from brainage.data.errors import DataError
-from brainage.data.grid import Grid
+from brainage.errors import DataError
+from brainage.neuro.grid import Grid
 
 CACHE_VERSION = 1
 DTYPES = {"float16": np.float16, "float32": np.float32}

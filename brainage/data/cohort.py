@@ -9,8 +9,8 @@ import pandas as pd
 
 from brainage.data import io
 from brainage.data.cache import Entry, RowSubset, build_cache, file_fingerprint
-from brainage.data.errors import DataError
-from brainage.data.grid import MNI_1P5MM_AFFINE, Grid
+from brainage.errors import DataError
+from brainage.neuro.grid import MNI_1P5MM_AFFINE, Grid
 from brainage.data.prepared import PreparedData
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from brainage.data.errors import DataError
+from brainage.errors import DataError
 
 ID_ALIASES = ("subject_id", "participant_id", "subject_ID", "Subject_ID", "subjectid", "id")
 GLOB_CHARS = set("*?[")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from brainage.data.grid import Grid
+from brainage.neuro.grid import Grid
 
 SPLITS = ("train", "val", "test")
 

@@ -51,8 +51,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from brainage.data.errors import DataError
-from brainage.data.grid import MNI_1P5MM_AFFINE, MNI_1P5MM_SHAPE, Grid
+from brainage.errors import DataError
+from brainage.neuro.grid import MNI_1P5MM_AFFINE, MNI_1P5MM_SHAPE, Grid
 
 GENERATOR_VERSION = "1"
 
@@ -382,7 +382,7 @@ def _anatomy_key(affine: np.ndarray, shape: tuple) -> tuple:
 
 @lru_cache(maxsize=2)
 def _cached_anatomy(key: tuple) -> Anatomy:
-    from brainage.atlases import load_atlas
+    from brainage.neuro.atlases import load_atlas
 
     affine = np.array(key[0]).reshape(4, 4)
     shape = key[1]

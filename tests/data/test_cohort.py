@@ -5,8 +5,8 @@ import pytest
 
 from brainage.data.cache import open_cache
 from brainage.data.cohort import assign_bins, balance_bins, prepare_data, stratified_split
-from brainage.data.errors import DataError
-from brainage.data.grid import Grid
+from brainage.errors import DataError
+from brainage.neuro.grid import Grid
 from tests.data.conftest import AFFINE, SHAPE, write_gm
 
 

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from brainage.data import synthetic as sy
-from brainage.data.errors import DataError
-from brainage.data.grid import Grid
+from brainage.errors import DataError
+from brainage.neuro.grid import Grid
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "data" / "synthetic.yaml"
 

