@@ -26,7 +26,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from brainage.data.cohort import bin_labels
-from brainage.errors import DataError, RunDirError, TrainError
+from brainage.errors import RunDirError, TrainError
 from brainage.runs import check_fresh_run_dir
 
 log = logging.getLogger(__name__)

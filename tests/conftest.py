@@ -1,4 +1,8 @@
-"""Shared fixtures: a seeded rng, and figures closed after every test."""
+"""Shared fixtures: a seeded rng, figures closed after every test, and one tiny trained run.
+
+Builders (tiny cohorts, composed configs) live in ``tests/builders.py``; test modules never import
+each other.
+"""
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -20,3 +24,12 @@ def _close_figures():
 
     if "matplotlib.pyplot" in sys.modules:
         sys.modules["matplotlib.pyplot"].close("all")
+
+
+@pytest.fixture(scope="session")
+def train_run(tmp_path_factory):
+    """A tiny cohort, a one-block model fitted briefly and its run directory, built once per
+    test session (per xdist worker). Tests must not change it; copy what they alter."""
+    from tests.builders import build_train_run
+
+    return build_train_run(tmp_path_factory.mktemp("train_run"))

@@ -10,9 +10,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from brainage import faithfulness as ff
-from tests.test_explain import train_run  # noqa: F401  (module-scoped fixture: tiny cohort + run)
+from tests.builders import REPO, RUN_SHAPE, write_gm
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -209,16 +208,13 @@ def test_mean_se():
 
 
 @pytest.fixture(scope="module")
-def ground_truth(train_run):  # noqa: F811
+def ground_truth(train_run):
     """The tiny cohort's own ground truth: its "ageing region" is the cube [3:8]³ of the source grid."""
-    from tests.test_explain import SHAPE
-    from tests.data.conftest import write_gm
-
     folder = Path(train_run["prep"].table["path"][0]).parents[1] / "ground_truth"
-    effect = np.zeros(SHAPE, np.float32)
+    effect = np.zeros(RUN_SHAPE, np.float32)
     effect[3:8, 3:8, 3:8] = -0.4
     write_gm(folder / "age_effect.nii.gz", effect)
-    labels = np.zeros(SHAPE, np.int16)
+    labels = np.zeros(RUN_SHAPE, np.int16)
     labels[3:8, 3:8, 3:8] = 1
     labels[8:10, 1:4, 1:4] = 2
     write_gm(folder / "regions.nii.gz", labels)
@@ -227,9 +223,9 @@ def ground_truth(train_run):  # noqa: F811
     return folder
 
 
-def compose_evaluate(train_run, *overrides, methods="dtd,gradient_x_input,gradcam"):  # noqa: F811
+def compose_evaluate(train_run, *overrides, methods="dtd,gradient_x_input,gradcam"):
     gradcam = ["explainer.gradcam.layer=block1_conv_b"] if "gradcam" in methods else []
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         return compose("evaluate", overrides=[
             f"train_dir={train_run['run']}", "progress=false", f"explainer=[{methods}]", *gradcam,
             "subjects=all", "subjects_limit=6", "batch_size=4", "perturbation.patch=2",
@@ -238,7 +234,7 @@ def compose_evaluate(train_run, *overrides, methods="dtd,gradient_x_input,gradca
 
 
 @pytest.fixture(scope="module")
-def evaluated(train_run, ground_truth, tmp_path_factory):  # noqa: F811
+def evaluated(train_run, ground_truth, tmp_path_factory):
     from brainage.evaluate import evaluate
 
     out = tmp_path_factory.mktemp("evaluate_run")
@@ -320,7 +316,7 @@ def test_map_profile_tells_local_from_general(rng):
     assert map_profile(peaked)["focus"] < 0.001 < map_profile(np.ones(shape))["focus"]
 
 
-def test_real_data_without_ground_truth_skips_localisation(train_run, ground_truth,  # noqa: F811
+def test_real_data_without_ground_truth_skips_localisation(train_run, ground_truth,
                                                            tmp_path):
     from brainage.evaluate import evaluate
 
@@ -346,7 +342,7 @@ def test_real_data_without_ground_truth_skips_localisation(train_run, ground_tru
     ("explainer.gradcam.layer=nope", "explainer gradcam: gradcam: model has no layer 'nope'"),
     ("target=all", "target='all'; expected predicted or true"),
 ])
-def test_bad_requests_give_clear_errors(train_run, tmp_path, override, message):  # noqa: F811
+def test_bad_requests_give_clear_errors(train_run, tmp_path, override, message):
     from brainage.errors import BrainageError, EvaluateError
     from brainage.evaluate import evaluate
 
@@ -357,7 +353,7 @@ def test_bad_requests_give_clear_errors(train_run, tmp_path, override, message):
         assert isinstance(info.value, EvaluateError)
 
 
-def test_refuses_to_overwrite_an_earlier_run(train_run, tmp_path):  # noqa: F811
+def test_refuses_to_overwrite_an_earlier_run(train_run, tmp_path):
     from brainage.errors import RunDirError
     from brainage.evaluate import evaluate
 
@@ -371,7 +367,7 @@ def test_refuses_to_overwrite_an_earlier_run(train_run, tmp_path):  # noqa: F811
 def test_cli_reports_errors_without_a_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "brainage.evaluate", "train_dir=/nonexistent",
                            f"hydra.run.dir={tmp_path / 'run'}"], capture_output=True, text=True,
-                          cwd=ROOT)
+                          cwd=REPO)
     assert proc.returncode == 2
     assert "error: train_dir=/nonexistent does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr

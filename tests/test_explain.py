@@ -2,79 +2,15 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
-from brainage.data.cohort import prepare_data
 from brainage.errors import ExplainError, RunDirError
 from brainage.explain import explain
-from tests.data.conftest import write_gm
-
-ROOT = Path(__file__).resolve().parents[1]
-SHAPE = (11, 12, 13)
-CROP = [9, 10, 11]
-
-
-@pytest.fixture(scope="module")
-def train_run(tmp_path_factory):
-    """A cohort on an uneven grid, a one-block model fitted briefly, and its run directory."""
-    import keras
-
-    from brainage.model import build_model
-
-    tmp = tmp_path_factory.mktemp("explain")
-    rng = np.random.default_rng(1)
-    root = tmp / "cohort"
-    ages = np.concatenate([rng.uniform(18, 39, 8), rng.uniform(41, 69, 8), rng.uniform(71, 90, 8)])
-    ids = [f"sub-{i:02d}" for i in range(len(ages))]
-    for sid, age in zip(ids, ages):
-        vol = rng.uniform(0.2, 0.8, SHAPE) * 0.5
-        vol[3:8, 3:8, 3:8] += 0.4 * (1 - (age - 18) / 72)  # an "ageing region"
-        write_gm(root / "gm" / f"{sid}_gm.nii.gz", np.clip(vol, 0, 1))
-    pd.DataFrame({"subject_id": ids, "age": ages.round(1)}).to_csv(root / "participants.tsv",
-                                                                   sep="\t", index=False)
-    labels = np.zeros(SHAPE, np.int16)
-    labels[3:8, 3:8, 3:8] = 5
-    labels[:, :, 9:] = 8
-    write_gm(tmp / "atlas.nii.gz", labels)
-    pd.DataFrame({"index": [5, 8], "name": ["Left_Core", "Top"]}).to_csv(tmp / "atlas.csv", index=False)
-
-    data = OmegaConf.create({
-        "format": "nifti", "root": str(root), "participants": str(root / "participants.tsv"),
-        "image_template": "{root}/gm/{subject_id}_gm.nii.gz", "generate": False,
-        "source_shape": None, "crop_shape": CROP, "crop_offset": [1, 1, 1],
-        "bin_edges": [10, 40, 70, 101], "balance": "downsample", "split": [0.5, 0.25, 0.25],
-        "cache": {"dir": str(tmp / "cache"), "dtype": "float32"},
-    })
-    prep = prepare_data(data, seed=0, progress=False)
-    keras.utils.set_random_seed(0)
-    model = build_model(input_shape=tuple(CROP) + (1,), widths=(3,), dense_units=6, n_classes=3)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    x = np.asarray(prep.volumes, np.float32)[..., None]
-    model.fit(x, prep.labels(), epochs=15, batch_size=8, verbose=0)
-    run = tmp / "outputs" / "train" / "2026-01-01_00-00-00"
-    (run / ".hydra").mkdir(parents=True)
-    model.save(run / "model.keras")
-    OmegaConf.save(OmegaConf.create({"seed": 0, "data": data}), run / ".hydra" / "config.yaml")
-    prep.split_table().to_csv(run / "split.csv", index=False)
-    return {"run": run, "tmp": tmp, "prep": prep, "atlas": tmp / "atlas.nii.gz",
-            "labels": tmp / "atlas.csv"}
-
-
-def compose_explain(train_run, *overrides):
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        return compose("explain", overrides=[
-            f"train_dir={train_run['run']}", "atlas=custom", f"atlas.path={train_run['atlas']}",
-            f"atlas.labels={train_run['labels']}", "progress=false", "figures.subjects=1",
-            *overrides])
-
+from tests.builders import REPO, RUN_SHAPE, compose_explain
 
 @pytest.fixture(scope="module")
 def explained(train_run, tmp_path_factory):
@@ -108,7 +44,7 @@ def test_maps_are_on_the_subjects_grid_and_conserve_the_logit(explained):
     sid = train["prep"].table["subject_id"][0]
     img = nib.load(out / "maps" / f"{sid}_dtd_predicted.nii.gz")
     src = nib.load(train["prep"].table["path"][0])
-    assert img.shape == SHAPE
+    assert img.shape == RUN_SHAPE
     np.testing.assert_allclose(img.affine, src.affine)
     data = img.get_fdata()
     assert not data[0].any() and not data[:, :, 12].any()  # outside the crop
@@ -202,7 +138,7 @@ def test_refuses_to_overwrite_an_earlier_run(train_run, tmp_path):
 def test_cli_reports_errors_without_a_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "brainage.explain", "train_dir=/nonexistent",
                            f"hydra.run.dir={tmp_path / 'run'}"], capture_output=True, text=True,
-                          cwd=ROOT)
+                          cwd=REPO)
     assert proc.returncode == 2
     assert "error: train_dir=/nonexistent does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -6,7 +6,7 @@ import pytest
 from brainage.neuro.grid import Grid
 from brainage.neuro.nifti import reference_header, relevance_image, save_atomic
 from brainage.neuro.regions import OUTSIDE, hemisphere_free, region_lookup, region_stats, summarise_regions
-from tests.data.conftest import AFFINE, SHAPE, write_gm
+from tests.builders import AFFINE, SHAPE, write_gm
 
 
 @pytest.fixture

@@ -3,67 +3,29 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 
-from brainage.neuro.grid import Grid
-from brainage.data.prepared import PreparedData
 from brainage.data.cohort import bin_labels
+from brainage.neuro.grid import Grid
 from brainage.runs import latest_run
-from brainage.train import (
-    TrainError,
-    classification_metrics,
-    format_summary,
-    train,
+from brainage.train import TrainError, classification_metrics, format_summary, train
+from tests.builders import (
+    AFFINE,
+    REPO,
+    TINY_MODEL,
+    TRAIN_SOURCE,
+    cohort_overrides,
+    compose_train,
+    tiny_data,
+    write_cohort,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIGS = REPO / "configs"
 EXPERIMENTS = sorted(p.stem for p in (REPO / "experiments").glob("*.yaml"))
-SOURCE = (22, 25, 21)
-TINY = (20, 22, 19)
-AFFINE = np.array([[-2.0, 0.1, 0.0, 30.0],
-                   [0.0, 2.5, 0.0, -40.0],
-                   [0.0, 0.0, 3.0, -20.0],
-                   [0.0, 0.0, 0.0, 1.0]])
-# A two-block network small enough to train in seconds; BN statistics settle within ~100 steps.
-TINY_MODEL = ["model.widths=[2,4]", "model.dense_units=8", "model.bn_momentum=0.9",
-              "trainer.batch_size=4", "trainer.verbose=0", "data.stream.workers=1",
-              "trainer.early_stopping_patience=null"]
 CONTRACT_FILES = ["model.keras", "metrics.json", "history.csv", "split.csv", "data.json",
                   "training_curves.png", "confusion_matrix.png", "test_predictions.csv"]
-
-
-def compose_train(*overrides, tiny=True):
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        return compose("train", overrides=[*(TINY_MODEL if tiny else []), *overrides])
-
-
-def tiny_volumes(bins, rng):
-    """Noise, plus a box whose mean intensity encodes the class."""
-    volumes = rng.uniform(0, 0.3, size=(len(bins),) + TINY).astype(np.float32)
-    volumes[:, 4:12, 5:13, 4:11] += (0.05 + 0.3 * np.asarray(bins))[:, None, None, None]
-    return volumes
-
-
-def tiny_data(n_per_bin=20, seed=0) -> PreparedData:
-    """60 volumes of 20 x 22 x 19 in three bins, split 12/4/4 per bin."""
-    rng = np.random.default_rng(seed)
-    bins = np.repeat(np.arange(3), n_per_bin)
-    split = np.tile(np.array(["train"] * 12 + ["val"] * 4 + ["test"] * 4)[:n_per_bin], 3)
-    table = pd.DataFrame({
-        "subject_id": [f"sub-{i:03d}" for i in range(len(bins))],
-        "age": 10 + 30 * bins + rng.integers(0, 30, len(bins)),
-        "bin": bins,
-        "split": split,
-    })
-    grid = Grid.build(AFFINE, SOURCE, TINY, (1, 2, 1))
-    return PreparedData(tiny_volumes(bins, rng), table, grid, [10, 40, 70, 101])
 
 
 def _weights(path):
@@ -254,30 +216,6 @@ def test_model_too_small_for_the_grid_is_a_train_error(tmp_path):
 
 # --------------------------------------------------------------------------- the real data stage
 
-def write_cohort(root: Path, n_per_bin=8, seed=0) -> Path:
-    """A PAC-layout cohort on an uneven grid with a non-identity affine; the class is in a box."""
-    rng = np.random.default_rng(seed)
-    bins = np.repeat(np.arange(3), n_per_bin)
-    ages = np.array([rng.uniform(18, 39), rng.uniform(41, 69), rng.uniform(71, 90)])[bins]
-    volumes = np.zeros((len(bins),) + SOURCE, dtype=np.float32)
-    volumes[:, 1:21, 2:24, 1:20] = tiny_volumes(bins, rng)
-    ids = [f"sub-{i:03d}" for i in range(len(bins))]
-    (root / "gm").mkdir(parents=True)
-    for sid, volume in zip(ids, np.clip(volumes, 0, 1)):
-        img = nib.Nifti1Image(volume, AFFINE)
-        img.set_sform(AFFINE, code=4)
-        nib.save(img, str(root / "gm" / f"{sid}_gm.nii.gz"))
-    pd.DataFrame({"participant_id": ids, "age": np.round(ages, 1)}).to_csv(
-        root / "participants.tsv", sep="\t", index=False)
-    return root
-
-
-def cohort_overrides(root: Path, cache: Path) -> list:
-    return ["data=pac2019", f"data.root={root}", "data.n_subjects=null", "data.source_shape=null",
-            f"data.crop_shape={list(TINY)}", "data.crop_offset=[1,2,1]", f"data.cache.dir={cache}",
-            "data.split=[0.5,0.25,0.25]"]
-
-
 def test_train_with_the_data_stage(tmp_path):
     pytest.importorskip("brainage.data.cohort")
     root = write_cohort(tmp_path / "cohort")
@@ -288,7 +226,7 @@ def test_train_with_the_data_stage(tmp_path):
     assert metrics["n_per_bin_split"] == {"train": [4, 4, 4], "val": [2, 2, 2], "test": [2, 2, 2]}
     grid = Grid.from_dict(json.loads((tmp_path / "run" / "data.json").read_text())["grid"])
     np.testing.assert_allclose(grid.affine, AFFINE)
-    assert grid.crop_offset == (1, 2, 1) and grid.source_shape == SOURCE
+    assert grid.crop_offset == (1, 2, 1) and grid.source_shape == TRAIN_SOURCE
 
 
 def _cli(tmp_path, *overrides):

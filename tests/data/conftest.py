@@ -1,27 +1,12 @@
 """Tiny cohorts on uneven grids with non-identity affines, written as real files."""
 from __future__ import annotations
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-SHAPE = (7, 8, 9)
-AFFINE = np.array([[-2.0, 0.1, 0.0, 30.0],
-                   [0.0, 2.5, 0.0, -40.0],
-                   [0.0, 0.0, 3.0, -20.0],
-                   [0.0, 0.0, 0.0, 1.0]])
-
-
-def write_gm(path, data, affine=AFFINE):
-    img = nib.Nifti1Image(np.asarray(data, dtype=np.float32), affine)
-    img.set_sform(affine, code=4)
-    img.set_qform(affine, code=4)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nib.save(img, str(path))
-    return path
-
+from tests.builders import SHAPE, write_gm
 
 @pytest.fixture
 def tiny_cohort(tmp_path, rng):

@@ -7,7 +7,7 @@ from brainage.data.cache import open_cache
 from brainage.data.cohort import assign_bins, balance_bins, prepare_data, stratified_split
 from brainage.errors import DataError
 from brainage.neuro.grid import Grid
-from tests.data.conftest import AFFINE, SHAPE, write_gm
+from tests.builders import AFFINE, SHAPE, write_gm
 
 
 def test_bins_are_half_open_and_out_of_range_is_minus_one():

@@ -1,0 +1,1 @@
+"""Explaining a finished training run: which run, which subjects, batches of maps, shards, tables."""

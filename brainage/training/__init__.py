@@ -1,0 +1,1 @@
+"""Training the network: run state and resume, callbacks, metrics, devices, sweeps."""
