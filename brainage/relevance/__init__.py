@@ -6,15 +6,18 @@ methods behind one interface::
     analyzer = make_analyzer(model, "dtd")            # or RelevanceAnalyzer(model, "dtd")
     explanation = analyzer.explain(x, target="predicted")
     explanation.maps, explanation.rel_error, explanation.trace
+
+Methods are looked up in one registry (``METHODS``; add your own with ``register_method``);
+BatchNormalization handling is a canonizer handed to the analyzer
+(``make_analyzer(model, "dtd", canonizers=[MergeBatchNorm()])``, alias ``bn_mode="canonize"``).
+``compile_function`` and ``backend_name`` compile a function / name the backend the way the
+engine does (for benchmarks).
 """
 
-from brainage.relevance.analyzer import (
-    Analyzer,
-    Explanation,
-    RelevanceAnalyzer,
-    compare_bn_modes,
-    propagate,
-)
+from brainage.relevance._backend import backend_name, compile_function
+from brainage.relevance.analyzer import Analyzer
+from brainage.relevance.canonizers import Canonizer, MergeBatchNorm
+from brainage.relevance.comparison import compare_bn_modes
 from brainage.relevance.composites import (
     COMPOSITES,
     Composite,
@@ -25,12 +28,21 @@ from brainage.relevance.composites import (
     get_composite,
     lrp_composite,
 )
-from brainage.relevance.config import METHODS, analyzer_from_config, make_analyzer
+from brainage.relevance.config import analyzer_from_config
+from brainage.relevance.explanation import Explanation
 from brainage.relevance.gradient_methods import (
     GradCAMAnalyzer,
     GradientAnalyzer,
     GuidedBackpropAnalyzer,
     IntegratedGradientsAnalyzer,
+)
+from brainage.relevance.layerwise import RelevanceAnalyzer
+from brainage.relevance.propagation import propagate
+from brainage.relevance.registry import (
+    METHODS,
+    make_analyzer,
+    register_method,
+    unregister_method,
 )
 from brainage.relevance.rules import (
     LRP0,
@@ -55,9 +67,15 @@ __all__ = [
     "GradCAMAnalyzer",
     "make_analyzer",
     "analyzer_from_config",
+    "register_method",
+    "unregister_method",
+    "METHODS",
+    "Canonizer",
+    "MergeBatchNorm",
     "compare_bn_modes",
     "propagate",
-    "METHODS",
+    "compile_function",
+    "backend_name",
     "Composite",
     "LayerInfo",
     "COMPOSITES",

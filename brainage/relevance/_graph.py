@@ -8,6 +8,7 @@ Only single chains are supported; anything else raises a ``ValueError`` naming t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import keras
@@ -75,6 +76,10 @@ class Step:
         A ReLU is applied to the output (fused ``activation="relu"`` or a ReLU layer).
     nonnegative_input : bool
         The input is known to be ≥ 0 (it comes from a ReLU through sign-preserving steps).
+    op : str
+        Linear steps: ``dense`` or ``conv`` (``conv_args`` holds strides, padding, dilation).
+    folded_bn : str or None
+        Name of the BatchNormalization a canonizer merged into this linear step.
     """
 
     name: str
@@ -220,38 +225,70 @@ def _check_channels_last(layer):
         )
 
 
+def _linear_step(layer, is_last: bool) -> Step:
+    name = layer.name
+    act = _activation_name(layer.activation)
+    if act not in ("relu", "linear") and not (act == "softmax" and is_last):
+        raise ValueError(
+            f"layer {name!r} ({type(layer).__name__}): activation {act!r} cannot be "
+            "explained; use 'relu' or 'linear' (softmax only on the last layer)"
+        )
+    kernel = np.asarray(layer.kernel, dtype=np.float32)
+    bias = np.asarray(layer.bias, dtype=np.float32) if layer.use_bias else None
+    step = Step(name, "linear", layer, kernel=kernel, bias=bias, relu=act == "relu")
+    if isinstance(layer, keras.layers.Dense):
+        step.op = "dense"
+        return step
+    _check_channels_last(layer)
+    if layer.padding not in ("valid", "same") or getattr(layer, "groups", 1) != 1:
+        raise ValueError(
+            f"layer {name!r} ({type(layer).__name__}): padding={layer.padding!r}, "
+            f"groups={getattr(layer, 'groups', 1)}; only padding 'valid'/'same' with "
+            "groups=1 is supported"
+        )
+    step.op = "conv"
+    step.conv_args = dict(
+        strides=tuple(layer.strides),
+        padding=layer.padding,
+        data_format="channels_last",
+        dilation_rate=tuple(layer.dilation_rate),
+    )
+    return step
+
+
+def _activation_step(layer, is_last: bool) -> Step:
+    name = layer.name
+    if isinstance(layer, keras.layers.ReLU):
+        if (
+            layer.max_value is not None
+            or float(layer.negative_slope) != 0.0
+            or float(layer.threshold) != 0.0
+        ):
+            raise ValueError(
+                f"layer {name!r} (ReLU): max_value/negative_slope/threshold are not supported"
+            )
+        return Step(name, "relu", layer, relu=True)
+    act = _activation_name(layer.activation)
+    if act == "relu":
+        return Step(name, "relu", layer, relu=True)
+    if act == "linear" or (act == "softmax" and is_last):
+        return Step(name, "identity", layer)
+    raise ValueError(
+        f"layer {name!r} (Activation): activation {act!r} cannot be explained; use "
+        "'relu' or 'linear' (softmax only as the last layer)"
+    )
+
+
 def _step_from_layer(layer, is_last: bool) -> Step | None:
+    """The :class:`Step` for one Keras layer (None for the input layer), or a ``ValueError``
+    naming a layer the engine cannot explain."""
     name = layer.name
     if isinstance(layer, keras.layers.InputLayer):
         return None
     if isinstance(layer, (keras.layers.Dense, *_CONV_TYPES)):
-        act = _activation_name(layer.activation)
-        if act not in ("relu", "linear") and not (act == "softmax" and is_last):
-            raise ValueError(
-                f"layer {name!r} ({type(layer).__name__}): activation {act!r} cannot be "
-                "explained; use 'relu' or 'linear' (softmax only on the last layer)"
-            )
-        kernel = np.asarray(layer.kernel, dtype=np.float32)
-        bias = np.asarray(layer.bias, dtype=np.float32) if layer.use_bias else None
-        step = Step(name, "linear", layer, kernel=kernel, bias=bias, relu=act == "relu")
-        if isinstance(layer, keras.layers.Dense):
-            step.op = "dense"
-        else:
-            _check_channels_last(layer)
-            if layer.padding not in ("valid", "same") or getattr(layer, "groups", 1) != 1:
-                raise ValueError(
-                    f"layer {name!r} ({type(layer).__name__}): padding={layer.padding!r}, "
-                    f"groups={getattr(layer, 'groups', 1)}; only padding 'valid'/'same' with "
-                    "groups=1 is supported"
-                )
-            step.op = "conv"
-            step.conv_args = dict(
-                strides=tuple(layer.strides),
-                padding=layer.padding,
-                data_format="channels_last",
-                dilation_rate=tuple(layer.dilation_rate),
-            )
-        return step
+        return _linear_step(layer, is_last)
+    if isinstance(layer, (keras.layers.ReLU, keras.layers.Activation)):
+        return _activation_step(layer, is_last)
     if isinstance(layer, _AVG_POOL_TYPES + _GLOBAL_AVG_TYPES):
         _check_channels_last(layer)
         return Step(name, "avgpool", layer)
@@ -263,26 +300,6 @@ def _step_from_layer(layer, is_last: bool) -> Step | None:
         return Step(
             name, "bn", layer, scale=scale.astype(np.float32), shift=shift.astype(np.float32)
         )
-    if isinstance(layer, keras.layers.ReLU):
-        if (
-            layer.max_value is not None
-            or float(layer.negative_slope) != 0.0
-            or float(layer.threshold) != 0.0
-        ):
-            raise ValueError(
-                f"layer {name!r} (ReLU): max_value/negative_slope/threshold are not supported"
-            )
-        return Step(name, "relu", layer, relu=True)
-    if isinstance(layer, keras.layers.Activation):
-        act = _activation_name(layer.activation)
-        if act == "relu":
-            return Step(name, "relu", layer, relu=True)
-        if act == "linear" or (act == "softmax" and is_last):
-            return Step(name, "identity", layer)
-        raise ValueError(
-            f"layer {name!r} (Activation): activation {act!r} cannot be explained; use "
-            "'relu' or 'linear' (softmax only as the last layer)"
-        )
     if isinstance(layer, (keras.layers.Flatten, keras.layers.Reshape)):
         return Step(name, "reshape", layer)
     if isinstance(layer, _DROPOUT_TYPES):
@@ -293,48 +310,17 @@ def _step_from_layer(layer, is_last: bool) -> Step | None:
     )
 
 
-def _fold_batch_norm(steps: list[Step]) -> list[Step]:
-    """Fold every BatchNormalization into the linear layer right before it.
-
-    ``W' = W·γ/σ`` and ``b' = (b − μ)·γ/σ + β`` per output channel, computed in float64.
-    The BN step stays in the chain as an identity so trace keys do not depend on the mode.
-    """
-    folded = []
-    for step in steps:
-        if step.kind != "bn":
-            folded.append(step)
-            continue
-        prev = folded[-1] if folded else None
-        if prev is None or prev.kind != "linear" or prev.relu or prev.folded_bn:
-            before = "nothing" if prev is None else f"{prev.name!r} ({prev.kind}"
-            before += "" if prev is None else (", relu)" if prev.relu else ")")
-            raise ValueError(
-                f"layer {step.name!r} (BatchNormalization): bn_mode='canonize' needs a Dense/Conv "
-                f"layer without activation right before it, found {before}; use "
-                "bn_mode='passthrough'"
-            )
-        scale = step.scale.astype(np.float64)
-        shift = step.shift.astype(np.float64)
-        bias = prev.bias.astype(np.float64) if prev.bias is not None else 0.0
-        prev.kernel = (prev.kernel.astype(np.float64) * scale).astype(np.float32)
-        prev.bias = (bias * scale + shift).astype(np.float32)
-        prev.folded_bn = step.name
-        folded.append(Step(step.name, "identity", step.layer))
-    return folded
-
-
-def build_steps(model, bn_mode: str = "passthrough") -> list[Step]:
+def build_steps(model, canonizers: Sequence = ()) -> list[Step]:
     """Parse ``model`` into a list of :class:`Step`, input to output.
 
     Parameters
     ----------
     model : keras.Model
         Functional or Sequential single chain.
-    bn_mode : {"passthrough", "canonize"}
-        How BatchNormalization is handled (see :class:`~brainage.relevance.RelevanceAnalyzer`).
+    canonizers : sequence of Canonizer
+        Applied in order to the parsed chain (see :mod:`brainage.relevance.canonizers`),
+        before the signs of the layer inputs are marked.
     """
-    if bn_mode not in ("passthrough", "canonize"):
-        raise ValueError(f"bn_mode must be 'passthrough' or 'canonize', got {bn_mode!r}")
     if not model.built:
         raise ValueError(f"model {model.name!r} is not built; call it on an input first")
     layers = [lay for lay in _layer_chain(model) if not isinstance(lay, keras.layers.InputLayer)]
@@ -346,8 +332,15 @@ def build_steps(model, bn_mode: str = "passthrough") -> list[Step]:
     last = steps[-1]
     if last.kind == "identity" and _activation_name(getattr(last.layer, "activation", None)) == "softmax":
         steps = steps[:-1]
-    if bn_mode == "canonize":
-        steps = _fold_batch_norm(steps)
+    for canonizer in canonizers:
+        steps = canonizer.apply(steps)
+    _mark_nonnegative_inputs(steps)
+    return steps
+
+
+def _mark_nonnegative_inputs(steps: list[Step]) -> None:
+    """Set ``nonnegative_input`` on every step whose input comes from a ReLU through
+    sign-preserving steps (z⁺ and αβ then need no split of the input by sign)."""
     nonnegative = False
     for step in steps:
         step.nonnegative_input = nonnegative
@@ -355,4 +348,3 @@ def build_steps(model, bn_mode: str = "passthrough") -> list[Step]:
             nonnegative = True
         elif step.kind in ("linear", "bn"):
             nonnegative = False
-    return steps

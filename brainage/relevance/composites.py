@@ -5,7 +5,7 @@ the layer touching the input, last = the output layer) and by type; presets are
 composites with names users recognise (``dtd``, ``dtd_w2``, ``lrp_composite``,
 ``epsilon_plus``). Only Dense/Conv layers take rules: ReLU, Dropout and Flatten/Reshape
 pass relevance on, average pooling uses LRP-0, max pooling is winner-take-all and
-BatchNormalization follows the analyzer's ``bn_mode``.
+BatchNormalization follows the analyzer's canonizers.
 """
 
 from __future__ import annotations

@@ -1,61 +1,18 @@
-"""Build analyzers from a method name or a flat config (``configs/explainer/*.yaml``)."""
+"""Build an analyzer from a flat explainer config (``configs/explainer/*.yaml``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from brainage.relevance.analyzer import Analyzer, RelevanceAnalyzer
-from brainage.relevance.composites import COMPOSITES
-from brainage.relevance.gradient_methods import (
-    GradCAMAnalyzer,
-    GradientAnalyzer,
-    GuidedBackpropAnalyzer,
-    IntegratedGradientsAnalyzer,
-)
-
-METHODS = (
-    *COMPOSITES,
-    "gradient",
-    "gradient_x_input",
-    "guided_backprop",
-    "gradcam",
-    "integrated_gradients",
-)
-
-
-def make_analyzer(model, name: str, **params) -> Analyzer:
-    """Analyzer for a method name.
-
-    Parameters
-    ----------
-    model : keras.Model
-    name : str
-        A composite preset (``dtd``, ``dtd_w2``, ``lrp_composite``, ``epsilon_plus``; params
-        ``bn_mode``, ``low``, ``high``, ``epsilon``, ``gamma``) or ``gradient``,
-        ``gradient_x_input``, ``guided_backprop``, ``gradcam`` (``layer``),
-        ``integrated_gradients`` (``steps``, ``baseline``). All take ``compile`` and
-        ``jit_compile``.
-    """
-    try:
-        if name in COMPOSITES:
-            return RelevanceAnalyzer(model, name, **params)
-        if name == "gradient":
-            return GradientAnalyzer(model, **params)
-        if name == "gradient_x_input":
-            return GradientAnalyzer(model, times_input=True, **params)
-        if name == "guided_backprop":
-            return GuidedBackpropAnalyzer(model, **params)
-        if name == "gradcam":
-            return GradCAMAnalyzer(model, **params)
-        if name == "integrated_gradients":
-            return IntegratedGradientsAnalyzer(model, **params)
-    except TypeError as err:
-        raise TypeError(f"explainer {name!r}: bad parameters {sorted(params)}: {err}") from None
-    raise ValueError(f"unknown explainer {name!r}; methods: {list(METHODS)}")
+from brainage.relevance.analyzer import Analyzer
+from brainage.relevance.registry import make_analyzer
 
 
 def analyzer_from_config(model, cfg: Mapping) -> Analyzer:
     """Analyzer from a flat config mapping: ``name`` plus that method's parameters.
+
+    ``name`` is looked up in the method registry (:func:`~brainage.relevance.make_analyzer`);
+    BatchNormalization handling is the ``bn_mode`` key (``passthrough`` or ``canonize``).
 
     Accepts a plain dict or an OmegaConf ``DictConfig`` (e.g. Hydra's ``cfg.explainer``).
     """

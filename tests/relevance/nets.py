@@ -62,3 +62,21 @@ def positive_logit_bias(model, x, margin=1.0):
 def gm_volume(rng, shape, batch=2):
     """Grey-matter-like probabilities in [0, 1] with uneven shapes."""
     return rng.uniform(0.0, 1.0, (batch, *shape)).astype("float32")
+
+
+def bn_free_copy(model):
+    """The same network with every BN folded into its conv_b by hand."""
+    x = inputs = keras.Input(model.input_shape[1:])
+    for layer in model.layers[1:]:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            continue
+        clone = layer.__class__.from_config(layer.get_config())
+        x = clone(x)
+        weights = layer.get_weights()
+        if layer.name.endswith("_conv_b"):
+            bn = model.get_layer(layer.name.replace("_conv_b", "_bn"))
+            gamma, beta, mean, var = (w.astype(np.float64) for w in bn.get_weights())
+            scale = gamma / np.sqrt(var + bn.epsilon)
+            weights = [weights[0] * scale, (weights[1] - mean) * scale + beta]
+        clone.set_weights(weights)
+    return keras.Model(inputs, x)

@@ -6,27 +6,9 @@ import pytest
 
 from brainage.relevance import RelevanceAnalyzer, compare_bn_modes
 
-from .nets import gm_volume, positive_logit_bias, randomize_batch_norm, taylor_net
+from .nets import bn_free_copy, gm_volume, positive_logit_bias, randomize_batch_norm, taylor_net
 
 SHAPE = (14, 15, 13, 1)
-
-
-def _bn_free_copy(model):
-    """The same network with every BN folded into its conv_b by hand."""
-    x = inputs = keras.Input(model.input_shape[1:])
-    for layer in model.layers[1:]:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            continue
-        clone = layer.__class__.from_config(layer.get_config())
-        x = clone(x)
-        weights = layer.get_weights()
-        if layer.name.endswith("_conv_b"):
-            bn = model.get_layer(layer.name.replace("_conv_b", "_bn"))
-            gamma, beta, mean, var = (w.astype(np.float64) for w in bn.get_weights())
-            scale = gamma / np.sqrt(var + bn.epsilon)
-            weights = [weights[0] * scale, (weights[1] - mean) * scale + beta]
-        clone.set_weights(weights)
-    return keras.Model(inputs, x)
 
 
 @pytest.fixture
@@ -39,7 +21,7 @@ def net(rng):
 @pytest.mark.parametrize("composite", ["dtd", "lrp_composite", "epsilon_plus"])
 def test_canonize_equals_hand_folded_bn_free_model(net, composite):
     model, x = net
-    folded = _bn_free_copy(model)
+    folded = bn_free_copy(model)
     np.testing.assert_allclose(np.asarray(folded(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-6)
     canon = RelevanceAnalyzer(model, composite, bn_mode="canonize").explain(x)
     reference = RelevanceAnalyzer(folded, composite).explain(x)

@@ -1,0 +1,136 @@
+"""Layer-wise relevance propagation through a parsed chain of steps.
+
+:func:`forward_with_caches` runs the network once, keeping every layer's input and the
+rules' fused modified outputs; :func:`propagate_chain` then walks the chain from the output
+to the input, one :func:`propagate_step` per layer, recording the relevance sum after each
+(the conservation trace). :func:`propagate` is the single-layer version for tests.
+
+Several relevance tensors travel together (one per explained target), so a forward pass
+is shared by every target.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from keras import ops
+
+from brainage.relevance._backend import value_and_vjp
+from brainage.relevance._graph import Step, _step_from_layer
+from brainage.relevance.rules import Rule, safe_divide
+
+
+def _sum_per_input(r):
+    return ops.sum(r, axis=tuple(range(1, len(r.shape))))
+
+
+def linear_forward(step: Step, a, rule: Rule | None):
+    """The linear output ``z`` (no bias) and the rule's modified outputs, in one fused op."""
+    extra = rule.forward_kernels(step) if rule is not None else []
+    if not extra:
+        return step.linear(a, step.kernel), []
+    n = step.kernel.shape[-1]
+    fused = step.linear(a, np.concatenate([step.kernel, *extra], axis=-1))
+    parts = ops.split(fused, [n * (i + 1) for i in range(len(extra))], axis=-1)
+    return parts[0], list(parts[1:])
+
+
+def propagate_step(step: Step, a, relevances: list, rule: Rule | None = None, cache=None) -> list:
+    """Relevance through one step of the chain (input ``a``, output relevance list).
+
+    Dense/Conv use ``rule`` (``cache``: ``(z, extras)`` from :func:`linear_forward`, else
+    computed here); average pooling uses LRP-0 (relevance in proportion to each input's
+    contribution); max pooling is winner-take-all (everything to the window's maximum,
+    via the max-pool gradient); BatchNormalization without a canonizer, ReLU, Dropout and
+    identities pass relevance unchanged (seed 000 eq. 3.1: ``R_i = R_j``); Flatten/Reshape
+    reshape it.
+    """
+    if step.kind == "linear":
+        if rule is None:
+            raise ValueError(f"layer {step.name!r}: no rule given")
+        z, extras = cache if cache is not None else linear_forward(step, a, rule)
+        return rule.relevance(step, a, relevances, z, extras)
+    if step.kind == "avgpool":
+        z, vjp = value_and_vjp(step.pre_activation, [a])
+        return [a * vjp(safe_divide(r, z))[0] for r in relevances]
+    if step.kind == "maxpool":
+        _, vjp = value_and_vjp(step.pre_activation, [a])
+        return [vjp(r)[0] for r in relevances]
+    if step.kind == "reshape":
+        return [ops.reshape(r, (-1,) + tuple(a.shape[1:])) for r in relevances]
+    return list(relevances)
+
+
+def forward_with_caches(steps: list[Step], rules: dict, x) -> tuple[list, list]:
+    """Forward once, keeping each layer's input and the rules' fused modified outputs.
+
+    Returns
+    -------
+    activations : list of tensors
+        ``x`` and every step's output (the last is the logits).
+    caches : list
+        Per step, ``(z, extras)`` from :func:`linear_forward` for linear steps, else None.
+    """
+    acts, caches = [x], []
+    for step in steps:
+        a, cache = acts[-1], None
+        if step.kind == "linear":
+            cache = linear_forward(step, a, rules[step.name])
+            z = cache[0] + step.bias if step.bias is not None else cache[0]
+            acts.append(ops.relu(z) if step.relu else z)
+        else:
+            acts.append(step.forward(a))
+        caches.append(cache)
+    return acts, caches
+
+
+def propagate_chain(steps: list[Step], rules: dict, acts: list, caches: list, relevances: list):
+    """Relevance from the output down to the input, layer by layer.
+
+    Parameters
+    ----------
+    steps, rules
+        The chain and its rules by layer name.
+    acts, caches
+        From :func:`forward_with_caches`.
+    relevances : list of tensors
+        Relevance of the logits, one per explained target.
+
+    Returns
+    -------
+    relevances : list of tensors
+        Input relevance, one per target.
+    trace : tensor, shape (len(steps), T, batch)
+        Per step, output to input, the relevance sum at that step's input.
+    """
+    trace = []
+    for step, a, cache in zip(reversed(steps), reversed(acts[:-1]), reversed(caches)):
+        relevances = propagate_step(step, a, relevances, rules.get(step.name), cache)
+        trace.append(ops.stack([_sum_per_input(r) for r in relevances]))
+    return relevances, ops.stack(trace)
+
+
+def propagate(layer, a, relevance, rule: Rule | None = None, nonnegative_input=None) -> np.ndarray:
+    """Relevance through a single Keras layer, eagerly (for tests and inspection).
+
+    Parameters
+    ----------
+    layer : keras.Layer
+        A built layer of a supported type (BatchNormalization: passthrough).
+    a : array-like
+        The layer's input, with batch axis.
+    relevance : array-like
+        Relevance of the layer's output, with batch axis.
+    rule : Rule, optional
+        Needed for Dense/Conv.
+    nonnegative_input : bool, optional
+        Let z⁺/αβ assume ``a ≥ 0`` (default: ``a.min() >= 0``).
+    """
+    step = _step_from_layer(layer, is_last=False)
+    a = ops.convert_to_tensor(np.asarray(a, dtype=np.float32))
+    if step is None:
+        return np.asarray(relevance, dtype=np.float32)
+    step.nonnegative_input = (
+        bool(np.min(ops.convert_to_numpy(a)) >= 0) if nonnegative_input is None else nonnegative_input
+    )
+    r = ops.convert_to_tensor(np.asarray(relevance, dtype=np.float32))
+    return ops.convert_to_numpy(propagate_step(step, a, [r], rule)[0])
