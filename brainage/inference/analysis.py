@@ -41,6 +41,18 @@ class Context:
     mask: np.ndarray | None
     train_cfg: object  # the training config with data overrides, or None
 
+    @property
+    def n_families(self) -> int:
+        """FWE families of the run: every method's voxels and regions (raw, GM-adjusted)."""
+        return len(self.methods) * self.settings.families_per_method(len(self.labels))
+
+    @property
+    def alpha_fwe(self) -> float:
+        """The level a family-wise p must reach: alpha, Bonferroni-split over the run's families
+        with ``fwe_scope=run`` so the null rate of the whole report stays at alpha."""
+        s = self.settings
+        return s.alpha / self.n_families if s.fwe_scope == "run" else s.alpha
+
 
 @dataclass(frozen=True)
 class MethodData:
@@ -147,7 +159,7 @@ def test_method(ctx: Context, data: MethodData, design: Design, seed: int) -> tu
     if data.voxels is not None:
         voxel = voxel_inference(data.voxels, design, ctx.covariates.matrix,
                                 _mask_image(data.mask, ctx.reference) if s.voxelwise.tfce else None,
-                                s.voxelwise.n_perm, seed, s.voxelwise.tfce, s.n_jobs, s.alpha)
+                                s.voxelwise.n_perm, seed, s.voxelwise.tfce, s.n_jobs, ctx.alpha_fwe)
     tables = {}
     for values in data.regions:
         gm = ctx.grey.density[values.atlas][:, values.ids] if s.regions.gm_adjust else None

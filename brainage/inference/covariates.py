@@ -22,11 +22,6 @@ class Covariates:
     columns: list
     notes: list = field(default_factory=list)
 
-    @property
-    def used(self) -> list:
-        """The requested covariates that made it into the matrix."""
-        return list(dict.fromkeys(c.split("=")[0] for c in self.columns))
-
 
 def _indicators(name: str, values: pd.Series) -> tuple:
     levels = sorted(values.fillna("").astype(str).unique())

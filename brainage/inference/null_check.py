@@ -3,8 +3,9 @@
 Each shuffle permutes the tested variable over the tested subjects (covariates stay with their
 subjects), so every difference it finds is a false positive. The null rate of a family of tests
 (a method's voxels, or its regions of one atlas, raw or GM-adjusted) is the share of shuffles with
-any FWE-significant member; with FWE control at ``alpha`` it should be at most ``alpha``. The 95 %
-Clopper–Pearson interval says how much a few dozen shuffles can tell.
+any member significant at the family level used; FWE control keeps it at most that level. The rate
+over all families of the run (``any``/``any``) is what ``fwe_scope=run`` keeps at ``alpha``. The
+95 % Clopper–Pearson interval says how much a few dozen shuffles can tell.
 """
 from __future__ import annotations
 

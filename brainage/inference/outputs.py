@@ -26,7 +26,7 @@ def _voxel_outputs(ctx, data, voxel, work: Path, stem: str) -> tuple:
     from brainage.inference.stat_maps import write_voxel_maps
     from brainage.reporting.inference_report import glass_brain
 
-    alpha = ctx.settings.alpha
+    alpha = ctx.alpha_fwe
     paths = write_voxel_maps(voxel, data.mask, ctx.reference, work / MAPS, stem, alpha)
     n_sig = voxel.n_significant(alpha)
     png = work / FIGURES / f"{stem}_glass_brain.png"
@@ -60,8 +60,12 @@ def write_method_outputs(ctx, data, voxel, tables: dict, work: Path) -> dict:
         table = table.copy()
         table.insert(0, "contrast", name)
         table.insert(0, "method", data.method)
+        for suffix in ("", "_adj"):
+            if f"p_fwe{suffix}" in table:
+                table[f"significant{suffix}"] = table[f"p_fwe{suffix}"] <= ctx.alpha_fwe
         png = work / FIGURES / f"{stem}_{atlas}_regions.png"
-        region_effects(table, s.regions.top_k, s.alpha, f"{data.method}, {atlas}: {name}", png)
+        region_effects(table, s.regions.top_k, ctx.alpha_fwe, f"{data.method}, {atlas}: {name}",
+                       png)
         out["figures"].append((f"{data.method}: top {s.regions.top_k} {atlas} regions of {name}, "
                                "raw and GM-adjusted", png.relative_to(work)))
         out["regions"][atlas] = table
@@ -69,12 +73,11 @@ def write_method_outputs(ctx, data, voxel, tables: dict, work: Path) -> dict:
 
 
 def _region_summary(table: pd.DataFrame, alpha: float, top_k: int) -> dict:
-    out = {"n_regions": int(len(table)),
-           "fwe_significant": int((table["p_fwe"] <= alpha).sum()),
+    out = {"n_regions": int(len(table)), "fwe_significant": int(table["significant"].sum()),
            "fdr_significant": int((table["p_fdr"] <= alpha).sum()),
            "top": table["region"].head(top_k).tolist()}
-    if "p_fwe_adj" in table:
-        out["fwe_significant_adj"] = int((table["p_fwe_adj"] <= alpha).sum())
+    if "significant_adj" in table:
+        out["fwe_significant_adj"] = int(table["significant_adj"].sum())
     return out
 
 
@@ -99,12 +102,12 @@ def _checks(ctx, tables: dict, nulls, work: Path) -> tuple:
     rates = None
     if nulls is not None:
         nulls.to_csv(work / "null_check.csv", index=False)
-        rates = null_rates(nulls, ctx.settings.alpha)
+        rates = null_rates(nulls, ctx.alpha_fwe)
         rates.to_csv(work / "null_rates.csv", index=False)
     truth = ground_truth_regions(ctx.train_cfg)
     found = None
     if truth is not None:
-        parts = [sensitivity(t, truth, ctx.settings.alpha).assign(atlas=a) for a, t in tables.items()]
+        parts = [sensitivity(t, truth, ctx.alpha_fwe).assign(atlas=a) for a, t in tables.items()]
         found = pd.concat(parts, ignore_index=True) if parts else None
         found = found[found["n_ageing"] > 0] if found is not None else None
         if found is not None and len(found):
@@ -129,7 +132,8 @@ def finish_run(ctx, results: dict, nulls, work: Path, seconds: float) -> dict:
         "design": ctx.design.summary(),
         "subjects": list(ctx.subjects["subject_id"]),
         "covariates": {"columns": ctx.covariates.columns, "notes": ctx.covariates.notes},
-        "alpha": s.alpha, "seed": s.seed, "tfce": s.voxelwise.tfce,
+        "alpha": s.alpha, "fwe_scope": s.fwe_scope, "n_families": ctx.n_families,
+        "alpha_fwe": ctx.alpha_fwe, "seed": s.seed, "tfce": s.voxelwise.tfce,
         "n_perm": {"voxels": s.voxelwise.n_perm, "regions": s.regions.n_perm},
         "gm_adjusted": s.regions.gm_adjust,
         "voxelwise": {m: r["voxelwise"] for m, r in results.items() if r["voxelwise"]},

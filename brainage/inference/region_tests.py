@@ -25,7 +25,6 @@ from brainage.inference.linear_model import fit_residual_model, max_abs_t_null
 
 ADJUSTED = "_adj"
 """Suffix of the GM-adjusted columns."""
-STAT_COLUMNS = ["estimate", "effect", "effect_lo", "effect_hi", "t", "df", "p", "p_fdr", "p_fwe"]
 
 
 def fdr(p: np.ndarray) -> np.ndarray:

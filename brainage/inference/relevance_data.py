@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import nibabel as nib
 import numpy as np
-import pandas as pd
 
 from brainage.inference.errors import InferError
 
@@ -28,15 +27,6 @@ class RegionValues:
     ids: np.ndarray  # each region's id in the atlas's RegionLabels
     n_voxels: np.ndarray
     values: np.ndarray  # (n_subjects, n_regions)
-
-
-@dataclass(frozen=True)
-class RelevanceData:
-    """One method's relevance of the tested subjects (rows in the design's order)."""
-
-    voxels: np.ndarray | None  # (n_subjects, n_mask_voxels), or None without voxel tests
-    mask: np.ndarray | None  # boolean, on the maps' grid
-    regions: list  # of RegionValues
 
 
 def load_map(path, shape: tuple, affine: np.ndarray) -> np.ndarray:
@@ -122,8 +112,3 @@ def varying_voxels(voxels: np.ndarray, mask: np.ndarray) -> tuple:
     refined = np.zeros_like(mask)
     refined[mask] = keep
     return voxels[:, keep], refined
-
-
-def region_frame(values: RegionValues) -> pd.DataFrame:
-    """A RegionValues as a subjects × regions frame (for reports and checks)."""
-    return pd.DataFrame(values.values, columns=values.names)

@@ -16,6 +16,7 @@ MEASURES = ("share", "raw")
 SUBJECT_SETS = ("all", "train", "val", "test")
 COVARIATES = ("site", "sex", "total_gm")
 MASKS = ("gm", "nonzero")
+FWE_SCOPES = ("run", "family")
 EXPLAIN_ATLAS = "explain"
 """In ``regions.atlases``: the explain run's own atlas, read from its region table."""
 
@@ -40,13 +41,13 @@ def _positive_int(key: str, value) -> int:
     return int(value)
 
 
-def _names(key: str, value) -> tuple | None:
+def _names(key: str, value, allow_empty: bool = False) -> tuple | None:
     """``null`` -> None, a name or a list of names -> tuple of str."""
     value = _container(value)
     if value is None:
         return None
     names = [value] if isinstance(value, str) else list(value)
-    if not names or not all(isinstance(n, str) and n for n in names):
+    if (not names and not allow_empty) or not all(isinstance(n, str) and n for n in names):
         raise InferError(f"{key}={value!r}; expected a name or a list of names")
     return tuple(names)
 
@@ -97,6 +98,7 @@ class InferSettings:
     design: DesignSpec
     covariates: tuple
     alpha: float
+    fwe_scope: str
     seed: int
     n_jobs: int
     data: dict
@@ -110,14 +112,14 @@ class InferSettings:
         alpha = float(cfg.alpha)
         if not 0 < alpha < 1:
             raise InferError(f"alpha={cfg.alpha!r}; expected a level between 0 and 1, e.g. 0.05")
-        covariates = _names("covariates", cfg.covariates) or ()
+        covariates = _names("covariates", cfg.covariates, allow_empty=True) or ()
         for name in covariates:
             _one_of("covariates", name, COVARIATES)
         v, r = cfg.voxelwise, cfg.regions
         shuffles = int(cfg.null_check.shuffles)
         if shuffles < 0:
             raise InferError(f"null_check.shuffles={shuffles}; expected 0 (off) or a positive number")
-        atlases = _names("regions.atlases", r.atlases) or ()
+        atlases = _names("regions.atlases", r.atlases, allow_empty=True) or ()
         if not atlases and not bool(v.enabled):
             raise InferError("nothing to test: voxelwise.enabled=false and regions.atlases=[]; "
                              "enable one of them")
@@ -130,6 +132,7 @@ class InferSettings:
             design=_design(cfg.design),
             covariates=covariates,
             alpha=alpha,
+            fwe_scope=_one_of("fwe_scope", cfg.fwe_scope, FWE_SCOPES),
             seed=int(cfg.seed),
             n_jobs=int(cfg.n_jobs),
             data=_container(cfg.data) or {},
@@ -141,6 +144,11 @@ class InferSettings:
                                    bool(r.gm_adjust), _positive_int("regions.top_k", r.top_k)),
             null_shuffles=shuffles,
         )
+
+    def families_per_method(self, n_atlases: int) -> int:
+        """FWE families of one method: its voxels (t, TFCE) and each atlas's regions (raw, adjusted)."""
+        voxels = (1 + self.voxelwise.tfce) if self.voxelwise.enabled else 0
+        return voxels + n_atlases * (1 + self.regions.gm_adjust)
 
     def needs_grey_matter(self) -> bool:
         """Whether the subjects' GM images must be read (mask, GM adjustment or total GM)."""

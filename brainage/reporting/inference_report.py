@@ -6,6 +6,7 @@ Takes plain tables, paths and a summary dict (nothing from :mod:`brainage.infere
 from __future__ import annotations
 
 import html
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,10 @@ def glass_brain(t_map_path, title: str, out_png) -> Path:
     vmax = max(float(img.header["cal_max"]), threshold + 1e-6)
     fig = Figure(figsize=(9, 3.4))
     ax = fig.add_subplot(1, 1, 1)
-    plotting.plot_glass_brain(img, axes=ax, threshold=threshold, vmax=vmax, plot_abs=False,
-                              cmap="cold_hot", colorbar=True, title=title, black_bg=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "empty mask")  # nothing above threshold: an empty brain
+        plotting.plot_glass_brain(img, axes=ax, threshold=threshold, vmax=vmax, plot_abs=False,
+                                  cmap="cold_hot", colorbar=True, title=title, black_bg=False)
     fig.savefig(out_png, dpi=90)
     return Path(out_png)
 
@@ -90,6 +93,18 @@ def top_regions_table(table: pd.DataFrame, top_k: int) -> pd.DataFrame:
     return out
 
 
+def significance_text(summary: dict) -> str:
+    """How significance is declared, in one sentence."""
+    if summary["fwe_scope"] == "run":
+        return (f"FWE-significant means p(FWE) ≤ {summary['alpha_fwe']:.3g}: alpha "
+                f"{summary['alpha']:g} split (Bonferroni) over the run's {summary['n_families']} "
+                "FWE families (each method's voxels and atlas regions, raw and GM-adjusted), so "
+                f"the chance of any false FWE claim in this report is at most {summary['alpha']:g}.")
+    return (f"FWE-significant means p(FWE) ≤ {summary['alpha']:g} within each of the run's "
+            f"{summary['n_families']} FWE families (fwe_scope=family): the chance of a false claim "
+            "somewhere in the report is larger.")
+
+
 def _header(summary: dict) -> list:
     d = summary["design"]
     sizes = ", ".join(f"{k}: {v}" for k, v in d["n"].items())
@@ -104,6 +119,7 @@ def _header(summary: dict) -> list:
         f"{html.escape(str(summary['target']))} map. Covariates: "
         f"{html.escape(', '.join(summary['covariates']['columns']) or 'none')} (and an intercept)."
         f"</p>" + (f"<ul>{notes}</ul>" if notes else ""),
+        f"<p><b>{html.escape(significance_text(summary))}</b></p>",
     ]
 
 
@@ -131,7 +147,7 @@ def _voxel_section(summary: dict) -> list:
             f"<p>{summary['n_perm']['voxels']} permutations, two-sided max-|t| (nilearn "
             "<code>permuted_ols</code>); TFCE: "
             f"{'yes' if summary['tfce'] else 'no'}. The maps open in any viewer at their display "
-            "range (cal_min = FWE threshold).</p>", _table_html(pd.DataFrame(rows))]
+            "range (cal_min = the FWE threshold at the level above).</p>", _table_html(pd.DataFrame(rows))]
 
 
 def _region_section(summary: dict, region_tables: dict, top_k: int) -> list:
@@ -139,7 +155,8 @@ def _region_section(summary: dict, region_tables: dict, top_k: int) -> list:
              f"<p>Per atlas region: Hedges' g (two groups) or partial r (regressor) with an "
              f"analytic 95 % interval, t, p (t distribution), p_fdr (Benjamini–Hochberg over the "
              f"atlas's regions), p_fwe (max-|t| over regions, {summary['n_perm']['regions']} "
-             "permutations); again with the region's GM density as a covariate. Full tables: "
+             "permutations); again with the region's GM density as a covariate. Relevance shares "
+             "are compositional: a share gained in one region is lost elsewhere. Full tables: "
              "<code>regions/&lt;atlas&gt;_inference.csv</code>.</p>"]
     for atlas, table in region_tables.items():
         for method, sub in table.groupby("method", sort=False):
@@ -166,8 +183,9 @@ def write_report(work, summary: dict, region_tables: dict, figures: list, top_k:
     if null_rates is not None and len(null_rates):
         parts += ["<h2>Null check: shuffled labels</h2>",
                   f"<p>{int(null_rates['shuffles'].max())} shuffles of the tested variable; rate = "
-                  "share of shuffles with any FWE-significant voxel or region (should be ≤ "
-                  f"{summary['alpha']:g}), with a 95 % Clopper–Pearson interval.</p>",
+                  "share of shuffles with any FWE-significant voxel or region at the level above, "
+                  "per family, per method and over the run (row any/any), with a 95 % "
+                  "Clopper–Pearson interval.</p>",
                   _table_html(null_rates)]
     parts.append("<h2>Figures</h2>")
     for caption, rel in figures:

@@ -51,7 +51,7 @@ def test_gm_driven_region_is_significant_raw_but_not_adjusted(raw_run):
 
 
 def test_region_table_columns_and_order(raw_run):
-    _, _, table = raw_run
+    _, summary, table = raw_run
     expected = ["method", "contrast", "region", "n_voxels", "effect_kind", "mean_a", "mean_b",
                 "estimate", "effect", "effect_lo", "effect_hi", "t", "df", "p", "p_fdr", "p_fwe"]
     assert list(table.columns[:len(expected)]) == expected
@@ -61,18 +61,23 @@ def test_region_table_columns_and_order(raw_run):
     for _, rows in table.groupby("method"):
         assert rows["p_fwe"].is_monotonic_increasing
     assert dict(zip(table["region"], table["n_voxels"]))["Calc_Control"] == 48
+    for suffix in ("", "_adj"):  # significance at the run-level FWE threshold
+        assert (table[f"significant{suffix}"] == (table[f"p_fwe{suffix}"] <= summary["alpha_fwe"])).all()
+    assert summary["regions"]["custom"]["dtd"]["fwe_significant"] == 2
 
 
 def test_voxel_maps_find_the_planted_voxels_only(raw_run):
     out, summary, _ = raw_run
     labels = atlas_labels()
+    assert summary["fwe_scope"] == "run" and summary["n_families"] == 2 * 3  # voxels, raw, adjusted
+    assert summary["alpha_fwe"] == pytest.approx(0.05 / 6)
     logp = nib.load(out / "maps" / "dtd_bin2_vs_bin0_logp_fwe.nii.gz").get_fdata()
-    significant = logp >= -np.log10(0.05)
+    significant = logp >= -np.log10(summary["alpha_fwe"])
     assert significant[labels == 1].mean() > 0.5
     assert not significant[(labels == 0) | (labels >= 3)].any()  # nothing outside the effects
     assert summary["voxelwise"]["dtd"]["n_significant"] == int(significant.sum())
     gradient = nib.load(out / "maps" / "gradient_bin2_vs_bin0_logp_fwe.nii.gz").get_fdata()
-    assert gradient.max() < -np.log10(0.05)
+    assert gradient.max() < -np.log10(summary["alpha_fwe"])
     assert summary["voxelwise"]["gradient"]["n_significant"] == 0
 
 
@@ -90,7 +95,7 @@ def test_maps_lie_on_the_explain_grid_with_a_viewer_range(raw_run):
     assert (np.abs(t) > t_img.header["cal_min"]).sum() == voxels["n_significant"]
     assert not t[0].any()  # outside the GM mask
     logp = nib.load(out / "maps" / "dtd_bin2_vs_bin0_logp_fwe.nii.gz")
-    assert float(logp.header["cal_min"]) == pytest.approx(-np.log10(0.05), rel=1e-5)
+    assert float(logp.header["cal_min"]) == pytest.approx(-np.log10(summary["alpha_fwe"]), rel=1e-5)
     # no significant voxel: the strongest 0.5 % are shown, and the description says so
     grad = nib.load(out / "maps" / "gradient_bin2_vs_bin0_t.nii.gz")
     assert b"none FWE-significant" in grad.header["descrip"].tobytes()
@@ -139,8 +144,10 @@ def test_null_check_reports_rates(tiny_explain, tmp_path):
     assert "Null check" in (tmp_path / "report.html").read_text()
 
 
-def test_share_measure_and_default_settings_find_the_planted_region(tiny_explain, tmp_path):
-    infer(compose_infer(tiny_explain, "voxelwise.enabled=false", "subjects=all"), tmp_path)
+def test_share_measure_and_family_scope_find_the_planted_region(tiny_explain, tmp_path):
+    summary = infer(compose_infer(tiny_explain, "voxelwise.enabled=false", "fwe_scope=family"),
+                    tmp_path)
+    assert summary["alpha_fwe"] == 0.05 and summary["n_families"] == 4
     table = pd.read_csv(tmp_path / "regions" / "custom_inference.csv")
     dtd = table[table["method"] == "dtd"]
     assert dtd["region"].iloc[0] == "Left_Planted" and dtd["p_fwe"].iloc[0] <= 0.002
@@ -234,3 +241,15 @@ def test_cli_reports_errors_without_a_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("error: explain_dir=/nonexistent does not exist; pass an "
                                    "explain run directory such as outputs/explain/<date>_<time>")
+
+
+def test_tfce_maps_are_written_and_find_the_planted_region(tiny_explain, tmp_path):
+    summary = infer(compose_infer(tiny_explain, "measure=raw", "methods=[dtd]", "voxelwise.tfce=true",
+                                  "voxelwise.n_perm=39", "regions.atlases=[]"), tmp_path)
+    voxels = summary["voxelwise"]["dtd"]
+    assert set(voxels["maps"]) == {"t", "logp_fwe", "tfce", "logp_fwe_tfce"}
+    logp = nib.load(tmp_path / voxels["maps"]["logp_fwe_tfce"]).get_fdata()
+    labels = atlas_labels()
+    assert voxels["n_significant_tfce"] > 0
+    assert logp[labels == 1].max() >= -np.log10(0.05) > logp[labels >= 3].max()
+    assert not (tmp_path / "regions" / "custom_inference.csv").exists()
