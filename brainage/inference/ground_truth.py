@@ -2,7 +2,9 @@
 
 The generator lists every Neuromorphometrics region with a ``role``: ``ageing`` (loses GM with age)
 or ``control`` (unchanged: primary visual cortex). Sensitivity of a method is the share of the
-ageing regions whose test is FWE-significant; a control region found is a false positive.
+ageing regions whose test is FWE-significant. A control region found is relevance that differs
+where the anatomy does not — a fault of the explanation, not of the error control (which the
+shuffled-label null check measures).
 """
 from __future__ import annotations
 

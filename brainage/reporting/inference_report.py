@@ -177,8 +177,12 @@ def write_report(work, summary: dict, region_tables: dict, figures: list, top_k:
     parts += _region_section(summary, region_tables, top_k)
     if sensitivity is not None and len(sensitivity):
         parts += ["<h2>Sensitivity against the synthetic ground truth</h2>",
-                  "<p>Share of the generator's ageing regions found FWE-significant; control "
-                  "regions (unchanged by the generator) found are false positives.</p>",
+                  "<p>Share of the generator's ageing regions found FWE-significant. A control "
+                  "region found (GM unchanged by the generator) means relevance differs where the "
+                  "anatomy does not: the maps do not localise the ageing — or they explain "
+                  "different classes in the two groups (explain one class, targets=[k], to "
+                  "compare like with like). Error control itself is what the null check shows."
+                  "</p>",
                   _table_html(sensitivity)]
     if null_rates is not None and len(null_rates):
         parts += ["<h2>Null check: shuffled labels</h2>",
