@@ -123,8 +123,22 @@ def prepare(settings: InferSettings) -> Context:
     covariates = build_covariates(settings.covariates, subjects["subject_id"], table,
                                   grey.total_ml if grey is not None else None)
     mask = _mask(settings, grey, run, methods, subjects, reference)
-    return Context(settings, run, subjects, design, methods, reference, labels, grey, covariates,
-                   mask, train_cfg)
+    ctx = Context(settings, run, subjects, design, methods, reference, labels, grey, covariates,
+                  mask, train_cfg)
+    _check_permutations(ctx)
+    return ctx
+
+
+def _check_permutations(ctx: Context) -> None:
+    """Refuse permutation counts whose smallest p, 1 / (n_perm + 1), cannot reach the FWE level."""
+    s = ctx.settings
+    counts = {"voxelwise.n_perm": s.voxelwise.n_perm if s.voxelwise.enabled else None,
+              "regions.n_perm": s.regions.n_perm if ctx.labels else None}
+    for key, n_perm in counts.items():
+        if n_perm is not None and 1.0 / (n_perm + 1) > ctx.alpha_fwe * (1 + 1e-9):
+            raise InferError(f"{key}={n_perm} cannot give p(FWE) <= {ctx.alpha_fwe:.3g} (alpha "
+                             f"over {ctx.n_families} families); use at least "
+                             f"{int(np.ceil(1 / ctx.alpha_fwe)) - 1} permutations")
 
 
 def load_method(ctx: Context, method: str) -> MethodData:

@@ -208,6 +208,8 @@ def test_faithfulness_status_comes_from_an_evaluate_run(tiny_explain, tmp_path):
     (["methods=[lrp]"], r"method 'lrp' is not in the explain run .* \(it has dtd, gradient\)"),
     (["design.groups=[0,7]"], r"bin 7 has no explained subject \(bins present: 0, 1, 2\)"),
     (["design.kind=regressor", "design.column=gap"], "design.column=gap: no such column"),
+    (["voxelwise.n_perm=99"], r"voxelwise.n_perm=99 cannot give p\(FWE\) <= 0.00833 .* at least "
+                              "119 permutations"),
 ])
 def test_bad_requests_are_one_line_errors_and_write_nothing(tiny_explain, tmp_path, overrides,
                                                              message):
