@@ -1,0 +1,48 @@
+"""The infer stage: which voxels and atlas regions' relevance differs between groups of subjects.
+
+``python -m brainage.infer`` (``make infer``) tests the newest finished explain run unless given
+``explain_dir=…``: voxel-wise permutation FWE (nilearn ``permuted_ols``, optional TFCE) and, per
+atlas region, Hedges' g / partial r with 95 % intervals, t, p, p(FDR) and p(FWE), raw and adjusted
+for the region's GM density. Outputs go to ``outputs/infer/<date>_<time>/``: ``maps/``,
+``regions/<atlas>_inference.csv``, ``figures/``, ``report.html`` and, last, ``infer.json``; a failed
+run never looks finished. The statistics live in :mod:`brainage.inference`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+MARKER = "infer.json"
+
+
+def infer(cfg, run_dir) -> dict:
+    """Run the infer stage into ``run_dir``; returns the summary written to ``infer.json``."""
+    from brainage.inference.analysis import run_inference
+    from brainage.inference.settings import InferSettings
+    from brainage.runs import staged_run
+
+    settings = InferSettings.from_cfg(cfg)
+    return staged_run(Path(run_dir), lambda work: run_inference(settings, work), marker=MARKER,
+                      refuse=("report.html",))
+
+
+def _main(cfg) -> None:
+    from brainage.runs import run_stage
+
+    run_dir, summary = run_stage(infer, cfg)
+    counts = [f"{method}: {v['n_significant']} FWE-significant voxels"
+              for method, v in summary["voxelwise"].items()]
+    for atlas, methods in summary["regions"].items():
+        counts += [f"{method}: {r['fwe_significant']} of {r['n_regions']} {atlas} regions"
+                   for method, r in methods.items()]
+    print(f"tested {summary['design']['name']} in {summary['explain_dir']} — "
+          f"{'; '.join(counts)}: {run_dir}/report.html")
+
+
+def main() -> None:
+    import hydra
+
+    hydra.main(version_base="1.3", config_path="../configs", config_name="infer")(_main)()
+
+
+if __name__ == "__main__":
+    main()

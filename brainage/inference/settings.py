@@ -1,0 +1,156 @@
+"""The infer stage's settings, read once from the Hydra config and validated.
+
+``configs/infer.yaml`` is the single source of defaults; :meth:`InferSettings.from_cfg` reads each
+key without repeating a default and raises :class:`~brainage.inference.errors.InferError` naming the
+key and what it accepts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from brainage.inference.designs import DESIGNS, DesignSpec
+from brainage.inference.errors import InferError
+
+MEASURES = ("share", "raw")
+SUBJECT_SETS = ("all", "train", "val", "test")
+COVARIATES = ("site", "sex", "total_gm")
+MASKS = ("gm", "nonzero")
+FWE_SCOPES = ("run", "family")
+EXPLAIN_ATLAS = "explain"
+"""In ``regions.atlases``: the explain run's own atlas, read from its region table."""
+
+
+def _container(value):
+    from omegaconf import OmegaConf
+
+    if OmegaConf.is_config(value):
+        return OmegaConf.to_container(value, resolve=True)
+    return value
+
+
+def _one_of(key: str, value, allowed) -> str:
+    if value not in allowed:
+        raise InferError(f"{key}={value!r}; expected one of {', '.join(map(str, allowed))}")
+    return value
+
+
+def _positive_int(key: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InferError(f"{key}={value!r}; expected a positive whole number")
+    return int(value)
+
+
+def _names(key: str, value, allow_empty: bool = False) -> tuple | None:
+    """``null`` -> None, a name or a list of names -> tuple of str."""
+    value = _container(value)
+    if value is None:
+        return None
+    names = [value] if isinstance(value, str) else list(value)
+    if (not names and not allow_empty) or not all(isinstance(n, str) and n for n in names):
+        raise InferError(f"{key}={value!r}; expected a name or a list of names")
+    return tuple(names)
+
+
+def _design(cfg) -> DesignSpec:
+    kind = _one_of("design.kind", cfg.kind, tuple(DESIGNS))
+    groups = _container(cfg.groups)
+    if groups is not None:
+        if (isinstance(groups, (str, int)) or len(groups) != 2
+                or not all(isinstance(g, int) and not isinstance(g, bool) for g in groups)
+                or groups[0] == groups[1]):
+            raise InferError(f"design.groups={groups!r}; expected two different age bins [a, b] "
+                             "(tested as b - a), e.g. [0, 2]")
+        groups = tuple(int(g) for g in groups)
+    if not isinstance(cfg.column, str) or not cfg.column:
+        raise InferError(f"design.column={cfg.column!r}; expected a column name of subjects.csv")
+    return DesignSpec(kind, groups, str(cfg.column))
+
+
+@dataclass(frozen=True)
+class VoxelSettings:
+    enabled: bool
+    n_perm: int
+    tfce: bool
+    mask: str
+    gm_threshold: float
+
+
+@dataclass(frozen=True)
+class RegionSettings:
+    atlases: tuple
+    atlas_threshold: float
+    merge_hemispheres: bool
+    n_perm: int
+    gm_adjust: bool
+    top_k: int
+
+
+@dataclass(frozen=True)
+class InferSettings:
+    """Everything the infer stage reads from its config (see ``configs/infer.yaml``)."""
+
+    explain_dir: Path | None
+    outputs_dir: Path
+    methods: tuple | None
+    subjects: str
+    measure: str
+    design: DesignSpec
+    covariates: tuple
+    alpha: float
+    fwe_scope: str
+    seed: int
+    n_jobs: int
+    data: dict
+    voxelwise: VoxelSettings
+    regions: RegionSettings
+    null_shuffles: int
+
+    @classmethod
+    def from_cfg(cls, cfg) -> "InferSettings":
+        """Read and validate the whole config once."""
+        alpha = float(cfg.alpha)
+        if not 0 < alpha < 1:
+            raise InferError(f"alpha={cfg.alpha!r}; expected a level between 0 and 1, e.g. 0.05")
+        covariates = _names("covariates", cfg.covariates, allow_empty=True) or ()
+        for name in covariates:
+            _one_of("covariates", name, COVARIATES)
+        v, r = cfg.voxelwise, cfg.regions
+        shuffles = int(cfg.null_check.shuffles)
+        if shuffles < 0:
+            raise InferError(f"null_check.shuffles={shuffles}; expected 0 (off) or a positive number")
+        atlases = _names("regions.atlases", r.atlases, allow_empty=True) or ()
+        if not atlases and not bool(v.enabled):
+            raise InferError("nothing to test: voxelwise.enabled=false and regions.atlases=[]; "
+                             "enable one of them")
+        return cls(
+            explain_dir=Path(cfg.explain_dir) if cfg.explain_dir else None,
+            outputs_dir=Path(cfg.outputs_dir),
+            methods=_names("methods", cfg.methods),
+            subjects=_one_of("subjects", cfg.subjects, SUBJECT_SETS),
+            measure=_one_of("measure", cfg.measure, MEASURES),
+            design=_design(cfg.design),
+            covariates=covariates,
+            alpha=alpha,
+            fwe_scope=_one_of("fwe_scope", cfg.fwe_scope, FWE_SCOPES),
+            seed=int(cfg.seed),
+            n_jobs=int(cfg.n_jobs),
+            data=_container(cfg.data) or {},
+            voxelwise=VoxelSettings(bool(v.enabled), _positive_int("voxelwise.n_perm", v.n_perm),
+                                    bool(v.tfce), _one_of("voxelwise.mask", v.mask, MASKS),
+                                    float(v.gm_threshold)),
+            regions=RegionSettings(atlases, float(r.atlas_threshold), bool(r.merge_hemispheres),
+                                   _positive_int("regions.n_perm", r.n_perm),
+                                   bool(r.gm_adjust), _positive_int("regions.top_k", r.top_k)),
+            null_shuffles=shuffles,
+        )
+
+    def families_per_method(self, n_atlases: int) -> int:
+        """FWE families of one method: its voxels (t, TFCE) and each atlas's regions (raw, adjusted)."""
+        voxels = (1 + self.voxelwise.tfce) if self.voxelwise.enabled else 0
+        return voxels + n_atlases * (1 + self.regions.gm_adjust)
+
+    def needs_grey_matter(self) -> bool:
+        """Whether the subjects' GM images must be read (mask, GM adjustment or total GM)."""
+        return ((self.voxelwise.enabled and self.voxelwise.mask == "gm") or self.regions.gm_adjust
+                or "total_gm" in self.covariates)

@@ -1,0 +1,88 @@
+"""The explained subjects' own data, found through the training run's data config.
+
+The participants table and the GM images are read with :mod:`brainage.data.io` (the data stage's
+readers), from the training run's ``.hydra/config.yaml`` with the explain run's and the user's
+``data`` overrides on top (e.g. a moved ``data.root``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from brainage.data import io
+from brainage.inference.errors import InferError
+
+
+def data_config(train_dir, explain_config=None, overrides=None):
+    """The training run's data config, with the explain run's and then the user's overrides.
+
+    Returns the whole (unresolved) training config, so interpolations such as ``${seed}`` resolve.
+    """
+    from omegaconf import OmegaConf
+
+    path = Path(train_dir) / ".hydra" / "config.yaml"
+    if not path.is_file():
+        raise InferError(f"{path} is missing: the training run's data config tells where the "
+                         "subjects' GM images and participants table are")
+    cfg = OmegaConf.load(path)
+    layers = [(explain_config.get("data") if explain_config is not None else None) or {},
+              overrides or {}]
+    cfg.data = OmegaConf.merge(cfg.data, *layers)
+    return cfg
+
+
+def _format(cfg) -> str:
+    # Configs of runs older than data.format knew only NIfTI images.
+    return str(cfg.data.get("format") or "nifti")
+
+
+def participants(cfg) -> pd.DataFrame:
+    """The participants table (``subject_id``, ``age`` and, where present, ``sex``, ``site``)."""
+    return io.read_participants(cfg.data.participants, require_id=_format(cfg) != "npy")
+
+
+def _reader(cfg):
+    """``read(subject_id) -> (volume, affine or None, source)`` for the data config's format."""
+    if _format(cfg) == "npy":
+        stack = io.open_npy_stack(cfg.data.npy_path)
+        row = {sid: i for i, sid in enumerate(participants(cfg)["subject_id"])}
+
+        def read(sid):
+            if sid not in row:
+                raise InferError(f"{sid}: not in the ages table {cfg.data.participants}")
+            source = f"{cfg.data.npy_path}[{row[sid]}]"
+            return np.asarray(stack[row[sid]], dtype=np.float32), None, source
+        return read
+
+    template, root = str(cfg.data.image_template), cfg.data.root
+
+    def read(sid):
+        path = io.resolve_image_path(template, root, sid)
+        img = io.load_image(path, sid)
+        return io.read_image_data(img, path, sid), img.affine, str(path)
+    return read
+
+
+def gm_images(cfg, subject_ids, shape: tuple, affine: np.ndarray):
+    """Yield each subject's GM volume (float32), checked to lie on the maps' grid.
+
+    Parameters
+    ----------
+    cfg : DictConfig
+        From :func:`data_config`.
+    subject_ids : sequence of str
+    shape, affine :
+        The relevance maps' grid; every GM image must share it (maps are written on it).
+    """
+    read = _reader(cfg)
+    for sid in subject_ids:
+        volume, own_affine, source = read(str(sid))
+        if volume.shape != tuple(shape):
+            raise InferError(f"{sid}: GM image {source} has shape {volume.shape}; the relevance "
+                             f"maps have {tuple(shape)}")
+        if own_affine is not None and not np.allclose(own_affine, affine, atol=1e-3):
+            raise InferError(f"{sid}: GM image {source} is not on the relevance maps' grid "
+                             f"(affine {np.round(own_affine[:3], 3).tolist()})")
+        yield volume
