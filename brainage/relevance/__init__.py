@@ -8,6 +8,7 @@ methods behind one interface::
     explanation.maps, explanation.rel_error, explanation.trace
 """
 
+from brainage.relevance._backend import backend_name, compile_function
 from brainage.relevance.analyzer import (
     Analyzer,
     Explanation,
@@ -55,6 +56,8 @@ __all__ = [
     "GradCAMAnalyzer",
     "make_analyzer",
     "analyzer_from_config",
+    "backend_name",
+    "compile_function",
     "compare_bn_modes",
     "propagate",
     "METHODS",
