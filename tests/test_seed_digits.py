@@ -1,59 +1,28 @@
-"""Seed 000 §2.2.3 digits experiment: data, the anti-heatmap measurement, and a fast end-to-end run."""
+"""The digits stage end to end on a fast configuration, its summary and its command line."""
 import json
-from pathlib import Path
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 
 from brainage import seed_digits as sd
+from tests.builders import REPO, compose_stage
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def test_digits_are_upsampled_to_28_in_unit_range():
-    x, y = sd.load_digits_upsampled(28, limit=50)
-    assert x.shape == (50, 28, 28, 1) and x.dtype == np.float32 and y.shape == (50,)
-    assert x.min() >= 0 and x.max() <= 1 and x.max() > 0.9
-    assert set(np.unique(y)) <= set(range(10))
+FAST = ["data.limit=400", "dense.hidden=[64,32]", "dense.epochs=4", "cnn.filters=[8,16,16]",
+        "cnn.dense_units=16", "cnn.epochs=6", "cnn.learning_rate=3e-3", "examples=3"]
 
 
-def test_seed_networks_have_the_seed_parameter_counts():
-    assert sd.build_dense().count_params() == 266_610  # seed 000 §2.2.3
-    assert sd.build_cnn().count_params() == 93_322
+@pytest.fixture(scope="module")
+def fast_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("digits")
+    return run_dir, sd.run_digits(compose_stage("digits", *FAST), run_dir)
 
 
-def test_normalisation_ranges(rng):
-    maps = rng.standard_normal((3, 5, 4))
-    h, a = sd.normalise_heatmap(maps), sd.normalise_antiheatmap(maps)
-    np.testing.assert_allclose(h.min(axis=(1, 2)), 0)
-    np.testing.assert_allclose(h.max(axis=(1, 2)), 1)
-    np.testing.assert_allclose(a.min(axis=(1, 2)), -1)
-    np.testing.assert_allclose(a.max(axis=(1, 2)), 0)
-
-
-def test_anti_heatmap_check_recognises_exact_negatives_and_their_absence(rng):
-    base = rng.uniform(0, 1, (4, 6, 6))
-    logits = np.array([[3.0, -1.0, -2.0], [-1.0, 2.0, -3.0], [-2.0, -1.0, 1.0], [4.0, 1.0, -1.0]])
-    exact = logits.T[:, :, None, None] * base[None]  # map of class k = logit_k x a shared map
-    check = sd.anti_heatmap_check(exact, logits)
-    assert check["least_max_abs_sum_worst"] < 1e-12 and check["least_correlation_mean"] == pytest.approx(-1)
-    assert check["negative_share_within"] == 1.0 and check["negative_n_pairs"] == 7
-    assert check["positive_n_pairs"] == 1 and check["positive_correlation_mean"] == pytest.approx(1)
-    noisy = exact + rng.standard_normal(exact.shape)
-    worse = sd.anti_heatmap_check(noisy, logits)
-    assert worse["least_max_abs_sum_median"] > 0.1 and worse["least_correlation_mean"] > -0.9
-    assert "does not hold" in sd._claim_sentence("x", worse)
-    assert "holds exactly" in sd._claim_sentence("x", check)
-
-
-def test_fast_run_trains_above_chance_and_dtd_conserves(tmp_path):
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose("digits", overrides=[
-            "data.limit=400", "dense.hidden=[64,32]", "dense.epochs=4", "cnn.filters=[8,16,16]",
-            "cnn.dense_units=16", "cnn.epochs=6", "cnn.learning_rate=3e-3", "examples=3"])
-    summary = sd.run_digits(cfg, tmp_path)
+def test_fast_run_trains_above_chance_and_dtd_conserves(fast_run):
+    tmp_path, summary = fast_run
     for name in ("figures/digits_dense.png", "figures/digits_cnn.png",
                  "figures/digits_misclassified.png", "digits.json", "digits.csv"):
         assert (tmp_path / name).is_file(), name
@@ -63,4 +32,58 @@ def test_fast_run_trains_above_chance_and_dtd_conserves(tmp_path):
     for name, r in summary["networks"].items():
         assert r["test_accuracy"] > 0.3, name  # chance is 0.1
         assert r["conservation_max_rel_error"] < 1e-4, name
-        assert -1 <= r["anti_heatmap"]["least_correlation_mean"] <= 1
+
+
+def test_anti_heatmap_pairs_cover_every_correct_digit_once(fast_run):
+    _, summary = fast_run
+    for name, r in summary["networks"].items():
+        check, n_test = r["anti_heatmap"], r["n_test"]
+        n_correct = n_test - r["misclassified"]
+        assert n_correct == round(r["test_accuracy"] * n_test), name
+        assert check["n_images"] == n_correct
+        assert check["least_n_pairs"] == n_correct  # one least likely class per digit, never the chosen
+        assert check["negative_n_pairs"] + check["positive_n_pairs"] == 9 * n_correct
+
+
+def test_claim_sentence_and_csv_carry_the_measured_numbers(fast_run):
+    tmp_path, summary = fast_run
+    table = pd.read_csv(tmp_path / "digits.csv").set_index("network")
+    for name, r in summary["networks"].items():
+        check = r["anti_heatmap"]
+        assert r["claim"].startswith(f"{name}: least likely class")
+        assert f"raw-map correlation {check['least_correlation_mean']:.4f}" in r["claim"]
+        assert f"worst {check['least_max_abs_sum_worst']:.3f})" in r["claim"]
+        exact = check["least_max_abs_sum_worst"] < 1e-3
+        assert ("holds exactly" in r["claim"]) == exact
+        assert ("does not hold" in r["claim"]) == (not exact and check["least_correlation_mean"] >= -0.95)
+        for key in ("least_correlation_mean", "least_max_abs_sum_worst", "positive_n_pairs"):
+            assert table.loc[name, f"anti_{key}"] == pytest.approx(check[key])
+        assert table.loc[name, "test_accuracy"] == pytest.approx(r["test_accuracy"])
+
+
+def test_misclassified_example_correlation_is_reported_when_there_is_one(fast_run):
+    _, summary = fast_run
+    for r in summary["networks"].values():
+        corr = r["misclassified_example_map_correlation"]
+        assert (corr is None) == (r["misclassified"] == 0)
+        if corr is not None:
+            assert np.isfinite(corr)
+
+
+def test_report_lines_name_accuracy_conservation_and_claim(fast_run):
+    run_dir, summary = fast_run
+    lines = sd.report_lines(summary, run_dir)
+    dense = summary["networks"]["dense"]
+    assert lines[0] == summary["data"]
+    assert lines[1] == (f"dense: test accuracy {100 * dense['test_accuracy']:.1f} %, DTD conservation "
+                        f"max rel. error {dense['conservation_max_rel_error']:.1e}")
+    assert lines[2] == "  " + dense["claim"] and lines[-1].endswith(str(run_dir))
+
+
+def test_cli_rejects_a_bad_value_with_one_line_and_exit_2(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "brainage.seed_digits", "examples=0",
+                           f"hydra.run.dir={tmp_path}"], env={**os.environ, "PYTHONPATH": str(REPO)},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: digits: examples must be an integer >= 1, got 0"
+    assert not (tmp_path / "figures").exists()

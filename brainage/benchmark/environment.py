@@ -1,0 +1,43 @@
+"""Choose the Keras backend and the visible devices before Keras is imported, and check it worked.
+
+Keras reads ``KERAS_BACKEND`` once, at its first import; TensorFlow and JAX read
+``CUDA_VISIBLE_DEVICES`` / ``JAX_PLATFORMS`` once, when they start. So these variables must be set
+before anything imports them: the ``bench`` stage calls :func:`configure_environment` first.
+"""
+from __future__ import annotations
+
+import os
+
+from brainage.errors import BrainageError
+
+
+def configure_environment(backend: str | None, device: str) -> None:
+    """Set the process environment for ``backend`` (None: leave ``KERAS_BACKEND`` as it is) and
+    ``device`` (``cpu`` hides accelerators from TensorFlow and JAX; ``gpu``/``auto`` do not)."""
+    if backend:
+        os.environ["KERAS_BACKEND"] = backend
+    if device == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def active_backend(requested: str | None) -> str:
+    """The Keras backend in use, checked against ``requested``.
+
+    Raises
+    ------
+    BrainageError
+        When Keras was imported before :func:`configure_environment` could choose ``requested``
+        (e.g. ``bench`` called from a process that already runs another backend).
+    """
+    from brainage.relevance import backend_name
+
+    try:
+        name = backend_name()
+    except RuntimeError as err:  # an unsupported KERAS_BACKEND: the message says which to set
+        raise BrainageError(f"bench: {err}") from None
+    if requested and name != requested:
+        raise BrainageError(f"bench: backend={requested} requested, but Keras already runs on {name} in "
+                            "this process (it was imported first); start a fresh process")
+    return name

@@ -1,0 +1,120 @@
+"""The benchmark's settings, read once from the ``bench`` config and checked.
+
+Light on purpose: nothing here imports Keras, TensorFlow or JAX, because the backend and the
+visible devices must be chosen (:mod:`brainage.benchmark.environment`) before they are imported.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from brainage.errors import BrainageError
+
+DEVICES = ("cpu", "gpu", "auto")
+BACKENDS = ("tensorflow", "jax")
+
+
+def _positive_ints(name: str, values) -> tuple[int, ...]:
+    if isinstance(values, (str, int)) or values is None:
+        raise BrainageError(f"bench: {name} must be a list of positive integers, got {values!r}")
+    try:
+        out = tuple(int(v) for v in values)
+    except (TypeError, ValueError):
+        raise BrainageError(f"bench: {name} must be a list of positive integers, got {list(values)}") from None
+    if not out or min(out) < 1:
+        raise BrainageError(f"bench: {name} must be a non-empty list of positive integers, got {list(out)}")
+    return out
+
+
+def _choice(name: str, value, allowed) -> str:
+    if value not in allowed:
+        raise BrainageError(f"bench: {name} must be one of {list(allowed)}, got {value!r}")
+    return str(value)
+
+
+def _flag(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise BrainageError(f"bench: {name} must be true or false, got {value!r}")
+    return value
+
+
+def _at_least(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise BrainageError(f"bench: {name} must be an integer >= {low}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """What to time, where, and how often (``configs/bench.yaml`` documents each key).
+
+    Attributes
+    ----------
+    batch_sizes : tuple of int
+        One result row per batch size.
+    repeats : int
+        Timed runs after one warm-up.
+    device : {"cpu", "gpu", "auto"}
+        ``cpu`` hides accelerators from TensorFlow and JAX.
+    backend : {"tensorflow", "jax"} or None
+        Keras backend; None keeps ``KERAS_BACKEND`` (TensorFlow when unset).
+    jit_compile : bool
+        TensorFlow's XLA for the compiled forward pass and analyzers.
+    methods : tuple of str or None
+        Explainers to time; None means every registered one. ``dtd`` and ``gradient`` are
+        always timed (their ratio is the headline).
+    ig_steps : int
+        Integrated gradients' steps.
+    shape : tuple of int
+        Input volume ``(X, Y, Z)``.
+    seed : int
+        Seeds the weights and the random input.
+    train : bool
+        Also time one optimisation step.
+    mixed_precision : bool
+        Also time the training step in ``mixed_float16``.
+    model : mapping
+        The ``model`` config group (widths, kernel size, ...), as plain Python values.
+    """
+
+    batch_sizes: tuple[int, ...]
+    repeats: int
+    device: str
+    backend: str | None
+    jit_compile: bool
+    methods: tuple[str, ...] | None
+    ig_steps: int
+    shape: tuple[int, int, int]
+    seed: int
+    train: bool
+    mixed_precision: bool
+    model: Mapping
+
+    @classmethod
+    def from_cfg(cls, cfg) -> BenchSettings:
+        """Read and check the composed ``bench`` config; a bad value raises a one-line
+        :class:`~brainage.errors.BrainageError` naming the key and what it accepts."""
+        from omegaconf import OmegaConf
+
+        shape = _positive_ints("shape", cfg.shape)
+        if len(shape) != 3:
+            raise BrainageError(f"bench: shape must be three sizes [X,Y,Z], got {list(shape)}")
+        methods = cfg.methods
+        if methods is not None:
+            if isinstance(methods, str) or not all(isinstance(m, str) for m in methods) or not methods:
+                raise BrainageError(f"bench: methods must be a list of explainer names or null, got {methods!r}")
+            methods = tuple(methods)
+        return cls(
+            batch_sizes=_positive_ints("batch_sizes", cfg.batch_sizes),
+            repeats=_at_least("repeats", cfg.repeats, 1),
+            device=_choice("device", cfg.device, DEVICES),
+            backend=None if cfg.backend is None else _choice("backend", cfg.backend, BACKENDS),
+            jit_compile=_flag("jit_compile", cfg.jit_compile),
+            methods=methods,
+            ig_steps=_at_least("ig_steps", cfg.ig_steps, 1),
+            shape=shape,
+            seed=_at_least("seed", cfg.seed, 0),
+            train=_flag("train", cfg.train),
+            mixed_precision=_flag("mixed_precision", cfg.mixed_precision),
+            model=OmegaConf.to_container(cfg.model, resolve=True),
+        )

@@ -1,0 +1,40 @@
+"""Wall-clock timing of a call (warm-up, then repeats) and the process's peak memory."""
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+
+class Timing(NamedTuple):
+    """Seconds per call over the timed repeats."""
+
+    median_s: float
+    min_s: float
+
+    def ms_per_volume(self, batch: int) -> dict[str, float]:
+        """``{"ms": median, "min_ms": fastest}`` in milliseconds per volume of a ``batch``."""
+        return {"ms": 1000 * self.median_s / batch, "min_ms": 1000 * self.min_s / batch}
+
+
+def time_call(fn: Callable[[], object], repeats: int) -> Timing:
+    """Time ``fn()`` ``repeats`` times after one untimed warm-up call (tracing, compilation).
+
+    ``fn`` must block until its result is ready (convert to NumPy): asynchronous backends
+    would otherwise be timed while still computing.
+    """
+    fn()
+    times = []
+    for _ in range(int(repeats)):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return Timing(statistics.median(times), min(times))
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (MB; Linux reports kB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

@@ -1,0 +1,41 @@
+"""Time one optimisation step (Adam, softmax cross-entropy on the logits) of a fresh network."""
+from __future__ import annotations
+
+import numpy as np
+
+from brainage.benchmark.settings import BenchSettings
+from brainage.benchmark.timing import time_call
+
+LEARNING_RATE = 1e-3  # irrelevant to the time; Adam's usual value
+
+
+def _policies(settings: BenchSettings) -> list[str]:
+    return ["float32"] + (["mixed_float16"] if settings.mixed_precision else [])
+
+
+def training_step_entries(settings: BenchSettings, x: np.ndarray, n_classes: int) -> dict:
+    """``train_ms``/``train_volumes_per_s`` (and ``train_mixed_*`` with mixed precision).
+
+    Each policy gets its own network, built under that global dtype policy; the policy is reset
+    to ``float32`` afterwards whatever happens.
+    """
+    import keras
+
+    from brainage.benchmark.network import build_network
+
+    batch = len(x)
+    labels = np.arange(batch) % n_classes
+    out = {}
+    for policy in _policies(settings):
+        keras.mixed_precision.set_global_policy(policy)
+        try:
+            model = build_network(settings)
+            model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE),
+                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            median_s = time_call(lambda: model.train_on_batch(x, labels), settings.repeats).median_s
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+        tag = "train" if policy == "float32" else "train_mixed"
+        out[f"{tag}_ms"] = 1000 * median_s / batch
+        out[f"{tag}_volumes_per_s"] = batch / median_s
+    return out
