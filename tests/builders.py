@@ -54,6 +54,19 @@ def compose_stage(config_name: str, *overrides):
         return compose(config_name, overrides=list(overrides))
 
 
+def compose_data(preset: str = "pac2019", *overrides, seed: int = 0):
+    """The data config ``configs/data/<preset>.yaml`` as a stage sees it, with ``overrides`` of its keys.
+
+    ``overrides`` are written without the ``data.`` prefix (``"root=/tmp/x"``); ``seed`` is the
+    run's seed that ``split_seed: ${seed}`` refers to. The node keeps its parent, so interpolations
+    resolve; saving ``{"seed": ..., "data": node}`` gives what a run's ``.hydra/config.yaml`` holds.
+    """
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose(overrides=[f"+data={preset}", f"+seed={seed}",
+                                 *(f"data.{o}" for o in overrides)])
+    return cfg.data
+
+
 def compose_train(*overrides, tiny=True):
     return compose_stage("train", *(TINY_MODEL if tiny else []), *overrides)
 
@@ -135,13 +148,10 @@ def build_train_run(tmp: Path) -> dict:
     write_gm(tmp / "atlas.nii.gz", labels)
     pd.DataFrame({"index": [5, 8], "name": ["Left_Core", "Top"]}).to_csv(tmp / "atlas.csv",
                                                                         index=False)
-    data = OmegaConf.create({
-        "format": "nifti", "root": str(root), "participants": str(root / "participants.tsv"),
-        "image_template": "{root}/gm/{subject_id}_gm.nii.gz", "generate": False,
-        "source_shape": None, "crop_shape": RUN_CROP, "crop_offset": [1, 1, 1],
-        "bin_edges": [10, 40, 70, 101], "balance": "downsample", "split": [0.5, 0.25, 0.25],
-        "cache": {"dir": str(tmp / "cache"), "dtype": "float32"},
-    })
+    data = compose_data(
+        "pac2019", f"root={root}", "source_shape=null", f"crop_shape={RUN_CROP}",
+        "crop_offset=[1,1,1]", "split=[0.5,0.25,0.25]", f"cache.dir={tmp / 'cache'}",
+        "cache.dtype=float32")
     prep = prepare_data(data, seed=0, progress=False)
     keras.utils.set_random_seed(0)
     model = build_model(input_shape=tuple(RUN_CROP) + (1,), widths=(3,), dense_units=6,

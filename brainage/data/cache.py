@@ -23,6 +23,7 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from brainage.data.workers import ordered_map, resolve_workers
 from brainage.errors import DataError
 from brainage.neuro.grid import Grid
 
@@ -80,7 +81,8 @@ class Entry:
 
 
 def build_cache(entries: Iterable[Entry], n_entries: int, cache_root, key_inputs, make_grid,
-                dtype: str = "float16", on_bad: str = "fail", progress: bool = True) -> CachedVolumes:
+                dtype: str = "float16", on_bad: str = "fail", progress: bool = True,
+                workers: int | None = 1) -> CachedVolumes:
     """Decode, validate (via ``entry.load``), crop and store every entry, or reuse a built cache.
 
     Parameters
@@ -91,6 +93,9 @@ def build_cache(entries: Iterable[Entry], n_entries: int, cache_root, key_inputs
         Builds the cohort grid from the first good volume; later volumes must match it.
     on_bad : {"fail", "exclude"}
         Raise on the first bad subject, or leave it out and record why.
+    workers : int or None
+        Threads running ``entry.load`` (decompression and validation release the GIL); None =
+        every available core. Volumes are stored in entry order: the cache does not depend on it.
     """
     if dtype not in DTYPES:
         raise DataError(f"data.cache.dtype={dtype!r}; expected one of {sorted(DTYPES)}")
@@ -106,8 +111,10 @@ def build_cache(entries: Iterable[Entry], n_entries: int, cache_root, key_inputs
     cache_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=cache_root))
     try:
-        cached = _write_cache(entries, n_entries, tmp, make_grid, dtype, on_bad, progress,
-                              key_inputs)
+        loaded = ordered_map(_load, entries, resolve_workers(workers, n_entries))
+        grid, rows, excluded = _write_volumes(loaded, n_entries, tmp, make_grid, dtype, on_bad,
+                                              progress)
+        _write_tables(tmp, grid, rows, excluded, n_entries, dtype, key_inputs)
         if final.exists():  # built meanwhile by another process: keep theirs
             shutil.rmtree(tmp)
         else:
@@ -118,16 +125,30 @@ def build_cache(entries: Iterable[Entry], n_entries: int, cache_root, key_inputs
     return open_cache(final)
 
 
-def _write_cache(entries, n_entries, tmp: Path, make_grid, dtype, on_bad, progress, key_inputs):
+def _load(entry: Entry) -> tuple:
+    """``(entry, (volume, affine))``, or ``(entry, DataError)`` for a bad subject."""
+    try:
+        return entry, entry.load()
+    except DataError as exc:
+        return entry, exc
+
+
+def _write_volumes(loaded, n_entries, tmp: Path, make_grid, dtype, on_bad, progress):
+    """Store each good volume's crop in ``tmp/volumes.npy``, in order; the bad ones fail or go aside.
+
+    Returns the grid, the rows written (subject_id, row) and the exclusions.
+    """
     from tqdm.auto import tqdm
 
     grid = None
     volumes = None
     rows, excluded = [], []
-    bar = tqdm(entries, total=n_entries, desc="caching volumes", unit="vol", disable=not progress)
-    for entry in bar:
+    bar = tqdm(loaded, total=n_entries, desc="caching volumes", unit="vol", disable=not progress)
+    for entry, outcome in bar:
         try:
-            data, affine = entry.load()
+            if isinstance(outcome, DataError):
+                raise outcome
+            data, affine = outcome
             if grid is None:
                 grid = make_grid(data, affine)
                 volumes = np.lib.format.open_memmap(
@@ -148,7 +169,12 @@ def _write_cache(entries, n_entries, tmp: Path, make_grid, dtype, on_bad, progre
         raise DataError("no usable volume: every subject was excluded (see the reasons above)"
                         if excluded else "the cohort is empty: no subjects to load")
     volumes.flush()
-    del volumes
+    return grid, rows, excluded
+
+
+def _write_tables(tmp: Path, grid: Grid, rows: list, excluded: list, n_entries: int, dtype: str,
+                  key_inputs) -> None:
+    """Shrink ``volumes.npy`` to the rows written; write the index, the exclusions, ``meta.json`` last."""
     if len(rows) < n_entries:  # shrink the file to the rows actually written
         full = np.load(tmp / "volumes.npy", mmap_mode="r")
         part = np.lib.format.open_memmap(tmp / "volumes.part.npy", mode="w+", dtype=full.dtype,
@@ -162,7 +188,6 @@ def _write_cache(entries, n_entries, tmp: Path, make_grid, dtype, on_bad, progre
         tmp / "exclusions.csv", index=False)
     meta = {"version": CACHE_VERSION, "dtype": dtype, "grid": grid.to_dict(), "inputs": key_inputs}
     (tmp / "meta.json").write_text(json.dumps(meta, default=str))
-    return None
 
 
 def _check_grid(entry: Entry, data: np.ndarray, affine, grid: Grid) -> None:

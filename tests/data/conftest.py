@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from omegaconf import OmegaConf
 
-from tests.builders import SHAPE, write_gm
+from tests.builders import SHAPE, compose_data, write_gm
+
 
 @pytest.fixture
 def tiny_cohort(tmp_path, rng):
@@ -18,16 +18,8 @@ def tiny_cohort(tmp_path, rng):
         write_gm(root / "gm" / f"{sid}_gm.nii.gz", rng.uniform(0, 1, SHAPE) * (1 - age / 200))
     table = pd.DataFrame({"participant_id": ids, "age": np.round(ages, 1), "sex": "F", "site": "A"})
     table.to_csv(root / "participants.tsv", sep="\t", index=False)
-    cfg = OmegaConf.create({
-        "name": "tiny", "format": "nifti", "root": str(root),
-        "participants": str(root / "participants.tsv"),
-        "image_template": "{root}/gm/{subject_id}_gm.nii.gz",
-        "npy_path": None, "n_subjects": None, "generate": False,
-        "source_shape": None, "crop_shape": [5, 6, 7], "crop_offset": [1, 1, 2], "affine": None,
-        "bin_edges": [10, 40, 70, 101], "balance": "downsample", "split": [0.6, 0.2, 0.2],
-        "split_seed": 3, "on_bad_subject": "fail", "value_range": [0.0, 1.0],
-        "value_tolerance": 0.05,
-        "cache": {"enabled": True, "dir": str(tmp_path / "cache"), "dtype": "float32"},
-        "stream": {"workers": 1, "prefetch": 2},
-    })
+    cfg = compose_data(
+        "pac2019", "name=tiny", f"root={root}", "source_shape=null", "crop_shape=[5,6,7]",
+        "crop_offset=[1,1,2]", "split=[0.6,0.2,0.2]", "split_seed=3", f"cache.dir={tmp_path / 'cache'}",
+        "cache.dtype=float32", "stream.workers=1", "stream.prefetch=2")
     return root, cfg, table

@@ -1,62 +1,14 @@
+"""The data stage on tiny cohorts: reading, validation, caching, binning, balancing, splitting."""
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
 
 from brainage.data.cache import open_cache
-from brainage.data.cohort import assign_bins, balance_bins, prepare_data, stratified_split
+from brainage.data.cohort import prepare_data
 from brainage.errors import DataError
 from brainage.neuro.grid import Grid
-from tests.builders import AFFINE, SHAPE, write_gm
-
-
-def test_bins_are_half_open_and_out_of_range_is_minus_one():
-    bins = assign_bins([10, 39.99, 40, 69.5, 70, 100.9, 101, 9.9, np.nan], [10, 40, 70, 101])
-    assert bins.tolist() == [0, 0, 1, 1, 2, 2, -1, -1, -1]
-
-
-@pytest.mark.parametrize("edges", [[10], [10, 40], [40, 10, 70]])
-def test_bad_bin_edges(edges):
-    with pytest.raises(DataError, match="bin_edges"):
-        assign_bins([20], edges)
-
-
-def test_downsampling_a_pac2019_like_table_gives_3_x_114(rng):
-    bins = rng.permutation(np.repeat([0, 1, 2], [1734, 792, 114]))
-    keep, weights = balance_bins(bins, "downsample", seed=1)
-    assert len(keep) == 342 and weights is None
-    assert len(np.unique(keep)) == 342
-    assert np.bincount(bins[keep]).tolist() == [114, 114, 114]
-
-
-def test_balancing_is_seeded_and_class_weights_sum_to_n():
-    bins = np.repeat([0, 1, 2], [50, 20, 5])
-    a, _ = balance_bins(bins, "downsample", seed=7)
-    b, _ = balance_bins(bins, "downsample", seed=7)
-    c, _ = balance_bins(bins, "downsample", seed=8)
-    assert a.tolist() == b.tolist() and a.tolist() != c.tolist()
-    keep, w = balance_bins(bins, "class_weights")
-    assert len(keep) == 75
-    assert sum(w[k] * n for k, n in zip(range(3), [50, 20, 5])) == pytest.approx(75)
-    assert balance_bins(bins, "none")[1] is None
-    with pytest.raises(DataError, match="balance"):
-        balance_bins(bins, "oversample")
-
-
-def test_split_is_stratified_disjoint_and_seeded():
-    bins = np.repeat([0, 1, 2], [40, 40, 40])
-    split = stratified_split(bins, (0.7, 0.15, 0.15), seed=5)
-    for k in range(3):
-        counts = pd.Series(split[bins == k]).value_counts()
-        assert counts["train"] == 28 and counts["val"] == 6 and counts["test"] == 6
-    assert (split == stratified_split(bins, (0.7, 0.15, 0.15), seed=5)).all()
-    assert (split != stratified_split(bins, (0.7, 0.15, 0.15), seed=6)).any()
-
-
-def test_split_rejects_a_bin_too_small():
-    bins = np.array([0] * 10 + [1] * 10 + [2] * 2)
-    with pytest.raises(DataError, match=r"bin 2 \(ages 70–101\) has 2 subject"):
-        stratified_split(bins, (0.7, 0.15, 0.15), 0, edges=[10, 40, 70, 101])
+from tests.builders import AFFINE, SHAPE, compose_data, write_gm
 
 
 def test_prepare_reads_crops_bins_balances_and_splits(tiny_cohort, tmp_path):
@@ -114,12 +66,9 @@ def test_npy_stack_with_ages_table(tmp_path, rng):
     np.save(tmp_path / "gm.npy", vols)
     pd.DataFrame({"age": [20, 25, 30, 35, 45, 50, 55, 60, 75, 80, 85, 88]}).assign(
         subject_id=[f"s{i}" for i in range(12)]).to_csv(tmp_path / "ages.csv", index=False)
-    from omegaconf import OmegaConf
-    cfg = OmegaConf.create({"format": "npy", "participants": str(tmp_path / "ages.csv"),
-                            "npy_path": str(tmp_path / "gm.npy"), "crop_shape": None,
-                            "bin_edges": [10, 40, 70, 101], "balance": "none",
-                            "split": [0.5, 0.25, 0.25],
-                            "cache": {"dir": str(tmp_path / "cache"), "dtype": "float32"}})
+    cfg = compose_data("npy", f"participants={tmp_path / 'ages.csv'}", f"npy_path={tmp_path / 'gm.npy'}",
+                       "crop_shape=null", "balance=none", "split=[0.5,0.25,0.25]", "split_seed=null",
+                       f"cache.dir={tmp_path / 'cache'}", "cache.dtype=float32")
     prep = prepare_data(cfg, seed=1, progress=False)
     assert prep.volumes.shape == (12,) + SHAPE
     i = prep.table.index[prep.table["subject_id"] == "s7"][0]
