@@ -29,9 +29,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from brainage.errors import EvaluateError, ExplainError
-from brainage.explaining.training_run import TrainRunRequest, method_configs
-from brainage.faithfulness.scoring import RANDOM
+from brainage.explaining.training_run import (
+    TrainRunRequest,
+    load_analyzers,
+    load_model,
+    method_configs,
+    open_train_run,
+)
+from brainage.faithfulness.inputs import prepare_inputs, spread_over_bins
+from brainage.faithfulness.scoring import RANDOM, Evaluation, score_methods
 from brainage.faithfulness.settings import ScoringSettings
+from brainage.faithfulness.tables import write_tables
+from brainage.reporting.evaluate_figures import evaluate_figures, methods_figure
+from brainage.reporting.verdict import verdict
+from brainage.runs import run_stage, staged_run
 
 
 @contextmanager
@@ -64,19 +75,12 @@ class EvaluateSettings:
 
 def evaluate(cfg, run_dir) -> dict:
     """Run the evaluate stage into ``run_dir``; returns the summary written to ``evaluate.json``."""
-    from brainage.runs import staged_run
-
     settings = EvaluateSettings.from_cfg(cfg)
     return staged_run(run_dir, lambda work: _evaluate(settings, work), marker="evaluate.json",
                       refuse=("verdict.md",))
 
 
 def _evaluate(settings: EvaluateSettings, work: Path) -> dict:
-    from brainage.explaining.training_run import load_analyzers, load_model, open_train_run
-    from brainage.faithfulness.inputs import prepare_inputs, spread_over_bins
-    from brainage.faithfulness.scoring import score_methods
-    from brainage.faithfulness.tables import write_tables
-
     t0 = time.perf_counter()
     scoring = settings.scoring
     with _as_evaluate_error():
@@ -96,11 +100,9 @@ def _evaluate(settings: EvaluateSettings, work: Path) -> dict:
     return summary
 
 
-def _write_report(work: Path, evaluation, results: dict, summary: dict, scoring) -> None:
+def _write_report(work: Path, evaluation: Evaluation, results: dict, summary: dict,
+                  scoring: ScoringSettings) -> None:
     """``figures/`` and ``verdict.md``."""
-    from brainage.reporting.evaluate_figures import evaluate_figures, methods_figure
-    from brainage.reporting.verdict import verdict
-
     (work / "figures").mkdir()
     evaluate_figures(work / "figures", results, evaluation.methods,
                      summary["randomisation"]["cascade"], scoring.randomisation.flag_spearman, RANDOM)
@@ -113,8 +115,6 @@ def _write_report(work: Path, evaluation, results: dict, summary: dict, scoring)
 
 
 def _main(cfg) -> None:
-    from brainage.runs import run_stage
-
     run_dir, summary = run_stage(evaluate, cfg)
     print(f"evaluated {', '.join(summary['methods'])} on {summary['n_subjects']} subjects: "
           f"{run_dir}/verdict.md")

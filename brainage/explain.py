@@ -18,8 +18,13 @@ import time
 from functools import partial
 from pathlib import Path
 
+from brainage.explaining.batches import batch_rows, explain_batches
+from brainage.explaining.combine import combine_parts
+from brainage.explaining.merge import merge_shards
 from brainage.explaining.settings import ExplainSettings
-from brainage.explaining.shards import SHARD_FILE
+from brainage.explaining.shards import SHARD_FILE, explain_shard
+from brainage.explaining.training_run import open_train_run
+from brainage.runs import run_stage, staged_run
 
 
 def explain(cfg, run_dir) -> dict:
@@ -29,10 +34,6 @@ def explain(cfg, run_dir) -> dict:
     the run directory holds that shard (maps and partial tables, ``shard.json`` last); with
     ``merge=<dirs>`` the shards are combined into the same files a single job writes.
     """
-    from brainage.explaining.merge import merge_shards
-    from brainage.explaining.shards import explain_shard
-    from brainage.runs import staged_run
-
     settings = ExplainSettings.from_cfg(cfg)
     if settings.merge:
         produce = partial(merge_shards, settings)
@@ -47,10 +48,6 @@ def explain(cfg, run_dir) -> dict:
 
 def _explain_all(settings: ExplainSettings, work: Path) -> dict:
     """A single job: every selected subject, then tables, group maps, figures and report."""
-    from brainage.explaining.batches import batch_rows, explain_batches
-    from brainage.explaining.combine import combine_parts
-    from brainage.explaining.training_run import open_train_run
-
     t0 = time.perf_counter()
     opened = open_train_run(settings.run, settings.progress)
     batches = batch_rows(opened.rows, settings.batch_size)
@@ -59,8 +56,6 @@ def _explain_all(settings: ExplainSettings, work: Path) -> dict:
 
 
 def _main(cfg) -> None:
-    from brainage.runs import run_stage
-
     run_dir, summary = run_stage(explain, cfg)
     if "shard" in summary:
         print(f"explained shard {summary['shard']} ({len(summary['subject_ids'])} subjects): "

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from brainage.errors import ExplainError
+from brainage.explaining.settings import AtlasSettings
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,8 @@ class AtlasIndex:
         return region_stats(full, self.ids, self.names, self.voxel_ml)
 
 
-def atlas_index(atlas, grid) -> AtlasIndex:
-    """``atlas`` (:class:`~brainage.explaining.settings.AtlasSettings`) resampled onto ``grid``."""
+def atlas_index(atlas: AtlasSettings, grid) -> AtlasIndex:
+    """The atlas of ``atlas`` resampled onto ``grid``."""
     from brainage.neuro.atlases import load_atlas
     from brainage.neuro.nifti import grid_image
     from brainage.neuro.regions import region_lookup

@@ -14,6 +14,7 @@ import numpy as np
 
 from brainage.explaining.atlas_index import AtlasIndex, atlas_index
 from brainage.explaining.parts import Part, PartBuilder
+from brainage.explaining.settings import ExplainSettings
 from brainage.explaining.targets import map_tags, primary_tag
 from brainage.explaining.training_run import OpenedRun, load_analyzers, load_model
 
@@ -27,7 +28,7 @@ def batch_rows(rows: np.ndarray, batch_size: int) -> list:
 class BatchContext:
     """What stays fixed while batches are explained."""
 
-    settings: object  # ExplainSettings
+    settings: ExplainSettings
     opened: OpenedRun
     atlas: AtlasIndex
     maps_dir: Path
@@ -59,7 +60,7 @@ class ClassMaps:
     classes: np.ndarray
 
 
-def explain_batches(settings, opened: OpenedRun, batches: list, which, work: Path) -> Part:
+def explain_batches(settings: ExplainSettings, opened: OpenedRun, batches: list, which, work: Path) -> Part:
     """Explain the batches ``which`` (global indices into ``batches``); maps go to ``work/maps``."""
     from tqdm.auto import tqdm
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from brainage.explaining.settings import ExplainSettings
 from brainage.explaining.targets import primary_tag
 from brainage.explaining.training_run import OpenedRun
 
@@ -26,7 +27,7 @@ class Tables:
     region_summary: pd.DataFrame
 
 
-def combine_parts(settings, opened: OpenedRun, parts: list, work: Path, t0: float,
+def combine_parts(settings: ExplainSettings, opened: OpenedRun, parts: list, work: Path, t0: float,
                   extra: dict | None = None) -> dict:
     """Write the run's files from ``parts`` (whose maps are in ``work/maps``); returns the summary."""
     from brainage.reporting.explain_figures import make_figures
@@ -94,7 +95,7 @@ def write_group_maps(group_sum: dict, group_n: dict, grid, work: Path) -> dict:
     return paths
 
 
-def overlays(settings, opened: OpenedRun, subjects: pd.DataFrame, work: Path) -> list:
+def overlays(settings: ExplainSettings, opened: OpenedRun, subjects: pd.DataFrame, work: Path) -> list:
     """The primary map of each explained subject that gets an overlay figure.
 
     Ordered by method, bin and subject; ``settings.figure_subjects`` subjects per method (all
@@ -114,7 +115,7 @@ def overlays(settings, opened: OpenedRun, subjects: pd.DataFrame, work: Path) ->
             for method in settings.methods for sid, k, predicted in chosen]
 
 
-def run_summary(settings, opened: OpenedRun, tables: Tables, group_n: dict, t0: float,
+def run_summary(settings: ExplainSettings, opened: OpenedRun, tables: Tables, group_n: dict, t0: float,
                 extra: dict | None) -> dict:
     """What ``explain.json`` records about the run."""
     conservation = tables.conservation

@@ -18,7 +18,10 @@ import time
 from pathlib import Path
 
 from brainage.errors import ExplainError
+from brainage.explaining.combine import combine_parts
+from brainage.explaining.settings import ExplainSettings
 from brainage.explaining.shards import SHARD_DIR, SHARD_FILE, read_part, selection_sha256
+from brainage.explaining.training_run import open_train_run
 from brainage.runs import WORK_DIR
 
 log = logging.getLogger(__name__)
@@ -27,11 +30,8 @@ log = logging.getLogger(__name__)
 SHARED = ("count", "config_hash", "train_dir", "model_sha256", "selection_sha256", "n_batches")
 
 
-def merge_shards(settings, work: Path) -> dict:
+def merge_shards(settings: ExplainSettings, work: Path) -> dict:
     """Combine the shards named by ``settings.merge`` into the run being written in ``work``."""
-    from brainage.explaining.combine import combine_parts
-    from brainage.explaining.training_run import open_train_run
-
     t0 = time.perf_counter()
     infos = check_shards(*find_shards(settings.merge, exclude=work.parent))
     shard_settings = _shard_settings(Path(infos[0]["dir"]), settings)
@@ -53,14 +53,13 @@ def merge_shards(settings, work: Path) -> dict:
                                 "shard_seconds": [info.get("seconds") for info in infos]})
 
 
-def _shard_settings(shard_dir: Path, merge_settings):
+def _shard_settings(shard_dir: Path, merge_settings: ExplainSettings) -> ExplainSettings:
     """The settings a shard ran with, with the merge's own report-only settings."""
     from omegaconf import OmegaConf
 
-    from brainage.explaining.settings import ExplainSettings
-
     shard_settings = ExplainSettings.from_cfg(OmegaConf.load(shard_dir / SHARD_DIR / "config.yaml"))
-    return dataclasses.replace(shard_settings, shard=None, figure_subjects=merge_settings.figure_subjects,
+    return dataclasses.replace(shard_settings, shard=None,
+                               figure_subjects=merge_settings.figure_subjects,
                                top_k=merge_settings.top_k, progress=merge_settings.progress)
 
 

@@ -21,12 +21,17 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from brainage.errors import ExplainError
 from brainage.explaining.parts import Part
+from brainage.explaining.training_run import OpenedRun, open_train_run
+
+if TYPE_CHECKING:  # settings.py imports parse_shard from here
+    from brainage.explaining.settings import ExplainSettings
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +78,9 @@ def config_hash(config: dict) -> str:
     return sha256(json.dumps(plain, sort_keys=True, default=str).encode())[:16]
 
 
-def explain_shard(settings, work: Path) -> dict:
+def explain_shard(settings: ExplainSettings, work: Path) -> dict:
     """Explain shard ``settings.shard`` into ``work``; returns the contents of ``shard.json``."""
-    from brainage.explaining.batches import batch_rows, explain_batches
-    from brainage.explaining.training_run import open_train_run
+    from brainage.explaining.batches import batch_rows, explain_batches  # imports settings
 
     t0 = time.perf_counter()
     opened = open_train_run(settings.run, settings.progress)
@@ -95,7 +99,7 @@ def explain_shard(settings, work: Path) -> dict:
     return shard_record(settings, opened, part)
 
 
-def write_part(settings, opened, part: Part, out: Path) -> None:
+def write_part(settings: ExplainSettings, opened: OpenedRun, part: Part, out: Path) -> None:
     """A shard's tables, group sums, traces and config, in ``out``."""
     from omegaconf import OmegaConf
 
@@ -112,7 +116,7 @@ def write_part(settings, opened, part: Part, out: Path) -> None:
     OmegaConf.save(saved, out / "config.yaml")
 
 
-def shard_record(settings, opened, part: Part) -> dict:
+def shard_record(settings: ExplainSettings, opened: OpenedRun, part: Part) -> dict:
     """What ``shard.json`` holds: which part this is and what a merge must check it against."""
     i, n = settings.shard
     groups = sorted(part.group_sum)

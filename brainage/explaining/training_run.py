@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from brainage.data.prepared import PreparedData
 from brainage.errors import ExplainError
 
 SPLITS = ("train", "val", "test")
@@ -82,7 +83,7 @@ class OpenedRun:
     """A training run with its cohort rebuilt by the data stage and the selected rows, in order."""
 
     train: TrainRun
-    prep: object  # brainage.data.prepared.PreparedData
+    prep: PreparedData
     rows: np.ndarray
 
     def subject_ids(self, rows=None) -> list[str]:
@@ -136,7 +137,7 @@ def _locate(request: TrainRunRequest) -> tuple[Path, Path]:
     return train_dir, train_dir / "model.keras"
 
 
-def training_data(train: TrainRun, overrides: dict, progress: bool):
+def training_data(train: TrainRun, overrides: dict, progress: bool) -> PreparedData:
     """The run's cohort rebuilt by the data stage (from its cache), split unchanged.
 
     A cohort that no longer reproduces the run's ``split.csv`` is refused.
