@@ -60,7 +60,8 @@ class ClassMaps:
     classes: np.ndarray
 
 
-def explain_batches(settings: ExplainSettings, opened: OpenedRun, batches: list, which, work: Path) -> Part:
+def explain_batches(settings: ExplainSettings, opened: OpenedRun, batches: list, which,
+                    work: Path) -> Part:
     """Explain the batches ``which`` (global indices into ``batches``); maps go to ``work/maps``."""
     from tqdm.auto import tqdm
 

@@ -93,8 +93,8 @@ class OpenedRun:
 
     def image_path(self, row: int) -> str | None:
         """The subject's source image (None for a stacked-array cohort)."""
-        table = self.prep.table
-        return str(table["path"][row]) if "path" in table else None
+        path = self.prep.table["path"][row] if "path" in self.prep.table else None
+        return str(path) if path is not None and pd.notna(path) and str(path) else None
 
 
 def resolve_train_run(request: TrainRunRequest) -> TrainRun:
