@@ -1,4 +1,4 @@
-"""Faithfulness metrics on tiny models with known answers, and the evaluate stage end to end."""
+"""The evaluate stage end to end on the tiny trained run; the metrics are tested in tests/faithfulness/."""
 import json
 import subprocess
 import sys
@@ -9,208 +9,14 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
-from brainage import faithfulness as ff
 from tests.builders import REPO, RUN_SHAPE, write_gm
 
 
-
-# --------------------------------------------------------------------------------------------------
-# Region perturbation
-
-
-def _linear_model(shape, weights):
-    """Flatten → Dense(1, linear, no bias): the logit is Σ w·x, the true contribution map is w·x."""
-    import keras
-
-    model = keras.Sequential([keras.Input(shape), keras.layers.Flatten(),
-                              keras.layers.Dense(1, use_bias=False)])
-    model.layers[-1].kernel.assign(weights.reshape(-1, 1).astype(np.float32))
-    return model
-
-
-def test_patch_labels_tile_uneven_shapes():
-    labels, n = ff.patch_labels((5, 7, 3), 2)
-    assert labels.shape == (5, 7, 3) and n == 3 * 4 * 2
-    assert np.array_equal(np.unique(labels), np.arange(n))
-    assert labels[0, 0, 0] == labels[1, 1, 1] != labels[2, 0, 0]
-    maps = np.ones((2, 5, 7, 3, 1))
-    sums = ff.patch_relevance(maps, labels, n)
-    assert sums.shape == (2, n) and sums.sum() == 2 * 5 * 7 * 3
-    assert sums[0, 0] == 8 and sums[0, -1] == 1  # a full corner patch and the cut-short last one
-
-
-def test_aopc_ranks_the_true_map_above_random_above_reversed(rng):
-    shape = (8, 8, 1)
-    w = rng.uniform(0, 1, shape)
-    x = rng.uniform(0.5, 1, (3,) + shape).astype(np.float32)
-    model = _linear_model(shape, w)
-    predict = ff.logit_function(model, batch_size=16)
-    true_map = x * w[None]
-    baseline = ff.make_baseline(x, "zeros")
-    kw = dict(classes=[0, 0, 0], baseline=baseline, patch=2, steps=6, patches_per_step=1)
-    best = ff.region_perturbation(predict, x, true_map, **kw)
-    rand = ff.region_perturbation(predict, x, ff.random_maps(x.shape, seed=1), **kw)
-    worst = ff.region_perturbation(predict, x, -true_map, **kw)
-    np.testing.assert_allclose(best.logits[:, 0], true_map.reshape(3, -1).sum(1), rtol=1e-5)
-    assert best.drops.shape == (3, 7) and (best.drops[:, 0] == 0).all()
-    # Removing the patch of largest Σ w·x first drops the logit by exactly that patch's sum.
-    labels, n = ff.patch_labels(shape[:-1], 2)
-    top = ff.patch_relevance(true_map, labels, n).max(axis=1)
-    np.testing.assert_allclose(best.drops[:, 1], top, rtol=1e-5)
-    assert np.all(np.diff(best.drops, axis=1) >= -1e-6)  # MoRF curve never goes back up here
-    assert best.aopc.mean() > rand.aopc.mean() > worst.aopc.mean()
-    np.testing.assert_allclose(best.fraction_removed, np.arange(7) * 4 / 64)
-
-
-def test_region_perturbation_checks_its_input():
-    x = np.zeros((1, 4, 4, 1), np.float32)
-    with pytest.raises(ValueError, match="remove 20 patches but the input has only 4"):
-        ff.region_perturbation(lambda b: np.zeros((len(b), 1)), x, x, [0], x, patch=2, steps=10,
-                               patches_per_step=2)
-    with pytest.raises(ValueError, match="do not match inputs"):
-        ff.region_perturbation(lambda b: b, x, x[:, :3], [0], x)
-
-
-def test_baselines(rng):
-    x = rng.uniform(0, 1, (2, 6, 7, 5, 1)).astype(np.float32)
-    assert not ff.make_baseline(x, "zeros").any()
-    mean = x.mean(axis=0)
-    np.testing.assert_array_equal(ff.make_baseline(x, "mean", mean[..., 0])[1], mean)
-    blurred = ff.make_baseline(x, "blur", blur_sigma=2.0)
-    assert blurred.shape == x.shape and blurred.std() < x.std()
-    np.testing.assert_allclose(blurred.mean(axis=(1, 2, 3)), x.mean(axis=(1, 2, 3)), rtol=0.05)
-    with pytest.raises(ValueError, match="unknown perturbation baseline 'noise'"):
-        ff.make_baseline(x, "noise")
-    with pytest.raises(ValueError, match="needs the cohort mean image"):
-        ff.make_baseline(x, "mean")
-
-
-# --------------------------------------------------------------------------------------------------
-# Cascading randomisation
-
-
 @pytest.fixture(scope="module")
-def small_cnn():
-    import keras
-
-    keras.utils.set_random_seed(3)
-    inputs = keras.Input((10, 9, 1))
-    h = keras.layers.Conv2D(4, 3, activation="relu", name="block1_conv_a")(inputs)
-    h = keras.layers.Conv2D(4, 3, name="block1_conv_b")(h)
-    h = keras.layers.BatchNormalization(name="block1_bn")(h)
-    h = keras.layers.ReLU(name="block1_relu")(h)
-    h = keras.layers.AveragePooling2D(2, name="block1_pool")(h)
-    h = keras.layers.Flatten(name="flatten")(h)
-    h = keras.layers.Dense(8, activation="relu", name="dense1")(h)
-    outputs = keras.layers.Dense(3, name="logits")(h)
-    return keras.Model(inputs, outputs)
-
-
-def test_cascade_groups_go_top_down(small_cnn):
-    assert ff.cascade_groups(small_cnn, "block") == [
-        ("logits", ["logits"]), ("dense1", ["dense1"]),
-        ("block1", ["block1_bn", "block1_conv_b", "block1_conv_a"])]
-    assert [g for g, _ in ff.cascade_groups(small_cnn, "layer")] == [
-        "logits", "dense1", "block1_bn", "block1_conv_b", "block1_conv_a"]
-
-
-def test_cascade_randomises_exactly_the_layers_it_names(small_cnn):
-    trained = [[np.array(w) for w in layer.get_weights()] for layer in small_cnn.layers]
-    seen = []
-    for label, done, model in ff.randomisation_cascade(small_cnn, "layer", seed=0):
-        seen.append(label)
-        for layer, before in zip(model.layers, trained):
-            for w, w0, var in zip(layer.get_weights(), before, layer.weights):
-                same = np.array_equal(w, w0)
-                if layer.name in done and var.trainable and w0.std() > 0:
-                    assert not same, f"{label}: {layer.name}/{var.name} was not randomised"
-                elif layer.name not in done or not var.trainable:
-                    assert same, f"{label}: {layer.name}/{var.name} changed but was not randomised"
-    assert seen[-1] == "block1_conv_a"
-    for layer, before in zip(small_cnn.layers, trained):  # the trained model is untouched
-        for w, w0 in zip(layer.get_weights(), before):
-            np.testing.assert_array_equal(w, w0)
-
-
-def test_a_map_that_ignores_the_weights_is_flagged(small_cnn, rng):
-    from brainage.relevance import make_analyzer
-
-    x = rng.uniform(0, 1, (3, 10, 9, 1)).astype(np.float32)
-    classes = np.asarray(small_cnn(x)).argmax(axis=1)
-
-    def gradient(model, inputs):
-        return make_analyzer(model, "gradient", compile=False).explain(
-            inputs, target="true", labels=classes).maps
-
-    tables = []
-    for name, fn in (("input", lambda model, inputs: inputs), ("gradient", gradient)):
-        t = ff.cascading_randomisation(small_cnn, x, fn, granularity="block", seed=0)
-        tables.append(t.assign(method=name))
-    table = pd.concat(tables, ignore_index=True)
-    assert list(table.columns[:4]) == ["input", "step", "layer", "n_layers"]
-    assert {"spearman_abs", "ssim_abs", "spearman_signed", "ssim_signed"} <= set(table.columns)
-    assert len(table) == 2 * 3 * 3
-    inputs = table[table.method == "input"]
-    np.testing.assert_allclose(inputs[["spearman_abs", "ssim_abs"]], 1.0, atol=1e-6)
-    flagged = ff.insensitive_methods(table, after="logits", threshold=0.9)
-    assert "input" in flagged and "gradient" not in flagged
-    with pytest.raises(ValueError, match="cascade step 'block9' not in"):
-        ff.insensitive_methods(table, after="block9")
-
-
-def test_map_similarity(rng):
-    a = rng.standard_normal((9, 8, 7, 1))
-    same = ff.map_similarity(a, 3 * a)
-    assert same["spearman"] == pytest.approx(1) and same["ssim"] == pytest.approx(1)
-    flipped = ff.map_similarity(a, -a)  # absolute maps: identical; signed: opposite
-    assert flipped["spearman"] == pytest.approx(1)
-    assert ff.map_similarity(a, -a, signed=True)["spearman"] == pytest.approx(-1)
-    other = ff.map_similarity(a, rng.standard_normal(a.shape))
-    assert abs(other["spearman"]) < 0.2 and other["ssim"] < 0.3
-
-
-# --------------------------------------------------------------------------------------------------
-# Localisation
-
-
-def test_localisation_perfect_uniform_and_inverted_maps():
-    shape = (6, 7, 8)
-    brain = np.zeros(shape, bool)
-    brain[1:5, 1:6, 1:7] = True
-    mask = np.zeros(shape, bool)
-    mask[1:3, 1:6, 1:7] = True
-    share = mask[brain].mean()
-    perfect = mask * 2.0
-    perfect[~brain] = 7.0  # relevance outside the brain must not count
-    maps = np.stack([perfect, np.ones(shape), (brain & ~mask) * 1.0, mask * -1.0])
-    out = ff.localisation_scores(maps[..., None], mask, brain, max_voxels=None)
-    assert out["mask_share"].iloc[0] == pytest.approx(share)
-    assert out["mass_ratio"].iloc[0] == pytest.approx(1 / share)
-    assert out["auc"].iloc[0] == pytest.approx(1.0)
-    assert out["brain_share"].iloc[0] == pytest.approx(perfect[brain].sum() / perfect.sum())
-    assert out["mass_ratio"].iloc[1] == pytest.approx(1.0) and out["auc"].iloc[1] == pytest.approx(0.5)
-    assert out["mass_ratio"].iloc[2] == pytest.approx(0.0) and out["auc"].iloc[2] == pytest.approx(0.0)
-    assert np.isnan(out["mass_ratio"].iloc[3])  # no positive relevance to share
-    absolute = ff.localisation_scores(maps[3:], mask, brain, relevance="absolute")
-    assert absolute["mass_ratio"].iloc[0] == pytest.approx(1 / share)
-    sub = ff.localisation_scores(maps[:1], mask, brain, max_voxels=50)
-    assert sub["auc"].iloc[0] == pytest.approx(1.0)
-
-
-def test_mean_se():
-    assert ff.mean_se([1.0, 3.0, np.nan]) == (2.0, pytest.approx(1.0), 2)
-    mean, se, n = ff.mean_se([4.0])
-    assert mean == 4.0 and np.isnan(se) and n == 1
-
-
-# --------------------------------------------------------------------------------------------------
-# The stage end to end
-
-
-@pytest.fixture(scope="module")
-def ground_truth(train_run):
-    """The tiny cohort's own ground truth: its "ageing region" is the cube [3:8]³ of the source grid."""
-    folder = Path(train_run["prep"].table["path"][0]).parents[1] / "ground_truth"
+def ground_truth(tmp_path_factory):
+    """A ground truth for the tiny cohort, in a folder of its own (the session's cohort stays
+    untouched): its "ageing region" is the cube [3:8]³ of the source grid."""
+    folder = tmp_path_factory.mktemp("ground_truth")
     effect = np.zeros(RUN_SHAPE, np.float32)
     effect[3:8, 3:8, 3:8] = -0.4
     write_gm(folder / "age_effect.nii.gz", effect)
@@ -238,7 +44,7 @@ def evaluated(train_run, ground_truth, tmp_path_factory):
     from brainage.evaluate import evaluate
 
     out = tmp_path_factory.mktemp("evaluate_run")
-    summary = evaluate(compose_evaluate(train_run), out)
+    summary = evaluate(compose_evaluate(train_run, f"localisation.ground_truth={ground_truth}"), out)
     return out, summary
 
 
@@ -298,36 +104,14 @@ def test_gradcam_layer_profile_covers_every_block(evaluated):
     assert (layers["n_subjects"] == 6).all()
 
 
-def test_map_profile_tells_local_from_general(rng):
-    from scipy.ndimage import gaussian_filter
-
-    from brainage.faithfulness import map_profile
-
-    shape = (4, 16, 17, 15, 1)
-    noise = rng.uniform(size=shape)
-    smooth = np.stack([gaussian_filter(v[..., 0], 3)[..., None] for v in noise])
-    rough, soft = map_profile(noise), map_profile(smooth)
-    assert rough["roughness"] > 3 * soft["roughness"]
-    same = np.repeat(smooth[:1], 4, axis=0)
-    assert map_profile(same)["between_subject_spearman"] == pytest.approx(1.0)
-    assert abs(rough["between_subject_spearman"]) < 0.1
-    peaked = np.zeros(shape)
-    peaked[:, 8, 8, 7] = 1.0
-    assert map_profile(peaked)["focus"] < 0.001 < map_profile(np.ones(shape))["focus"]
-
-
-def test_real_data_without_ground_truth_skips_localisation(train_run, ground_truth,
-                                                           tmp_path):
+def test_real_data_without_ground_truth_skips_localisation(train_run, tmp_path):
     from brainage.evaluate import evaluate
 
+    cohort = Path(train_run["prep"].table["path"][0]).parents[1]
+    assert not (cohort / "ground_truth").exists()  # the default, <data.root>/ground_truth
     cfg = compose_evaluate(train_run, "randomisation.enabled=false", "perturbation.enabled=false",
                            methods="gradient_x_input")
-    hidden = ground_truth.with_name("hidden_ground_truth")
-    ground_truth.rename(hidden)
-    try:
-        summary = evaluate(cfg, tmp_path / "out")
-    finally:
-        hidden.rename(ground_truth)
+    summary = evaluate(cfg, tmp_path / "out")
     assert not (tmp_path / "out" / "localisation.csv").exists()
     assert "no ground truth" in summary["localisation"]["ground_truth_note"]
     assert "Skipped: no ground truth" in (tmp_path / "out" / "verdict.md").read_text()
@@ -341,6 +125,8 @@ def test_real_data_without_ground_truth_skips_localisation(train_run, ground_tru
     ("localisation.mask=regions", "localisation.mask=regions needs localisation.regions"),
     ("explainer.gradcam.layer=nope", "explainer gradcam: gradcam: model has no layer 'nope'"),
     ("target=all", "target='all'; expected predicted or true"),
+    ("localisation.ground_truth=/nonexistent/gt", "ground_truth=/nonexistent/gt holds no age_effect"),
+    ("+explainer.random.name=gradient", "explainer name 'random' is reserved for the random-map floor"),
 ])
 def test_bad_requests_give_clear_errors(train_run, tmp_path, override, message):
     from brainage.errors import BrainageError, EvaluateError
@@ -371,13 +157,3 @@ def test_cli_reports_errors_without_a_traceback(tmp_path):
     assert proc.returncode == 2
     assert "error: train_dir=/nonexistent does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr
-
-
-def test_subject_limit_takes_each_age_bin_in_turn():
-    from brainage.evaluate import spread_over_bins
-
-    rows = np.array([10, 11, 12, 13, 14, 15, 16])
-    bins = np.array([0, 0, 0, 0, 1, 2, 2])
-    np.testing.assert_array_equal(spread_over_bins(rows, bins, 4), [10, 11, 14, 15])
-    np.testing.assert_array_equal(spread_over_bins(rows, bins, 6), [10, 11, 12, 14, 15, 16])
-    np.testing.assert_array_equal(spread_over_bins(rows, bins, None), rows)

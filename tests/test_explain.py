@@ -12,6 +12,7 @@ from brainage.errors import ExplainError, RunDirError
 from brainage.explain import explain
 from tests.builders import REPO, RUN_SHAPE, compose_explain
 
+
 @pytest.fixture(scope="module")
 def explained(train_run, tmp_path_factory):
     cfg = compose_explain(train_run, "explainer=[dtd,gradient_x_input]", "subjects=all",
@@ -95,7 +96,7 @@ def test_report_references_every_figure(explained):
 @pytest.mark.parametrize("override, message", [
     ("train_dir=/nonexistent/run", "train_dir=/nonexistent/run does not exist"),
     ("subjects=[nobody]", "subjects not in the training run's cohort: nobody"),
-    ("explainer=gradcam", "gradcam"),
+    ("explainer=gradcam", "explainer gradcam: gradcam: model has no layer 'no_such_layer'"),
 ])
 def test_bad_requests_give_clear_errors_and_no_complete_run(train_run, tmp_path, override, message):
     extra = ["explainer.gradcam.layer=no_such_layer"] if override == "explainer=gradcam" else []

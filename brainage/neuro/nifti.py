@@ -78,3 +78,13 @@ def save_atomic(img: nib.Nifti1Image, path) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def grid_image(grid: Grid, volume: np.ndarray | None = None) -> nib.Nifti1Image:
+    """A cropped volume put back on the cohort grid as an image; zeros (uint8) when ``volume`` is None.
+
+    The image an atlas is resampled onto, and a subject's background when its source file is gone.
+    """
+    if volume is None:
+        return nib.Nifti1Image(np.zeros(grid.source_shape, dtype=np.uint8), grid.affine)
+    return nib.Nifti1Image(grid.uncrop(np.asarray(volume, dtype=np.float32)), grid.affine)

@@ -1,4 +1,5 @@
-"""Explanations in shards: each a deterministic part, merged into exactly the single job."""
+"""Explanations in shards (brainage.explaining.shards, .merge): each a deterministic part, merged
+into exactly the single job."""
 import json
 import os
 import shutil
@@ -13,7 +14,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from brainage.errors import ExplainError
-from brainage.explain import explain, parse_shard, shard_batches
+from brainage.explain import explain
+from brainage.explaining.shards import parse_shard, shard_batches
 from tests.builders import REPO, compose_explain
 
 EXPLAIN = ["explainer=[dtd,gradient_x_input]", "subjects=all", "targets=[predicted,all]",

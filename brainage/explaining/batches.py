@@ -1,0 +1,174 @@
+"""Explain batches of subjects: a NIfTI map per subject, method and target, plus a :class:`Part`.
+
+A batch is read once (volumes, labels, the subjects' image headers, the predicted classes); each
+method explains it once per target; each class slice of an explanation becomes one map file per
+subject and one conservation row; each subject's primary map also goes into the region table and
+its bin's group sum.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from brainage.explaining.atlas_index import AtlasIndex, atlas_index
+from brainage.explaining.parts import Part, PartBuilder
+from brainage.explaining.settings import ExplainSettings
+from brainage.explaining.targets import map_tags, primary_tag
+from brainage.explaining.training_run import OpenedRun, load_analyzers, load_model
+
+
+def batch_rows(rows: np.ndarray, batch_size: int) -> list:
+    """The selected rows cut into the batches a single job explains, in order."""
+    return [rows[i:i + batch_size] for i in range(0, len(rows), batch_size)]
+
+
+@dataclass(frozen=True)
+class BatchContext:
+    """What stays fixed while batches are explained."""
+
+    settings: ExplainSettings
+    opened: OpenedRun
+    atlas: AtlasIndex
+    maps_dir: Path
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch read for explaining: inputs, true and predicted bins, each subject's header."""
+
+    index: int
+    rows: np.ndarray
+    subject_ids: list
+    x: np.ndarray  # (n, *crop, 1)
+    bins: np.ndarray
+    predicted: np.ndarray
+    headers: list
+
+
+@dataclass(frozen=True)
+class ClassMaps:
+    """One class slice of an explanation of a batch: a map and its bookkeeping per subject."""
+
+    tag: str
+    maps: np.ndarray  # (n, *crop)
+    output: np.ndarray
+    relevance_sum: np.ndarray
+    rel_error: np.ndarray
+    negative_share: np.ndarray
+    classes: np.ndarray
+
+
+def explain_batches(settings: ExplainSettings, opened: OpenedRun, batches: list, which,
+                    work: Path) -> Part:
+    """Explain the batches ``which`` (global indices into ``batches``); maps go to ``work/maps``."""
+    from tqdm.auto import tqdm
+
+    prep = opened.prep
+    model = load_model(opened.train, prep.input_shape)
+    analyzers = load_analyzers(model, settings.methods)
+    context = BatchContext(settings, opened, atlas_index(settings.atlas, prep.grid), work / "maps")
+    context.maps_dir.mkdir(exist_ok=True)
+    which = list(which)
+    builder = PartBuilder()
+    with tqdm(total=sum(len(batches[b]) for b in which) * len(analyzers), desc="explaining",
+              unit="map", disable=not settings.progress) as bar:
+        for b in which:
+            batch = read_batch(context, model, b, batches[b])
+            builder.add_subjects(subject_rows(batch, prep.table))
+            for name, analyzer in analyzers.items():
+                explain_method(context, batch, name, analyzer, builder)
+                bar.update(len(batch.rows))
+    return builder.build()
+
+
+def read_batch(context: BatchContext, model, index: int, rows: np.ndarray) -> Batch:
+    """Volumes, bins, predictions and (one read per subject) the image headers of a batch."""
+    from brainage.neuro.nifti import reference_header
+
+    opened, grid = context.opened, context.opened.prep.grid
+    x = np.asarray(opened.prep.volumes[rows], dtype=np.float32)[..., None]
+    predicted = np.asarray(model.predict(x, verbose=0)).argmax(axis=1)
+    headers = [reference_header(opened.image_path(r), grid) for r in rows]
+    return Batch(index, rows, opened.subject_ids(rows), x, opened.prep.labels()[rows], predicted,
+                 headers)
+
+
+def subject_rows(batch: Batch, table) -> list[dict]:
+    return [{"batch": batch.index, "subject_id": sid, "age": table["age"][r],
+             "bin": int(batch.bins[j]), "predicted": int(batch.predicted[j]),
+             "split": table["split"][r]}
+            for j, (r, sid) in enumerate(zip(batch.rows, batch.subject_ids))]
+
+
+def explain_method(context: BatchContext, batch: Batch, name: str, analyzer,
+                   builder: PartBuilder) -> None:
+    """Every target of one method on one batch; the first target's maps are the primary ones."""
+    n_classes = context.opened.prep.n_classes
+    for position, spec in enumerate(context.settings.targets):
+        explanation = analyzer.explain(batch.x, target=spec, labels=batch.bins)
+        for class_maps in class_slices(explanation, spec, n_classes, len(batch.rows)):
+            save_maps(context, batch, name, class_maps, builder,
+                      primary=spec if position == 0 else None)
+        if position == 0 and getattr(explanation, "trace", None) is not None:
+            builder.add_trace(name, explanation.trace, batch.index)
+
+
+def class_slices(explanation, spec, n_classes: int, n: int) -> list[ClassMaps]:
+    """An explanation of ``n`` inputs cut into its class slices (one per class for ``all``)."""
+    tags = map_tags(spec, n_classes)
+    maps = np.asarray(explanation.maps)
+    per_class = maps if spec == "all" else maps[None]
+
+    def field(name):
+        return np.asarray(getattr(explanation, name)).reshape(len(tags), n)
+
+    output, sums, errors = field("outputs"), field("relevance_sum"), field("rel_error")
+    negative, classes = field("negative_share"), field("target")
+    return [ClassMaps(tag, per_class[c, ..., 0], output[c], sums[c], errors[c], negative[c],
+                      classes[c])
+            for c, tag in enumerate(tags)]
+
+
+def save_maps(context: BatchContext, batch: Batch, name: str, class_maps: ClassMaps,
+              builder: PartBuilder, primary) -> None:
+    """Write each subject's map of one class slice; record conservation and the primary maps.
+
+    ``primary`` is the first target's spec when these maps belong to it, else None.
+    """
+    from brainage.neuro.nifti import relevance_image, save_atomic
+
+    grid, run_name = context.opened.prep.grid, context.opened.train.dir.name
+    for j, sid in enumerate(batch.subject_ids):
+        descrip = (f"{name} target={class_maps.tag}:class{int(class_maps.classes[j])} "
+                   f"model={run_name}")
+        img = relevance_image(class_maps.maps[j], grid, batch.headers[j], descrip)
+        save_atomic(img, context.maps_dir / f"{sid}_{name}_{class_maps.tag}.nii.gz")
+        if primary is not None and class_maps.tag == primary_tag(primary, batch.predicted[j]):
+            # The map on the source grid (float32), as written: region sums and group maps.
+            add_primary(context, batch, j, name, np.asarray(img.dataobj), builder)
+    builder.add_conservation(conservation_rows(batch, name, class_maps))
+
+
+def conservation_rows(batch: Batch, name: str, class_maps: ClassMaps) -> list[dict]:
+    c = class_maps
+    return [{"batch": batch.index, "subject_id": sid, "method": name, "target": c.tag,
+             "output": float(c.output[j]), "relevance_sum": float(c.relevance_sum[j]),
+             "rel_error": float(c.rel_error[j]), "class": int(c.classes[j]),
+             "negative_share": float(c.negative_share[j])}
+            for j, sid in enumerate(batch.subject_ids)]
+
+
+def add_primary(context: BatchContext, batch: Batch, j: int, name: str, full: np.ndarray,
+                builder: PartBuilder) -> None:
+    """A subject's primary map into the region table and, if it counts, its bin's group sum."""
+    k = int(batch.bins[j])
+    stats = context.atlas.stats(full)
+    stats.insert(0, "method", name)
+    stats.insert(0, "bin", k)
+    stats.insert(0, "subject_id", batch.subject_ids[j])
+    stats.insert(0, "batch", batch.index)
+    builder.add_regions(stats)
+    if not context.settings.correct_only or batch.predicted[j] == k:
+        builder.add_to_group(name, k, full)

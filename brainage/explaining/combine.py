@@ -1,0 +1,131 @@
+"""Combine parts into an explain run: tables, group maps, figures, report and summary.
+
+One code path serves a single job (one part) and a merge of shards, so both write the same files:
+rows in single-job order, group maps from the summed float64 partial sums.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from brainage.explaining.settings import ExplainSettings
+from brainage.explaining.targets import primary_tag
+from brainage.explaining.training_run import OpenedRun
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The combined tables of an explain run (rows in single-job order, no ``batch`` column)."""
+
+    conservation: pd.DataFrame
+    subjects: pd.DataFrame
+    region_subjects: pd.DataFrame
+    region_summary: pd.DataFrame
+
+
+def combine_parts(settings: ExplainSettings, opened: OpenedRun, parts: list, work: Path, t0: float,
+                  extra: dict | None = None) -> dict:
+    """Write the run's files from ``parts`` (whose maps are in ``work/maps``); returns the summary."""
+    from brainage.reporting.explain_figures import make_figures
+    from brainage.reporting.explain_html import write_html
+
+    for sub in ("maps", "group", "regions", "figures"):
+        (work / sub).mkdir(exist_ok=True)
+    tables = write_tables(parts, settings.atlas.name, work)
+    group_sum, group_n = sum_groups(parts)
+    group_paths = write_group_maps(group_sum, group_n, opened.prep.grid, work)
+    figures = make_figures(work, opened.prep, list(settings.methods),
+                           overlays(settings, opened, tables.subjects, work), group_paths,
+                           tables.region_summary, tables.conservation, settings.atlas.name,
+                           settings.top_k)
+    summary = run_summary(settings, opened, tables, group_n, t0, extra)
+    traces = [{"method": t["method"], "trace": t["trace"]}
+              for t in sorted((t for p in parts for t in p.traces), key=lambda t: t["batch"])]
+    write_html(work, summary, figures, tables.conservation, tables.region_summary, group_paths,
+               tables.subjects, traces)
+    return summary
+
+
+def in_batch_order(tables: list) -> pd.DataFrame:
+    """Parts' rows concatenated in single-job order (stable sort on ``batch``), ``batch`` dropped."""
+    table = pd.concat(tables, ignore_index=True)
+    return table.sort_values("batch", kind="stable").drop(columns="batch").reset_index(drop=True)
+
+
+def write_tables(parts: list, atlas_name: str, work: Path) -> Tables:
+    """``conservation.csv``, ``subjects.csv`` and ``regions/<atlas>_{subjects,summary}.csv``."""
+    from brainage.neuro.regions import summarise_regions
+
+    region_subjects = in_batch_order([p.regions for p in parts])
+    tables = Tables(conservation=in_batch_order([p.conservation for p in parts]),
+                    subjects=in_batch_order([p.subjects for p in parts]),
+                    region_subjects=region_subjects,
+                    region_summary=summarise_regions(region_subjects))
+    tables.conservation.to_csv(work / "conservation.csv", index=False)
+    tables.subjects.to_csv(work / "subjects.csv", index=False)
+    tables.region_subjects.to_csv(work / "regions" / f"{atlas_name}_subjects.csv", index=False)
+    tables.region_summary.to_csv(work / "regions" / f"{atlas_name}_summary.csv", index=False)
+    return tables
+
+
+def sum_groups(parts: list) -> tuple[dict, dict]:
+    """The parts' group sums and counts added up per ``(method, bin)``."""
+    group_sum, group_n = {}, {}
+    for part in parts:
+        for key, acc in part.group_sum.items():
+            group_sum[key] = group_sum.get(key, 0) + acc
+            group_n[key] = group_n.get(key, 0) + part.group_n[key]
+    return group_sum, group_n
+
+
+def write_group_maps(group_sum: dict, group_n: dict, grid, work: Path) -> dict:
+    """``group/<method>_bin<k>_mean.nii.gz``: the mean normalised map; returns their paths."""
+    from brainage.neuro.nifti import relevance_image, save_atomic
+
+    paths = {}
+    for (name, k), acc in sorted(group_sum.items()):
+        n = group_n[(name, k)]
+        mean = (acc / n).astype(np.float32)
+        img = relevance_image(grid.crop(mean), grid, None, f"{name} bin{k} mean share n={n}")
+        paths[(name, k)] = save_atomic(img, work / "group" / f"{name}_bin{k}_mean.nii.gz")
+    return paths
+
+
+def overlays(settings: ExplainSettings, opened: OpenedRun, subjects: pd.DataFrame, work: Path) -> list:
+    """The primary map of each explained subject that gets an overlay figure.
+
+    Ordered by method, bin and subject; ``settings.figure_subjects`` subjects per method (all
+    when None).
+    """
+    from brainage.reporting.explain_figures import Overlay
+
+    spec = settings.targets[0]
+    row_of = {sid: i for i, sid in enumerate(opened.prep.table["subject_id"])}
+    ordered = subjects.sort_values(["bin", "subject_id"], kind="stable")
+    per_method = len(ordered) if settings.figure_subjects is None else settings.figure_subjects
+    chosen = list(ordered[["subject_id", "bin", "predicted"]].head(per_method)
+                  .itertuples(index=False))
+    return [Overlay(method, int(k), sid,
+                    work / "maps" / f"{sid}_{method}_{primary_tag(spec, predicted)}.nii.gz",
+                    opened.image_path(row_of[sid]), row_of[sid])
+            for method in settings.methods for sid, k, predicted in chosen]
+
+
+def run_summary(settings: ExplainSettings, opened: OpenedRun, tables: Tables, group_n: dict, t0: float,
+                extra: dict | None) -> dict:
+    """What ``explain.json`` records about the run."""
+    conservation = tables.conservation
+    return {
+        "train_dir": str(opened.train.dir), "model_path": str(opened.train.model_path),
+        "methods": settings.methods, "targets": list(settings.targets),
+        "atlas": settings.atlas.name,
+        "n_subjects": int(len(tables.subjects)), "n_maps": int(len(conservation)),
+        "group_counts": {f"{n}_bin{k}": v for (n, k), v in sorted(group_n.items())},
+        "max_rel_error": {m: float(g["rel_error"].max()) for m, g in conservation.groupby("method")},
+        "seconds": round(time.perf_counter() - t0, 1),
+        **(extra or {}),
+    }

@@ -1,0 +1,122 @@
+"""The explain stage's settings, read once from ``configs/explain.yaml`` (its single source of defaults)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from brainage.errors import ExplainError
+from brainage.explaining.shards import parse_shard
+from brainage.explaining.targets import target_specs
+from brainage.explaining.training_run import TrainRunRequest, method_configs
+
+
+@dataclass(frozen=True)
+class AtlasSettings:
+    """The atlas of the region tables (``configs/atlas/*.yaml``) and how regions are counted."""
+
+    name: str
+    path: str | None  # a NIfTI label map; None: the bundled atlas ``name``
+    labels: str | None  # a label table (index, name); None: the atlas' own
+    threshold: float  # probabilistic atlases: minimum probability of a label
+    merge_hemispheres: bool
+
+    @property
+    def source(self) -> str:
+        """What :func:`brainage.neuro.atlases.load_atlas` is given: a path or a bundled name."""
+        return self.path or self.name
+
+
+@dataclass(frozen=True)
+class ExplainSettings:
+    """Everything the explain stage reads from its config.
+
+    Attributes
+    ----------
+    run : TrainRunRequest
+        The training run and subjects to explain.
+    methods : dict
+        ``{name: analyzer parameters}`` (``explainer=…``).
+    targets : tuple
+        Target specs (:func:`~brainage.explaining.targets.target_specs`); the first is primary.
+    batch_size : int
+        Volumes per analyzer call; shards are made of whole batches.
+    atlas : AtlasSettings
+    correct_only : bool
+        Group maps from correctly classified subjects only.
+    top_k : int
+        Regions per bin in the report's charts.
+    figure_subjects : int or None
+        Overlay figures per method (None: every explained subject).
+    shard : (i, n) or None
+        Explain only the i-th of n parts.
+    merge : tuple of str or None
+        Shard directories (or their multirun directories) to combine.
+    progress : bool
+    config : dict
+        The resolved config itself: a shard records it and its hash.
+    """
+
+    run: TrainRunRequest
+    methods: dict
+    targets: tuple
+    batch_size: int
+    atlas: AtlasSettings
+    correct_only: bool
+    top_k: int
+    figure_subjects: int | None
+    shard: tuple | None
+    merge: tuple | None
+    progress: bool
+    config: dict = field(repr=False, compare=False)
+
+    @classmethod
+    def from_cfg(cls, cfg) -> "ExplainSettings":
+        """Read and check ``cfg`` (a composed ``explain`` config) before any slow work."""
+        from omegaconf import OmegaConf
+
+        shard, merge = parse_shard(cfg.shard), _merge_dirs(cfg.merge)
+        if shard and merge:
+            raise ExplainError("shard=… and merge=… exclude each other: run the shards first, then "
+                               "merge them in a run of their own")
+        batch_size = int(cfg.batch_size)
+        if batch_size < 1:
+            raise ExplainError(f"batch_size={cfg.batch_size}; expected ≥ 1")
+        return cls(run=TrainRunRequest.from_cfg(cfg), methods=method_configs(cfg.explainer),
+                   targets=target_specs(cfg.targets), batch_size=batch_size,
+                   atlas=_atlas(cfg.atlas, bool(cfg.regions.merge_hemispheres)),
+                   correct_only=bool(cfg.group.correct_only), top_k=int(cfg.regions.top_k),
+                   figure_subjects=_figure_subjects(cfg.figures.subjects), shard=shard,
+                   merge=merge, progress=bool(cfg.progress),
+                   config=OmegaConf.to_container(cfg, resolve=True))
+
+
+def _atlas(atlas, merge_hemispheres: bool) -> AtlasSettings:
+    from omegaconf import OmegaConf
+
+    if OmegaConf.is_missing(atlas, "path"):
+        raise ExplainError(f"atlas={atlas.name} needs atlas.path=/path/atlas.nii.gz (and "
+                           "atlas.labels=/path/labels.csv with columns index,name)")
+    return AtlasSettings(str(atlas.name), atlas.path or None, atlas.labels or None,
+                         float(atlas.threshold), merge_hemispheres)
+
+
+def _merge_dirs(value) -> tuple | None:
+    """``merge=``: one directory or a list; None (or empty text) when not merging."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    dirs = (str(value),) if isinstance(value, str) else tuple(str(v) for v in value)
+    if not dirs:
+        raise ExplainError("merge=[]: name the shard directories or their multirun directory")
+    return dirs
+
+
+def _figure_subjects(value) -> int | None:
+    """``figures.subjects``: ``all`` (None) or how many subjects per method."""
+    if str(value) == "all":
+        return None
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        count = -1
+    if count < 0:
+        raise ExplainError(f"figures.subjects={value!r}; expected all or a number ≥ 0")
+    return count

@@ -1,0 +1,60 @@
+"""Faithfulness of relevance maps: do the maps show what the network uses?
+
+Plain functions on arrays and Keras models, each usable without Hydra or the pipeline, and the
+scoring of a training run's methods that the evaluate stage runs:
+
+* :mod:`~brainage.faithfulness.perturbation` — region perturbation and AOPC (Samek et al. 2017);
+* :mod:`~brainage.faithfulness.randomisation` — cascading parameter randomisation (Adebayo et al.
+  2018) and the map similarities it uses;
+* :mod:`~brainage.faithfulness.localisation` — relevance mass ratio and AUC against a known mask;
+* :mod:`~brainage.faithfulness.profiles` — how local and how subject-specific maps are;
+* :mod:`~brainage.faithfulness.statistics` — mean ± SE, per group;
+* :mod:`~brainage.faithfulness.ground_truth` — the synthetic cohort's ground truth on the crop;
+* :mod:`~brainage.faithfulness.settings` — the checks' settings (``ScoringSettings``);
+* :mod:`~brainage.faithfulness.inputs` — the scored subjects and what maps are scored against;
+* :mod:`~brainage.faithfulness.scoring` — every check on every method (``Evaluation``);
+* :mod:`~brainage.faithfulness.tables` — the per-subject results summarised and written.
+
+Maps and inputs are channels-last arrays ``(batch, *spatial, channels)`` with any number of spatial
+axes, so the metrics work for 2-D digits and 3-D brains alike.
+"""
+from brainage.faithfulness.localisation import localisation_scores
+from brainage.faithfulness.perturbation import (
+    BASELINES,
+    PerturbationResult,
+    logit_function,
+    make_baseline,
+    patch_labels,
+    patch_relevance,
+    random_maps,
+    region_perturbation,
+)
+from brainage.faithfulness.profiles import map_profile
+from brainage.faithfulness.randomisation import (
+    cascade_groups,
+    cascading_randomisation,
+    insensitive_methods,
+    map_similarity,
+    randomisation_cascade,
+)
+from brainage.faithfulness.statistics import mean_se, mean_se_table
+
+__all__ = [
+    "BASELINES",
+    "PerturbationResult",
+    "cascade_groups",
+    "cascading_randomisation",
+    "insensitive_methods",
+    "localisation_scores",
+    "logit_function",
+    "make_baseline",
+    "map_profile",
+    "map_similarity",
+    "mean_se",
+    "mean_se_table",
+    "patch_labels",
+    "patch_relevance",
+    "random_maps",
+    "randomisation_cascade",
+    "region_perturbation",
+]

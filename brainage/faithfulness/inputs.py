@@ -1,0 +1,154 @@
+"""What the methods are scored on: the subjects, their inputs and logits, baseline, brain, ground truth."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from brainage.errors import EvaluateError
+from brainage.faithfulness.ground_truth import GroundTruth, load_ground_truth
+from brainage.faithfulness.perturbation import logit_function, make_baseline, patch_labels
+from brainage.faithfulness.randomisation import cascade_groups
+
+
+@dataclass(frozen=True)
+class ScoringInputs:
+    """The scored subjects and everything each method's maps are scored against.
+
+    Attributes
+    ----------
+    rows : ndarray
+        The subjects' rows in the cohort table.
+    subjects : DataFrame
+        ``subject_id, age, bin, predicted, class, logit`` (``class``: the explained class).
+    x : ndarray (n, *crop, 1)
+    classes : ndarray (n,)
+        The explained class of each subject.
+    predict : callable
+        ``predict(inputs) -> logits``, batched.
+    baseline : ndarray, shaped like ``x``
+        What a removed patch is replaced by.
+    brain : ndarray of bool, the crop's shape
+        Voxels of the training split's mean GM above ``localisation.brain_threshold``.
+    truth : GroundTruth
+    rand_pos : ndarray
+        Positions (into ``x``) of the subjects re-explained in the randomisation cascade.
+    groups : list
+        The cascade steps, top down: ``[(label, [layer names])]``.
+    flag_after : str
+        The cascade step at which an unchanged map is flagged.
+    """
+
+    rows: np.ndarray
+    subjects: pd.DataFrame
+    x: np.ndarray
+    classes: np.ndarray
+    predict: Callable
+    baseline: np.ndarray
+    brain: np.ndarray
+    truth: GroundTruth
+    rand_pos: np.ndarray
+    groups: list
+    flag_after: str
+
+    @property
+    def subject_ids(self) -> np.ndarray:
+        return self.subjects["subject_id"].to_numpy()
+
+
+def spread_over_bins(rows: np.ndarray, bins: np.ndarray, limit: int | None) -> np.ndarray:
+    """At most ``limit`` of ``rows``, taken in turn from each age bin (in row order), sorted."""
+    rows = np.asarray(rows)
+    if limit is None or len(rows) <= limit:
+        return rows
+    queues = [list(rows[bins == k]) for k in np.unique(bins)]
+    picked = []
+    while len(picked) < limit:
+        for queue in queues:
+            if queue and len(picked) < limit:
+                picked.append(queue.pop(0))
+    return np.sort(np.asarray(picked))
+
+
+def training_mean(prep, batch: int = 16) -> np.ndarray:
+    """Mean cropped GM image of the training split (the perturbation baseline, and the brain mask)."""
+    rows = prep.indices("train")
+    total = np.zeros(prep.volumes.shape[1:], dtype=np.float64)
+    for i in range(0, len(rows), batch):
+        total += np.asarray(prep.volumes[rows[i:i + batch]], dtype=np.float64).sum(axis=0)
+    return (total / max(len(rows), 1)).astype(np.float32)
+
+
+def check_request(model, crop_shape: tuple, settings) -> tuple[list, str]:
+    """Check the perturbation, cascade and Grad-CAM settings against the model, before slow work.
+
+    Returns the cascade steps and the step at which an unchanged map is flagged.
+    """
+    p, r = settings.perturbation, settings.randomisation
+    _, n_patches = patch_labels(crop_shape, p.patch)
+    removed = p.steps * p.patches_per_step
+    if removed > n_patches:
+        raise EvaluateError(f"perturbation: {p.steps} steps × {p.patches_per_step} patches = "
+                            f"{removed} patches, but the {tuple(crop_shape)} crop has only "
+                            f"{n_patches} patches of {p.patch} voxels")
+    groups = cascade_groups(model, r.granularity)
+    flag_after = r.flag_after or groups[min(1, len(groups) - 1)][0]
+    if r.enabled and flag_after not in [g for g, _ in groups]:
+        raise EvaluateError(f"randomisation.flag_after={flag_after!r} is not a cascade step; steps "
+                            f"(top down): {[g for g, _ in groups]}")
+    if settings.gradcam_layers.enabled:
+        gradcam_layers(model, settings.gradcam_layers.layers)
+    return groups, flag_after
+
+
+def gradcam_layers(model, requested) -> list:
+    """The conv layers to profile: ``requested``, else every block's ``conv_b``, else every conv."""
+    conv = [layer.name for layer in model.layers if "Conv" in type(layer).__name__]
+    layers = list(requested or [n for n in conv if n.endswith("conv_b")] or conv)
+    unknown = [name for name in layers if name not in conv]
+    if unknown:
+        raise EvaluateError(f"gradcam_layers.layers: {unknown} are not conv layers of the model; "
+                            f"conv layers: {conv}")
+    return layers
+
+
+def prepare_inputs(model, prep, rows: np.ndarray, settings, data_root) -> ScoringInputs:
+    """Inputs, logits, baseline, brain mask and ground truth of the subjects ``rows``.
+
+    ``settings`` is a :class:`~brainage.faithfulness.settings.ScoringSettings`; ``data_root`` the
+    cohort folder whose ``ground_truth/`` is used unless ``localisation.ground_truth`` names one.
+    """
+    groups, flag_after = check_request(model, prep.input_shape[:-1], settings)
+    x = np.asarray(prep.volumes[rows], dtype=np.float32)[..., None]
+    y = prep.labels()[rows]
+    predict = logit_function(model, settings.perturbation.batch_size)
+    logits = predict(x)
+    classes = logits.argmax(axis=1) if settings.target == "predicted" else y
+    subjects = pd.DataFrame({"subject_id": prep.table["subject_id"].to_numpy()[rows],
+                             "age": prep.table["age"].to_numpy()[rows], "bin": y,
+                             "predicted": logits.argmax(axis=1), "class": classes,
+                             "logit": logits[np.arange(len(rows)), classes]})
+    mean_image = training_mean(prep)
+    brain = mean_image > settings.localisation.brain_threshold
+    p = settings.perturbation
+    baseline = make_baseline(x, p.baseline, mean_image, p.blur_sigma)
+    truth = scored_ground_truth(settings.localisation, data_root, prep.grid, brain)
+    n_rand = min(settings.randomisation.subjects, len(rows))
+    position = {int(row): i for i, row in enumerate(rows)}
+    rand_pos = np.array([position[int(row)] for row in spread_over_bins(rows, y, n_rand)])
+    return ScoringInputs(rows, subjects, x, classes, predict, baseline, brain, truth, rand_pos,
+                         groups, flag_after)
+
+
+def scored_ground_truth(settings, data_root, grid, brain: np.ndarray) -> GroundTruth:
+    """The ground truth to localise (checked to reach into the brain), or why there is none."""
+    if not settings.enabled:
+        return GroundTruth(None, None, "localisation disabled (localisation.enabled=false)")
+    truth = load_ground_truth(settings, data_root, grid)
+    if truth.mask is not None and not (truth.mask & brain).any():
+        raise EvaluateError(f"localisation: the ground-truth mask ({truth.note}) has no voxel "
+                            "inside the brain mask; lower localisation.threshold or "
+                            "localisation.brain_threshold")
+    return truth

@@ -1,0 +1,196 @@
+"""Cascading parameter randomisation (Adebayo et al. 2018, NeurIPS, "Sanity checks for saliency maps").
+
+Re-initialise the weights from the top layer down, re-explain after each step and compare with the
+original map (Spearman rank correlation and SSIM of the absolute maps, optionally signed). A map that
+stays the same while the network it claims to explain is destroyed fails the check.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+
+
+def cascade_groups(model, granularity: str = "block") -> list[tuple[str, list[str]]]:
+    """Layers with weights, top (output) to bottom, grouped into cascade steps.
+
+    ``granularity="layer"``: one step per layer (Adebayo et al. 2018); ``"block"``: layers sharing a
+    name prefix before the first ``_`` (``block4_conv_a``, ``block4_conv_b``, ``block4_bn`` → ``block4``)
+    form one step. Returns ``[(step label, [layer names])]``.
+    """
+    if granularity not in ("layer", "block"):
+        raise ValueError(f"granularity must be 'layer' or 'block', got {granularity!r}")
+    layers = [layer for layer in model.layers if layer.trainable_weights][::-1]
+    if not layers:
+        raise ValueError(f"model {model.name!r} has no layer with trainable weights to randomise")
+    groups: list[tuple[str, list[str]]] = []
+    for layer in layers:
+        key = layer.name if granularity == "layer" else layer.name.split("_")[0]
+        if groups and groups[-1][0] == key:
+            groups[-1][1].append(layer.name)
+        else:
+            groups.append((key, [layer.name]))
+    return groups
+
+
+def _reinitialise(layer, seed: int) -> None:
+    """Draw the layer's trainable weights afresh from its own initialisers (seeded)."""
+    import keras
+
+    for i, var in enumerate(layer.trainable_weights):
+        short = var.name.split("/")[-1]
+        initializer = getattr(layer, f"{short}_initializer", None)
+        if initializer is None:
+            initializer = keras.initializers.GlorotUniform()
+        config = initializer.get_config()
+        if "seed" in config:
+            config["seed"] = int(seed) * 1000 + i
+        fresh = type(initializer).from_config(config)
+        var.assign(fresh(tuple(var.shape), dtype=var.dtype))
+
+
+def randomisation_cascade(model, granularity: str = "block", seed: int = 0,
+                          groups: list | None = None) -> Iterator[tuple[str, list[str], object]]:
+    """Cascading randomisation: yield ``(step label, layers randomised so far, model)``.
+
+    The model is a copy of ``model`` (which is left untouched); each step re-initialises one more
+    group of layers, top down, and the same copy is yielded again, so build what you need from it
+    (e.g. an analyzer, which snapshots the weights) before advancing. Re-initialising means drawing
+    every trainable weight afresh from the layer's own initialiser (seeded), as at the start of
+    training: Dense/Conv kernels Glorot-uniform and biases zero by default; BatchNormalization's scale
+    and shift go back to 1 and 0 while its moving statistics (not trainable) are kept.
+    """
+    import keras
+
+    groups = cascade_groups(model, granularity) if groups is None else groups
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    done: list[str] = []
+    for step, (label, names) in enumerate(groups):
+        for name in names:
+            _reinitialise(copy.get_layer(name), seed + step)
+        done.extend(names)
+        yield label, list(done), copy
+
+
+def _normalised(m: np.ndarray, signed: bool) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    m = m if signed else np.abs(m)
+    peak = np.abs(m).max()
+    return m / peak if peak > 0 else m
+
+
+def _ssim(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
+    from skimage.metrics import structural_similarity
+
+    win = min(7, *a.shape)
+    win = win if win % 2 else win - 1
+    if win < 3:
+        return float("nan")
+    return float(structural_similarity(a, b, data_range=data_range, win_size=win))
+
+
+def map_similarity(original: np.ndarray, other: np.ndarray, mask: np.ndarray | None = None,
+                   signed: bool = False, max_voxels: int | None = 200_000,
+                   rng: np.random.Generator | None = None) -> dict:
+    """Spearman rank correlation and SSIM between two maps of one input (Adebayo et al. 2018).
+
+    Both maps are made absolute (unless ``signed``) and divided by their largest magnitude. The
+    Spearman correlation is over the voxels in ``mask`` (default all; at most ``max_voxels`` of them,
+    a random subset); SSIM (scikit-image, 7-voxel window) is over the whole map with every spatial axis
+    (the full 3-D volume for brains, the image for digits), data range 1 (2 when signed).
+    Channels are summed.
+    """
+    from scipy.stats import spearmanr
+
+    a = _normalised(np.asarray(original).sum(axis=-1), signed)
+    b = _normalised(np.asarray(other).sum(axis=-1), signed)
+    if a.shape != b.shape:
+        raise ValueError(f"maps of shapes {a.shape} and {b.shape} cannot be compared")
+    va, vb = (a[mask], b[mask]) if mask is not None else (a.ravel(), b.ravel())
+    if max_voxels is not None and va.size > max_voxels:
+        pick = (rng or np.random.default_rng(0)).choice(va.size, int(max_voxels), replace=False)
+        va, vb = va[pick], vb[pick]
+    if np.ptp(va) == 0 or np.ptp(vb) == 0:
+        rho = float("nan")
+    else:
+        rho = float(spearmanr(va, vb).statistic)
+    return {"spearman": rho, "ssim": _ssim(a, b, 2.0 if signed else 1.0)}
+
+
+def cascading_randomisation(model, x: np.ndarray, explain: Callable, granularity: str = "block",
+                            seed: int = 0, mask: np.ndarray | None = None, signed: bool = True,
+                            max_voxels: int | None = 200_000, original: np.ndarray | None = None,
+                            groups: list | None = None) -> pd.DataFrame:
+    """Re-explain ``x`` after each cascade step and compare with the trained network's maps.
+
+    Parameters
+    ----------
+    model : keras.Model
+        The trained network (not modified).
+    x : ndarray (batch, *spatial, channels)
+    explain : callable
+        ``explain(model, x) -> maps`` shaped like ``x``. Explain a fixed class per input (the one
+        explained for the trained model) so that only the weights change between steps.
+    mask : ndarray of bool, shape ``spatial``, optional
+        Voxels for the Spearman correlation (e.g. the brain).
+    signed : bool
+        Also compare the signed maps (columns ``spearman_signed``, ``ssim_signed``).
+    original : ndarray, optional
+        ``explain(model, x)`` when already computed.
+
+    Returns
+    -------
+    DataFrame
+        One row per input and step: ``input``, ``step`` (1-based), ``layer`` (the group randomised at
+        this step), ``n_layers`` (layers randomised so far), ``spearman_abs``, ``ssim_abs`` and, when
+        ``signed``, ``spearman_signed``, ``ssim_signed``. Step 0 (the trained network, similarity 1)
+        is not listed.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    original = np.asarray(explain(model, x) if original is None else original)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for step, (label, done, randomised) in enumerate(
+            randomisation_cascade(model, granularity, seed, groups), start=1):
+        maps = np.asarray(explain(randomised, x))
+        for i in range(x.shape[0]):
+            row = {"input": i, "step": step, "layer": label, "n_layers": len(done)}
+            kinds = (("abs", False), ("signed", True)) if signed else (("abs", False),)
+            for tag, sign in kinds:
+                sim = map_similarity(original[i], maps[i], mask, sign, max_voxels, rng)
+                row[f"spearman_{tag}"] = sim["spearman"]
+                row[f"ssim_{tag}"] = sim["ssim"]
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def insensitive_methods(table: pd.DataFrame, after: str, threshold: float = 0.9,
+                        metric: str = "spearman_abs") -> dict:
+    """Methods whose maps stay similar once the cascade has reached step ``after``.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`cascading_randomisation` rows with a ``method`` column.
+    after : str
+        Step label (e.g. ``"dense1"``: logits and dense1 randomised); every step from there on counts.
+    threshold : float
+        Flag when the mean ``metric`` over inputs at that step exceeds it.
+
+    Returns
+    -------
+    dict
+        ``{method: mean metric at step after}`` for the flagged methods.
+    """
+    flagged = {}
+    for method, group in table.groupby("method", sort=False):
+        at = group[group["layer"] == after]
+        if at.empty:
+            raise ValueError(f"cascade step {after!r} not in the randomisation table; steps: "
+                             f"{list(dict.fromkeys(group['layer']))}")
+        value = float(at[metric].mean())
+        if value > threshold:
+            flagged[method] = value
+    return flagged

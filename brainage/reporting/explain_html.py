@@ -1,0 +1,100 @@
+"""The explain stage's ``report.html``: self-contained apart from the files beside it; opens offline."""
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+STYLE = ("<style>body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}"
+         "img{max-width:100%;border:1px solid #ccc}.tbl{border-collapse:collapse;font-size:90%}"
+         ".tbl td,.tbl th{padding:2px 8px;border-bottom:1px solid #ddd}"
+         "iframe{width:100%;height:420px;border:0}</style>")
+
+
+def table_html(df: pd.DataFrame, floatfmt="{:.4g}") -> str:
+    return df.to_html(index=False, float_format=lambda v: floatfmt.format(v), border=0,
+                      classes="tbl")
+
+
+def write_html(work: Path, summary: dict, figures: list, conservation: pd.DataFrame,
+               region_summary: pd.DataFrame, group_paths: dict, subjects: pd.DataFrame,
+               traces: list) -> Path:
+    """Write ``work/report.html`` (and a standalone viewer page per group map); returns its path."""
+    viewers = group_viewers(work, group_paths)
+    top = region_summary[region_summary["rank"].notna() & (region_summary["rank"] <= 5)]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>brainage explain report</title>",
+        STYLE + "</head><body>", "<h1>Relevance report</h1>", run_paragraph(summary, subjects),
+        "<h2>Conservation</h2><p>Relevance should sum to the explained logit; rel_error = "
+        "|ΣR − logit| / |logit|.</p>", table_html(conservation_table(conservation)),
+        "<h2>Figures</h2>", *figures_html(figures),
+        "<h2>Interactive group maps</h2><p>Each viewer is a standalone page "
+        "(no server needed).</p>", *viewers_html(viewers),
+        "<h2>Top regions per bin</h2>",
+        table_html(top[["method", "bin", "rank", "region", "mean_share", "sd_share",
+                        "n_subjects"]]),
+        "<h2>Subjects</h2>", table_html(subjects), *traces_html(traces), "</body></html>"]
+    out = work / "report.html"
+    out.write_text("\n".join(parts), encoding="utf-8")
+    return out
+
+
+def group_viewers(work: Path, group_paths: dict) -> list:
+    """A nilearn viewer page per group map, ``group/<method>_bin<k>_viewer.html``."""
+    import nibabel as nib
+    from nilearn import plotting
+
+    viewers = []
+    for (method, k), path in sorted(group_paths.items()):
+        view = plotting.view_img(nib.load(str(path)), threshold="90%", symmetric_cmap=True,
+                                 title=f"{method} bin {k}", black_bg=True)
+        name = f"group/{method}_bin{k}_viewer.html"
+        view.save_as_html(str(work / name))
+        viewers.append((f"{method}, bin {k}", name))
+    return viewers
+
+
+def run_paragraph(summary: dict, subjects: pd.DataFrame) -> str:
+    acc = float((subjects["predicted"] == subjects["bin"]).mean()) if len(subjects) else float("nan")
+    return (f"<p>Training run: <code>{html.escape(summary['train_dir'])}</code><br>"
+            f"Methods: {html.escape(', '.join(summary['methods']))}; targets: "
+            f"{html.escape(', '.join(map(str, summary['targets'])))}; atlas: "
+            f"{html.escape(summary['atlas'])}<br>"
+            f"{summary['n_subjects']} subjects explained ({acc:.0%} classified correctly), "
+            f"{summary['n_maps']} maps, {summary['seconds']} s.</p>")
+
+
+def conservation_table(conservation: pd.DataFrame) -> pd.DataFrame:
+    return (conservation.groupby(["method", "target"])
+            .agg(maps=("rel_error", "size"), median_rel_error=("rel_error", "median"),
+                 max_rel_error=("rel_error", "max"), mean_negative_share=("negative_share", "mean"))
+            .reset_index())
+
+
+def figures_html(figures: list) -> list:
+    return [f"<figure><img src='{html.escape(str(rel))}' alt='{html.escape(caption)}'>"
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>" for caption, rel in figures]
+
+
+def viewers_html(viewers: list) -> list:
+    return [f"<h3>{html.escape(caption)}</h3><iframe src='{html.escape(rel)}'></iframe>"
+            f"<p><a href='{html.escape(rel)}'>open full page</a></p>" for caption, rel in viewers]
+
+
+def traces_html(traces: list) -> list:
+    """The first trace of each method: relevance sum entering each layer, per input."""
+    if not traces:
+        return []
+    parts = ["<h2>Conservation trace (first batch)</h2><p>Relevance sum entering each "
+             "layer, per input: where it changes, relevance leaks.</p>"]
+    seen = set()
+    for t in traces:
+        if t["method"] in seen:
+            continue
+        seen.add(t["method"])
+        rows = [{"layer": k, "relevance_sums": ", ".join(f"{v:.5g}" for v in np.ravel(vals))}
+                for k, vals in t["trace"].items()]
+        parts += [f"<h3>{html.escape(t['method'])}</h3>", table_html(pd.DataFrame(rows))]
+    return parts

@@ -1,0 +1,135 @@
+"""``verdict.md``: the evaluate stage's findings in words — ranking, failed checks, localisation.
+
+Built from the summary the stage writes to ``evaluate.json`` and its summary tables; ``floor`` names
+the random-map floor, which is ranked but never called faithful.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def fmt(value, se=None, digits=3) -> str:
+    """``0.123 ± 0.045``, ``0.123`` without an SE, ``–`` for a missing value."""
+    if value is None or not np.isfinite(value):
+        return "–"
+    if se is None or not np.isfinite(se):
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} ± {se:.{digits}f}"
+
+
+def verdict(summary: dict, results: dict, train_dir, floor: str) -> str:
+    """The verdict as Markdown: one section per check, then a summary."""
+    lines = [
+        "# Faithfulness verdict", "",
+        f"Training run `{train_dir}`; {summary['n_subjects']} subjects ({summary['target']} class "
+        f"explained); methods: {', '.join(summary['methods'])}.", ""]
+    lines += perturbation_section(summary["perturbation"], results, floor)
+    lines += randomisation_section(summary, results)
+    lines += localisation_section(summary["localisation"], results)
+    lines += gradcam_section(results)
+    lines += summary_section(summary, results, floor)
+    lines.append("")
+    return "\n".join(lines)
+
+
+def perturbation_section(p: dict, results: dict, floor: str) -> list:
+    lines = ["## 1. Region perturbation (Samek et al. 2017)", ""]
+    if "aopc" not in results:
+        return lines + ["Skipped (perturbation.enabled=false)."]
+    aopc = results["aopc"]
+    lines += [
+        f"Patches of {p.get('patch')}³ voxels on the crop, removed most relevant first, "
+        f"{p.get('patches_per_step')} per step for {p.get('steps')} steps (up to "
+        f"{100 * results['perturbation']['fraction_removed'].max():.1f} % of the input), replaced "
+        f"by the `{p.get('baseline')}` baseline. AOPC = mean drop of the explained logit over the "
+        "steps (step 0 included): higher means the map ranks the patches the network uses first.",
+        "", "| rank | method | AOPC ± SE | above random |", "|---|---|---|---|"]
+    for _, row in aopc.iterrows():
+        above = row.get("above_random")
+        mark = "floor" if row["method"] == floor else ("yes" if above else "no") \
+            if above is not None else "–"
+        lines.append(f"| {row['rank']} | {row['method']} | {fmt(row['aopc'], row['se'])} | {mark} |")
+    below = [m for m, a in zip(aopc["method"], aopc.get("above_random", [])) if m != floor and not a]
+    if below:
+        lines += ["", f"Not clearly above the random floor (AOPC − random ≤ 2 SE): {', '.join(below)}."]
+    return lines
+
+
+def randomisation_section(summary: dict, results: dict) -> list:
+    lines = ["", "## 2. Sanity check: cascading randomisation (Adebayo et al. 2018)", ""]
+    if "randomisation" not in results:
+        return lines + ["Skipped (randomisation.enabled=false)."]
+    r, table = summary["randomisation"], results["randomisation"]
+    last = table["step"].max()
+    lines += [
+        f"Weights re-initialised from the top ({' → '.join(r['cascade'])}, cumulative, "
+        f"granularity {r.get('granularity')}) on {len(summary['randomisation_subjects'])} subjects; "
+        "similarity of the absolute maps to the trained network's (Spearman over brain voxels, "
+        "SSIM over the 3-D volume). A faithful map changes once the weights it explains are gone. "
+        f"Flag: Spearman > {r.get('flag_spearman')} after randomising down to `{r['flag_after']}`.",
+        "", f"| method | Spearman after `{r['flag_after']}` | Spearman, all randomised | "
+        "SSIM, all randomised | verdict |", "|---|---|---|---|---|"]
+    for method, g in table.groupby("method", sort=False):
+        at = g[g["layer"] == r["flag_after"]].iloc[0]
+        end = g[g["step"] == last].iloc[0]
+        outcome = "**fails** (map ignores the top layers)" if method in summary["flagged"] \
+            else "passes"
+        lines.append(f"| {method} | {fmt(at['spearman_abs'], at['spearman_abs_se'])} | "
+                     f"{fmt(end['spearman_abs'])} | {fmt(end['ssim_abs'])} | {outcome} |")
+    return lines + ["", "The random map is left out: it depends on no weight by construction."]
+
+
+def localisation_section(loc: dict, results: dict) -> list:
+    lines = ["", "## 3. Localisation of the synthetic ground truth", ""]
+    if "localisation" not in results:
+        return lines + [f"Skipped: {loc['ground_truth_note']}."]
+    table = results["localisation"]
+    overall = table[table["bin"] == "all"].sort_values("mass_ratio", ascending=False)
+    share = loc.get("mask_share")
+    lines += [
+        f"Mask: {loc['ground_truth_note']}; it covers {100 * share:.1f} % of the brain voxels "
+        f"(cohort mean GM > {loc.get('brain_threshold')}), so a perfect map reaches a mass ratio "
+        f"of {1 / share:.2f} and AUC 1; a uniform map 1 and 0.5. Scores use "
+        f"{loc.get('relevance')} relevance. Control ratio: the same ratio in the regions the "
+        "generator left unchanged (primary visual cortex; ≤ 1 is right).", "",
+        "| method | mass ratio ± SE | AUC ± SE | control ratio | relevance in brain |",
+        "|---|---|---|---|---|"]
+    for _, row in overall.iterrows():
+        lines.append(f"| {row['method']} | {fmt(row['mass_ratio'], row['mass_ratio_se'])} | "
+                     f"{fmt(row['auc'], row['auc_se'])} | {fmt(row.get('control_ratio'))} | "
+                     f"{fmt(row.get('brain_share'))} |")
+    return lines + ["", "Per age bin: `localisation.csv`."]
+
+
+def gradcam_section(results: dict) -> list:
+    if "gradcam_layers" not in results:
+        return []
+    lines = ["", "## 4. Grad-CAM across layers (seed 002)", "",
+             "Roughness = mean |∇map| / mean |map| in the brain (finer, more local detail is "
+             "larger); focus = share of brain voxels holding half the relevance; "
+             "between-subject Spearman = how alike the maps of different subjects are "
+             "(more general is larger). `figures/methods.png` shows one subject's maps "
+             "side by side.", "",
+             "| layer | roughness | focus | between-subject Spearman |", "|---|---|---|---|"]
+    for _, row in results["gradcam_layers"].iterrows():
+        lines.append(f"| {row['layer']} | {fmt(row['roughness'])} | {fmt(row['focus'])} | "
+                     f"{fmt(row['between_subject_spearman'])} |")
+    return lines
+
+
+def summary_section(summary: dict, results: dict, floor: str) -> list:
+    lines = ["", "## Summary", ""]
+    if "aopc" in results:
+        ranked = [m for m in results["aopc"]["method"] if m != floor]
+        lines.append(f"- Most faithful by AOPC: **{ranked[0]}**; order: {' > '.join(ranked)}.")
+    if "randomisation" in results:
+        flagged = summary["flagged"]
+        lines.append("- Failed the randomisation check: " + (", ".join(
+            f"{m} (Spearman {v:.2f})" for m, v in flagged.items()) if flagged else "none") + ".")
+    if "localisation" in results:
+        overall = results["localisation"]
+        overall = overall[(overall["bin"] == "all") & (overall["method"] != floor)]
+        best = overall.sort_values("auc", ascending=False).iloc[0]
+        lines.append(f"- Best localisation of the ageing ground truth: **{best['method']}** "
+                     f"(AUC {best['auc']:.3f}, mass ratio {best['mass_ratio']:.2f}).")
+    return lines
