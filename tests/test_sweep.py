@@ -47,7 +47,7 @@ def test_cli_takes_the_earlier_positional_form(tmp_path):
     assert not (sweep_dir / "sweep.csv").exists()
 
 
-@pytest.mark.parametrize("args", [[], ["sweep_dir=missing"], ["missing"]])
+@pytest.mark.parametrize("args", [[], ["missing"]])  # no sweep_dir; the earlier form, no dir
 def test_cli_error_is_one_line_and_status_2(tmp_path, args):
     result = _cli(tmp_path, *args)
     assert result.returncode == 2, result.stderr[-3000:]

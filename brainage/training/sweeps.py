@@ -151,6 +151,7 @@ def write_sweep_tables(sweep_dir, out, over: str) -> dict:
 
 
 def _metric_columns(metrics: dict) -> dict:
+    # .get: metrics.json of runs made by earlier versions may lack newer keys.
     out = {key: metrics.get(key) for key in METRICS}
     for k, value in enumerate(metrics.get("test_per_bin_accuracy") or []):
         out[f"test_acc_bin{k}"] = value
