@@ -16,8 +16,11 @@ the batch-norm moving statistics (non-trainable).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import keras
+
+from brainage.errors import ModelError
 
 SEED_INPUT_SHAPE = (100, 124, 104, 1)
 
@@ -28,7 +31,7 @@ def feature_shape(input_shape: Sequence[int], n_blocks: int, kernel_size: int = 
 
     Raises
     ------
-    ValueError
+    ModelError
         When the input is too small for ``n_blocks`` blocks; the message names the block and axis.
     """
     spatial = tuple(int(s) for s in input_shape[:3])
@@ -40,7 +43,7 @@ def feature_shape(input_shape: Sequence[int], n_blocks: int, kernel_size: int = 
         for axis, (c, p) in enumerate(zip(after_conv, pooled)):
             if c < 1 or p < 1:
                 smallest = minimum_input_size(n_blocks, kernel_size, pool_size)
-                raise ValueError(
+                raise ModelError(
                     f"input shape {spatial} is too small for {n_blocks} blocks: axis {axis} is "
                     f"{current[axis]} voxels at block {block}, which leaves {max(p, 0)} after two "
                     f"{kernel_size}x{kernel_size}x{kernel_size} valid convolutions and "
@@ -65,6 +68,9 @@ def build_model(input_shape: Sequence[int] = SEED_INPUT_SHAPE,
                 dense_units: int = 32, n_classes: int = 3, pool_size: int = 2,
                 name: str = "taylor2019", bn_momentum: float = 0.99) -> keras.Model:
     """Build the Taylor 2019 3D CNN.
+
+    The defaults are the seed's network (section 3.1); ``configs/model/taylor2019.yaml`` holds the
+    same values for the stages, which build through :class:`ModelSettings`.
 
     Parameters
     ----------
@@ -95,24 +101,12 @@ def build_model(input_shape: Sequence[int] = SEED_INPUT_SHAPE,
 
     Raises
     ------
-    ValueError
+    ModelError
         When a size is not positive or the input is too small for the number of blocks.
     """
-    input_shape = tuple(int(s) for s in input_shape)
-    if len(input_shape) == 3:
-        input_shape = input_shape + (1,)
-    if len(input_shape) != 4:
-        raise ValueError(f"input_shape must be (X, Y, Z) or (X, Y, Z, C), got {input_shape}")
+    input_shape = _checked_input_shape(input_shape)
     widths = tuple(int(w) for w in widths)
-    if not widths:
-        raise ValueError("widths must name at least one block")
-    if not 0.0 <= float(bn_momentum) < 1.0:
-        raise ValueError(f"bn_momentum must be in [0, 1), got {bn_momentum}")
-    for label, value in [("widths", min(widths)), ("kernel_size", kernel_size),
-                         ("dense_units", dense_units), ("n_classes", n_classes),
-                         ("pool_size", pool_size)]:
-        if int(value) < 1:
-            raise ValueError(f"{label} must be positive, got {value}")
+    _check_sizes(widths, kernel_size, dense_units, n_classes, pool_size, bn_momentum)
     feature_shape(input_shape, len(widths), kernel_size, pool_size)
 
     layers = keras.layers
@@ -131,6 +125,80 @@ def build_model(input_shape: Sequence[int] = SEED_INPUT_SHAPE,
     return keras.Model(inputs, outputs, name=name)
 
 
+def _checked_input_shape(input_shape: Sequence[int]) -> tuple:
+    input_shape = tuple(int(s) for s in input_shape)
+    if len(input_shape) == 3:
+        input_shape = input_shape + (1,)
+    if len(input_shape) != 4:
+        raise ModelError(f"input_shape must be (X, Y, Z) or (X, Y, Z, C), got {input_shape}")
+    return input_shape
+
+
+def _check_sizes(widths: tuple, kernel_size, dense_units, n_classes, pool_size,
+                 bn_momentum) -> None:
+    if not widths:
+        raise ModelError("widths must name at least one block")
+    if not 0.0 <= float(bn_momentum) < 1.0:
+        raise ModelError(f"bn_momentum must be in [0, 1), got {bn_momentum}")
+    for label, value in [("widths", min(widths)), ("kernel_size", kernel_size),
+                         ("dense_units", dense_units), ("n_classes", n_classes),
+                         ("pool_size", pool_size)]:
+        if int(value) < 1:
+            raise ModelError(f"{label} must be positive, got {value}")
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The ``model`` config group (``configs/model/taylor2019.yaml``), read once.
+
+    ``n_classes`` None means one output per age bin of the data.
+    """
+
+    name: str
+    widths: tuple
+    kernel_size: int
+    dense_units: int
+    n_classes: int | None
+    pool_size: int
+    bn_momentum: float
+
+    @classmethod
+    def from_cfg(cls, model_cfg) -> "ModelSettings":
+        """Read the config group; every key comes from the YAML (no defaults here)."""
+        return cls(
+            name=str(model_cfg.name),
+            widths=tuple(int(w) for w in model_cfg.widths),
+            kernel_size=int(model_cfg.kernel_size),
+            dense_units=int(model_cfg.dense_units),
+            n_classes=None if model_cfg.n_classes is None else int(model_cfg.n_classes),
+            pool_size=int(model_cfg.pool_size),
+            bn_momentum=float(model_cfg.bn_momentum),
+        )
+
+    def build(self, input_shape: Sequence[int], n_classes: int | None = None) -> keras.Model:
+        """The network for volumes of ``input_shape``; ``n_classes`` is the data's bin count.
+
+        Raises
+        ------
+        ModelError
+            The configured ``n_classes`` disagrees with the data, neither is given, or a size
+            does not fit (see :func:`build_model`).
+        """
+        configured = self.n_classes
+        if configured is not None and n_classes is not None and configured != int(n_classes):
+            raise ModelError(
+                f"model.n_classes={configured} but the data has {n_classes} age bins "
+                f"(data.bin_edges); set model.n_classes=null to follow the data"
+            )
+        n_out = configured if configured is not None else n_classes
+        if n_out is None:
+            raise ModelError("model.n_classes is null and no class count was given")
+        return build_model(input_shape=input_shape, widths=self.widths,
+                           kernel_size=self.kernel_size, dense_units=self.dense_units,
+                           n_classes=int(n_out), pool_size=self.pool_size, name=self.name,
+                           bn_momentum=self.bn_momentum)
+
+
 def model_from_config(model_cfg, input_shape: Sequence[int],
                       n_classes: int | None = None) -> keras.Model:
     """Build the network described by the ``model`` config group for volumes of ``input_shape``.
@@ -138,22 +206,4 @@ def model_from_config(model_cfg, input_shape: Sequence[int],
     ``n_classes`` (one per age bin of the data) is used when the config leaves ``n_classes`` null;
     when both are given they must agree.
     """
-    configured = model_cfg.get("n_classes")
-    if configured is not None and n_classes is not None and int(configured) != int(n_classes):
-        raise ValueError(
-            f"model.n_classes={configured} but the data has {n_classes} age bins "
-            f"(data.bin_edges); set model.n_classes=null to follow the data"
-        )
-    n_out = configured if configured is not None else n_classes
-    if n_out is None:
-        raise ValueError("model.n_classes is null and no class count was given")
-    return build_model(
-        input_shape=input_shape,
-        widths=tuple(model_cfg.get("widths", (8, 16, 32, 64))),
-        kernel_size=int(model_cfg.get("kernel_size", 3)),
-        dense_units=int(model_cfg.get("dense_units", 32)),
-        n_classes=int(n_out),
-        pool_size=int(model_cfg.get("pool_size", 2)),
-        name=str(model_cfg.get("name", "taylor2019")),
-        bn_momentum=float(model_cfg.get("bn_momentum", 0.99)),
-    )
+    return ModelSettings.from_cfg(model_cfg).build(input_shape, n_classes)

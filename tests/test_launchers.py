@@ -1,5 +1,6 @@
 """The Hydra launcher configs (submitit local and SLURM) compose for every stage."""
 import pytest
+import submitit
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -19,7 +20,6 @@ def compose_with_hydra(config_name, *overrides):
 
 @SCHEMA_MATCHING
 def test_slurm_launcher_config_makes_a_valid_sbatch_script(tmp_path, monkeypatch):
-    submitit = pytest.importorskip("submitit")
     from hydra.utils import instantiate
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 
@@ -42,9 +42,8 @@ def test_slurm_launcher_config_makes_a_valid_sbatch_script(tmp_path, monkeypatch
 
 
 @SCHEMA_MATCHING
-@pytest.mark.parametrize("config_name", ["train", "explain"])
+@pytest.mark.parametrize("config_name", ["train", "explain", "sweep", "distribute"])
 def test_local_launcher_config_composes_for_every_stage(config_name, tmp_path):
-    pytest.importorskip("submitit")
     cfg = compose_with_hydra(config_name, "hydra/launcher=submitit_local",
                              f"hydra.sweep.dir={tmp_path}")
     launcher = cfg.hydra.launcher

@@ -2,8 +2,18 @@
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
+from omegaconf.errors import ConfigAttributeError
 
-from brainage.model import build_model, feature_shape, minimum_input_size, model_from_config
+from brainage.errors import ModelError
+from brainage.model import (
+    SEED_INPUT_SHAPE,
+    ModelSettings,
+    build_model,
+    feature_shape,
+    minimum_input_size,
+    model_from_config,
+)
+from tests.builders import CONFIGS
 
 TINY = (20, 22, 19)
 
@@ -46,7 +56,7 @@ def test_fewer_blocks_and_uneven_input():
 
 def test_too_small_input_is_a_clear_error():
     assert minimum_input_size(4) == 76
-    with pytest.raises(ValueError, match=r"too small for 4 blocks.*at least 76 voxels"):
+    with pytest.raises(ModelError, match=r"too small for 4 blocks.*at least 76 voxels"):
         build_model((75, 124, 104, 1))
     build_model((76, 76, 76, 1), widths=(1, 1, 1, 1))
     with pytest.raises(ValueError, match="widths"):
@@ -78,6 +88,20 @@ def test_model_from_config_follows_the_data_bins():
     cfg.n_classes = 3
     with pytest.raises(ValueError, match="model.n_classes=3 but the data has 4 age bins"):
         model_from_config(cfg, TINY + (1,), n_classes=4)
+    cfg.n_classes = None
+    with pytest.raises(ModelError, match="model.n_classes is null and no class count"):
+        model_from_config(cfg, TINY + (1,))
+
+
+def test_the_config_builds_the_seed_network():
+    settings = ModelSettings.from_cfg(OmegaConf.load(CONFIGS / "model" / "taylor2019.yaml"))
+    model = settings.build(SEED_INPUT_SHAPE, n_classes=3)
+    assert model.count_params() == 253_291 and model.name == "taylor2019"
+    assert model.get_layer("block1_bn").get_config()["momentum"] == 0.99
+    incomplete = OmegaConf.load(CONFIGS / "model" / "taylor2019.yaml")
+    del incomplete["widths"]
+    with pytest.raises(ConfigAttributeError, match="widths"):  # no default hidden in the code
+        ModelSettings.from_cfg(incomplete)
 
 
 def test_mixed_precision_keeps_logits_float32():

@@ -1,85 +1,71 @@
-"""Gathering a training sweep (Hydra multirun) into one table."""
-import json
+"""The sweep stage: Hydra command line (new and earlier forms), errors, and a real training sweep."""
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-from omegaconf import OmegaConf
 
-from tests.builders import REPO
+from brainage.errors import TrainError
+from brainage.sweep import sweep
+from brainage.training.sweeps import gather
+from tests.builders import REPO, TINY_MODEL, cohort_overrides, compose_stage, write_cohort
+from tests.training.builders import fake_sweep
 
 
 def _env(**extra):
     return dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="3", **extra)
 
 
-# --------------------------------------------------------------------------- training sweeps
-
-def fake_run(run: Path, overrides: list, accuracy=None, per_bin=(1.0, 0.5, 0.75)):
-    (run / ".hydra").mkdir(parents=True)
-    OmegaConf.save(OmegaConf.create(overrides), run / ".hydra" / "overrides.yaml")
-    if accuracy is not None:
-        (run / "metrics.json").write_text(json.dumps({
-            "test_accuracy": accuracy, "test_balanced_accuracy": accuracy - 0.01,
-            "test_per_bin_accuracy": list(per_bin), "test_n": 12, "best_epoch": 3,
-            "epochs_run": 4, "stopped_early": False, "best_monitor_value": 0.7,
-            "timings": {"train_seconds": 10.0, "train_volumes_per_s": 50.0, "replicas": 1}}))
+def _cli(tmp_path, *args):
+    return subprocess.run([sys.executable, "-m", "brainage.sweep", *args,
+                           f"hydra.run.dir={tmp_path / 'sweep_stage'}"],
+                          cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
 
 
-def test_sweep_gathers_every_run_into_one_table(tmp_path):
-    from brainage.sweep import main
-
-    sweep = tmp_path / "multirun" / "train" / "2026-01-01_00-00-00"
-    accuracies = {(1, "[4,8]"): 0.6, (2, "[4,8]"): 0.7, (1, "[8,16]"): 0.8, (2, "[8,16]"): None}
-    for num, ((seed, widths), acc) in enumerate(accuracies.items()):
-        fake_run(sweep / str(num), [f"seed={seed}", f"model.widths={widths}"], acc)
-    (sweep / "10").mkdir()  # not a run: no .hydra, no metrics.json
-    (sweep / ".submitit" / "0" / ".hydra").mkdir(parents=True)
-    assert main([str(sweep)]) == 0
-
-    runs = pd.read_csv(sweep / "sweep.csv", dtype={"run": str})
-    assert list(runs["run"]) == ["0", "1", "2", "3"]
-    assert list(runs.columns[:4]) == ["run", "status", "seed", "model.widths"]
-    assert list(runs["status"]) == ["finished"] * 3 + ["unfinished"]
-    assert runs["test_accuracy"].tolist()[:3] == [0.6, 0.7, 0.8]
-    assert runs.loc[0, "test_acc_bin1"] == 0.5 and runs.loc[0, "train_seconds"] == 10.0
-    summary = pd.read_csv(sweep / "sweep_summary.csv")
-    assert list(summary["model.widths"]) == ["[4,8]", "[8,16]"]
-    assert summary["n"].tolist() == [2, 1]
-    assert summary.loc[0, "test_accuracy_mean"] == pytest.approx(0.65)
-    assert summary.loc[0, "test_accuracy_sd"] == pytest.approx(np.std([0.6, 0.7], ddof=1))
-    md = (sweep / "sweep.md").read_text()
-    assert "3 of 4 runs finished" in md
-    assert "| run | status | seed | model.widths | test_accuracy |" in md
-    assert "| 3 | unfinished | 2 | [8,16] |" in md
+def test_sweep_stage_writes_the_tables_next_to_the_sweep(tmp_path, capsys):
+    sweep_dir = fake_sweep(tmp_path / "multirun" / "train" / "2026-01-01_00-00-00")
+    paths = sweep(compose_stage("sweep", f"sweep_dir={sweep_dir}"), tmp_path / "stage")
+    assert paths["runs"] == str(sweep_dir / "sweep.csv")
+    assert pd.read_csv(paths["summary"])["n"].tolist() == [2, 1]
+    assert "3 of 4 runs finished" in capsys.readouterr().out
 
 
-def test_sweep_of_nothing_is_a_clear_error(tmp_path, capsys):
-    from brainage.sweep import main
+def test_sweep_stage_needs_a_sweep_dir(tmp_path):
+    with pytest.raises(TrainError, match="sweep_dir is required"):
+        sweep(compose_stage("sweep"), tmp_path)
+    with pytest.raises(TrainError, match="no training runs under"):
+        sweep(compose_stage("sweep", f"sweep_dir={tmp_path}"), tmp_path)
 
-    assert main([str(tmp_path)]) == 2
-    assert "no training runs under" in capsys.readouterr().err
-    assert main([str(tmp_path / "missing")]) == 2
+
+def test_cli_takes_the_earlier_positional_form(tmp_path):
+    sweep_dir = fake_sweep(tmp_path / "multirun" / "train" / "2026-01-01_00-00-00")
+    result = _cli(tmp_path, str(sweep_dir), "--out", str(tmp_path / "tables"), "--over", "seed")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "3 of 4 runs finished" in result.stdout
+    assert (tmp_path / "tables" / "sweep_summary.csv").is_file()
+    assert not (sweep_dir / "sweep.csv").exists()
+
+
+@pytest.mark.parametrize("args", [[], ["missing"]])  # no sweep_dir; the earlier form, no dir
+def test_cli_error_is_one_line_and_status_2(tmp_path, args):
+    result = _cli(tmp_path, *args)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.slow
 def test_a_training_sweep_gives_one_directory_per_run_and_one_table(tmp_path):
-    from brainage.sweep import gather
-    from tests.builders import TINY_MODEL, cohort_overrides, write_cohort
-
     root = write_cohort(tmp_path / "cohort")
-    sweep = tmp_path / "multirun"
+    sweep_dir = tmp_path / "multirun"
     proc = subprocess.run(
         [sys.executable, "-m", "brainage.train", "-m", *TINY_MODEL,
          *cohort_overrides(root, tmp_path / "cache"), "trainer.epochs=1", "seed=1,2",
-         "model.widths=[2],[2,4]", f"hydra.sweep.dir={sweep}"],
+         "model.widths=[2],[2,4]", f"hydra.sweep.dir={sweep_dir}"],
         cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    table = gather(sweep)
+    table = gather(sweep_dir)
     assert list(table["run"]) == ["0", "1", "2", "3"]
     assert (table["status"] == "finished").all()
     assert sorted(zip(table["seed"], table["model.widths"])) == [

@@ -1,44 +1,78 @@
-"""Data-parallel training over devices, padding of short batches, and the streaming input pipeline."""
+"""Data-parallel training over devices: resolving the setting, padding short batches, two devices."""
 import json
 import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
+from brainage.data.stream import VolumeSequence
+from brainage.errors import DistributionError
+from brainage.training import distribution as dist
+from brainage.training.distribution import Distribution, resolve_distribution
 from tests.builders import REPO
 
 
-def _env(**extra):
-    return dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="3", **extra)
+def _fake_devices(monkeypatch, **by_kind):
+    """This machine seen as having ``by_kind`` devices, e.g. gpu=2, cpu=1."""
+    def devices(backend, kind=None):
+        kinds = [kind] if kind else list(by_kind)
+        return [f"{k}:{i}" for k in kinds for i in range(by_kind.get(k, 0))]
+
+    monkeypatch.setattr(dist, "backend_devices", devices)
 
 
-# --------------------------------------------------------------------------- distribution
+# --------------------------------------------------------------------------- settings
+
+@pytest.mark.parametrize("by_kind, expected", [
+    ({"cpu": 1}, "none"),             # a CPU
+    ({"cpu": 1, "gpu": 1}, "none"),   # a single GPU
+    ({"cpu": 1, "gpu": 2}, "data_parallel"),
+    ({"cpu": 1, "tpu": 8}, "data_parallel"),
+    ({"cpu": 4}, "none"),             # several CPUs alone never make auto data parallel
+])
+def test_auto_is_data_parallel_over_two_or_more_accelerators(monkeypatch, by_kind, expected):
+    _fake_devices(monkeypatch, **by_kind)
+    assert dist.auto_setting("tensorflow") == expected
+    assert dist.replica_devices("tensorflow") == (
+        [f"gpu:{i}" for i in range(by_kind.get("gpu", 0))]
+        or [f"tpu:{i}" for i in range(by_kind.get("tpu", 0))]
+        or [f"cpu:{i}" for i in range(by_kind["cpu"])])
+
+
+def test_auto_on_one_device_is_one_replica(monkeypatch):
+    _fake_devices(monkeypatch, cpu=1, gpu=1)
+    auto = resolve_distribution("auto", "tensorflow")
+    assert auto.kind == "none" and auto.n_replicas == 1 and not auto.devices
+    assert auto.per_replica_batch(7) == 7
+    assert resolve_distribution(None, "tensorflow").kind == "none"
+
 
 def test_distribution_settings_on_this_machine():
-    import keras
-
-    from brainage.distribute import DistributionError, resolve_distribution
-
     backend = keras.backend.backend()
     auto = resolve_distribution("auto", backend)
-    assert auto.kind in ("none", "data_parallel")
-    if auto.kind == "none":  # a CPU or a single GPU
-        assert auto.n_replicas == 1 and auto.per_replica_batch(7) == 7 and not auto.devices
+    assert auto.kind == dist.auto_setting(backend)
     assert resolve_distribution(None, backend).kind == auto.kind
-    assert resolve_distribution("none", backend).describe() == "one device"
+    none = resolve_distribution("none", backend)
+    assert none.describe() == "one device"
+    assert none.n_replicas == 1 and none.per_replica_batch(7) == 7 and not none.devices
     with pytest.raises(DistributionError, match="trainer.distribution='model_parallel'; expected one of auto"):
         resolve_distribution("model_parallel", backend)
     dp = resolve_distribution("data_parallel", backend)
     assert dp.kind == "data_parallel" and dp.n_replicas == len(dp.devices) >= 1
+    assert dp.devices == dist.replica_devices(backend)
+
+
+def test_data_parallel_is_refused_on_other_backends(monkeypatch):
+    _fake_devices(monkeypatch, cpu=1)
+    with pytest.raises(DistributionError, match="not torch; use trainer.distribution=none"):
+        resolve_distribution("data_parallel", "torch")
 
 
 def test_global_batch_must_split_evenly():
-    from brainage.distribute import Distribution, DistributionError
-
     two = Distribution("data_parallel", "jax", ["cpu:0", "cpu:1"])
     assert two.per_replica_batch(8) == 4
     with pytest.raises(DistributionError, match=r"trainer.batch_size=7 .* over 2 devices; use a "
@@ -47,9 +81,6 @@ def test_global_batch_must_split_evenly():
 
 
 def test_short_batches_are_padded_with_zero_weights():
-    from brainage.data.stream import VolumeSequence
-    from brainage.distribute import Distribution
-
     volumes = np.arange(5 * 2 * 3 * 4, dtype=np.float32).reshape(5, 2, 3, 4)
     labels = np.array([0, 1, 2, 1, 0])
     seq = VolumeSequence(volumes, np.arange(5), labels, batch_size=4)
@@ -69,6 +100,8 @@ def test_short_batches_are_padded_with_zero_weights():
     data.set_epoch(3)
     assert seq.epoch == 3
 
+
+# --------------------------------------------------------------------------- two devices
 
 DATA_PARALLEL_SCRIPT = textwrap.dedent("""
     import json, os, sys
@@ -98,8 +131,7 @@ DATA_PARALLEL_SCRIPT = textwrap.dedent("""
     ("tensorflow", 0.05),  # MirroredStrategy: batch-norm statistics per replica (2 volumes each)
 ])
 def test_two_devices_follow_the_one_device_loss_curve(tmp_path, backend, rtol):
-    pytest.importorskip(backend)
-    env = _env(KERAS_BACKEND=backend)
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND=backend)
     if backend == "jax":
         env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
     proc = subprocess.run([sys.executable, "-c", DATA_PARALLEL_SCRIPT, str(tmp_path)], cwd=REPO,
@@ -112,53 +144,3 @@ def test_two_devices_follow_the_one_device_loss_curve(tmp_path, backend, rtol):
     assert two["test_n"] == two["n_predictions"] == 9  # the padding's predictions are dropped
     np.testing.assert_allclose(two["loss"], one["loss"], rtol=rtol)
     np.testing.assert_allclose(two["val_loss"], one["val_loss"], rtol=rtol)
-
-
-# --------------------------------------------------------------------------- streaming
-
-def test_measure_stream_reads_every_volume(tmp_path):
-    from brainage.distribute import measure_stream, write_test_cache
-
-    path = write_test_cache(tmp_path / "volumes.npy", 7, shape=(5, 6, 7))
-    assert np.load(path, mmap_mode="r").shape == (7, 5, 6, 7)
-    results = measure_stream(path, batch_size=3, workers=(1, 2))
-    assert [r["workers"] for r in results] == [1, 2]
-    assert all(r["volumes"] == 7 and r["volumes_per_s"] > 0 for r in results)
-
-
-STREAM_SCRIPT = textwrap.dedent("""
-    import json, sys
-    from brainage.distribute import measure_stream, memory_status, peak_memory
-    before = memory_status()
-    with peak_memory() as peaks:
-        results = measure_stream(sys.argv[1], batch_size=2, workers=(1, 2, 4))
-    print("RESULT " + json.dumps({"before": before, "peaks": peaks, "results": results}))
-""")
-
-
-@pytest.mark.slow
-def test_a_cache_larger_than_the_memory_bound_streams(tmp_path):
-    """615 MB of float16 volumes read three times over while private memory stays under 400 MB.
-
-    Private (anonymous) memory is what a process needs; the cache's pages that it maps count in
-    its RSS too, but they are page cache, which the kernel drops and re-reads under pressure.
-    """
-    from brainage.distribute import write_test_cache
-
-    path = Path(write_test_cache(tmp_path / "volumes.npy", 250))
-    try:
-        cache_mb = path.stat().st_size / 2**20
-        assert cache_mb > 600
-        # The allocator returns freed batch buffers to the system at once, so RssAnon measures the
-        # data alive, not blocks glibc keeps for reuse.
-        env = _env(KERAS_BACKEND="jax", MALLOC_MMAP_THRESHOLD_="1048576")
-        proc = subprocess.run([sys.executable, "-c", STREAM_SCRIPT, str(path)], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=600)
-        lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-        assert proc.returncode == 0 and lines, proc.stderr[-3000:]
-        result = json.loads(lines[-1][len("RESULT "):])
-    finally:
-        path.unlink(missing_ok=True)
-    assert [r["volumes"] for r in result["results"]] == [250, 250, 250]
-    assert result["peaks"]["anon"] < 400 < cache_mb, result
-    print(json.dumps(result))

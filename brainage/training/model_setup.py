@@ -1,0 +1,76 @@
+"""The network ready to fit: built under its dtype policy and compiled, or reloaded from a checkpoint.
+
+Adam with the configured learning-rate schedule, sparse categorical cross-entropy on the logits,
+accuracy as the metric.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+from brainage.errors import ModelError, TrainError
+from brainage.training.checkpoint import RunState
+from brainage.training.settings import TrainSettings
+
+log = logging.getLogger(__name__)
+
+
+def compiled_model(settings: TrainSettings, data, state: RunState, checkpoint_dir: Path,
+                   devices: list):
+    """The model to fit: the checkpoint's last epoch when resuming, else a new compiled one.
+
+    Raises
+    ------
+    TrainError
+        The network does not fit the data (too small a grid, another number of bins).
+    """
+    import keras
+
+    if state.last_model:
+        # Weights, optimizer state (moments, step count, loss scale) and the compiled loss.
+        return keras.saving.load_model(checkpoint_dir / state.last_model)
+
+    policy = dtype_policy(settings.mixed_precision, devices)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        model = settings.model.build(data.input_shape, n_classes=data.n_classes)
+    except ModelError as err:
+        raise TrainError(f"model: {err}") from err
+    finally:
+        keras.config.set_dtype_policy(previous)
+    # compile() wraps the optimizer in a LossScaleOptimizer under mixed_float16.
+    model.compile(
+        optimizer=keras.optimizers.Adam(
+            learning_rate=learning_rate(settings, len(data.indices("train")))),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    return model
+
+
+def dtype_policy(mixed_precision: bool, devices: list) -> str:
+    """``mixed_float16`` when mixed precision is asked for and a GPU is among ``devices``."""
+    if not mixed_precision:
+        return "float32"
+    if any("gpu" in d.lower() for d in devices):
+        return "mixed_float16"
+    # float16 kernels (e.g. TF's AvgPool3D) are missing or slow on CPUs.
+    log.warning("trainer.mixed_precision=true needs a GPU; training in float32")
+    return "float32"
+
+
+def learning_rate(settings: TrainSettings, n_train: int):
+    """Adam's learning rate: a number, or a cosine decay to ``min_lr`` over all training steps.
+
+    The ``plateau`` schedule starts from the number; a callback lowers it.
+    """
+    import keras
+
+    lr = settings.learning_rate
+    if settings.lr_schedule != "cosine":
+        return lr
+    steps = settings.epochs * math.ceil(n_train / settings.batch_size)
+    return keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(steps, 1),
+                                                  alpha=min(settings.min_lr / lr, 1.0))

@@ -1,0 +1,139 @@
+"""The training stage's settings, read once from the composed ``train`` config.
+
+Every value comes from the YAML (``configs/train.yaml``, ``configs/trainer/default.yaml``,
+``configs/model/``, ``configs/data/``); nothing here repeats a default.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from brainage.errors import TrainError
+from brainage.model import ModelSettings
+from brainage.training.distribution import DISTRIBUTIONS
+
+LR_SCHEDULES = ("none", "cosine", "plateau")
+MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
+
+
+@dataclass(frozen=True, eq=False)
+class TrainSettings:
+    """What the training stage does, typed and validated.
+
+    Attributes
+    ----------
+    seed : int
+        Seeds Keras, the data split (through the data config) and the data order.
+    epochs, batch_size : int
+        ``batch_size`` is the global batch (split over the devices of a data-parallel run).
+    learning_rate, min_lr : float
+        Adam's initial rate; the floor of the ``cosine`` and ``plateau`` schedules.
+    lr_schedule : {"none", "cosine", "plateau"}
+    plateau_factor : float
+    plateau_patience : int
+    early_stopping_patience : int or None
+        None: never stop early.
+    monitor : {"val_loss", "val_accuracy", "loss", "accuracy"}
+        Picks the best epoch (the model kept) and drives early stopping and the plateau schedule.
+    max_shift : int
+        Augmentation by random translation of up to this many voxels; 0 when augmentation is off.
+    mixed_precision, deterministic : bool
+    distribution : {"auto", "none", "data_parallel"}
+    resume : Path or None
+        An interrupted run directory to continue.
+    verbose : int
+        0 silent, 1 progress bar and a line per epoch, 2 a line per epoch.
+    stream_workers, stream_prefetch : int
+        Reader threads and queued batches of the input pipeline (``data.stream``).
+    model : ModelSettings
+    data : DictConfig
+        The ``data`` group, handed to the data stage as it is.
+    config : DictConfig
+        The whole composed config: saved with the checkpoint, which a resumed run starts from.
+    """
+
+    seed: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    lr_schedule: str
+    min_lr: float
+    plateau_factor: float
+    plateau_patience: int
+    early_stopping_patience: int | None
+    monitor: str
+    max_shift: int
+    mixed_precision: bool
+    deterministic: bool
+    distribution: str
+    resume: Path | None
+    verbose: int
+    stream_workers: int
+    stream_prefetch: int
+    model: ModelSettings
+    data: DictConfig
+    config: DictConfig
+
+    @classmethod
+    def from_cfg(cls, cfg: DictConfig) -> "TrainSettings":
+        """Read and check the ``train`` config.
+
+        Raises
+        ------
+        TrainError
+            A setting outside its allowed values.
+        """
+        trainer = cfg.trainer
+        augment = trainer.augment
+        patience = trainer.early_stopping_patience
+        settings = cls(
+            seed=int(cfg.seed),
+            epochs=int(trainer.epochs),
+            batch_size=int(trainer.batch_size),
+            learning_rate=float(trainer.learning_rate),
+            lr_schedule=str(trainer.lr_schedule or "none"),  # null means no schedule
+            min_lr=float(trainer.min_lr or 0.0),              # null means no floor
+            plateau_factor=float(trainer.plateau_factor),
+            plateau_patience=int(trainer.plateau_patience),
+            early_stopping_patience=int(patience) if patience else None,
+            monitor=str(trainer.monitor),
+            max_shift=int(augment.max_shift) if augment.enabled else 0,
+            mixed_precision=bool(trainer.mixed_precision),
+            deterministic=bool(trainer.deterministic),
+            distribution=str(trainer.distribution or "auto").lower(),  # null means auto
+            resume=Path(trainer.resume) if trainer.resume else None,
+            verbose=int(trainer.verbose),
+            stream_workers=int(cfg.data.stream.workers),
+            stream_prefetch=int(cfg.data.stream.prefetch),
+            model=ModelSettings.from_cfg(cfg.model),
+            data=cfg.data,
+            config=cfg,
+        )
+        settings._check()
+        return settings
+
+    def _check(self) -> None:
+        choices = [("lr_schedule", self.lr_schedule, LR_SCHEDULES),
+                   ("monitor", self.monitor, MONITORS),
+                   ("distribution", self.distribution, DISTRIBUTIONS)]
+        for key, value, allowed in choices:
+            if value not in allowed:
+                raise TrainError(f"trainer.{key}={value!r}; expected one of {', '.join(allowed)}")
+        for key in ("epochs", "batch_size", "stream_workers", "stream_prefetch"):
+            if getattr(self, key) < 1:
+                where = f"data.stream.{key[7:]}" if key.startswith("stream") else f"trainer.{key}"
+                raise TrainError(f"{where}={getattr(self, key)}; expected a positive number")
+        if not self.learning_rate > 0:
+            raise TrainError(f"trainer.learning_rate={self.learning_rate}; expected > 0")
+
+    @property
+    def maximise(self) -> bool:
+        """Whether a larger ``monitor`` value is better (accuracies) or a smaller one (losses)."""
+        return "acc" in self.monitor
+
+    @property
+    def keras_verbosity(self) -> int:
+        """``verbose`` as ``model.fit`` takes it: 0, 1 (progress bar) or 2 (a line per epoch)."""
+        return {0: 0, 1: 1}.get(self.verbose, 2)

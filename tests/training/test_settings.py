@@ -1,0 +1,60 @@
+"""TrainSettings: every value read from the YAML, bad settings refused before any work."""
+import pytest
+from omegaconf import OmegaConf
+from omegaconf.errors import ConfigAttributeError
+
+from brainage.errors import TrainError
+from brainage.model import ModelSettings
+from brainage.training.settings import TrainSettings
+from tests.builders import CONFIGS, compose_train
+
+
+def test_settings_are_the_yaml_values():
+    settings = TrainSettings.from_cfg(compose_train("~experiment", tiny=False))
+    trainer = OmegaConf.load(CONFIGS / "trainer" / "default.yaml")
+    for key in ("epochs", "batch_size", "learning_rate", "lr_schedule", "min_lr", "plateau_factor",
+                "plateau_patience", "early_stopping_patience", "monitor", "mixed_precision",
+                "deterministic", "distribution", "verbose"):
+        assert getattr(settings, key) == trainer[key], key
+    assert settings.resume is None and trainer.resume is None
+    assert settings.max_shift == (trainer.augment.max_shift if trainer.augment.enabled else 0)
+    data = OmegaConf.load(CONFIGS / "data" / "synthetic.yaml")
+    assert (settings.stream_workers, settings.stream_prefetch) == (data.stream.workers,
+                                                                   data.stream.prefetch)
+    assert settings.seed == OmegaConf.load(CONFIGS / "train.yaml").seed
+    assert settings.model == ModelSettings.from_cfg(OmegaConf.load(CONFIGS / "model" / "taylor2019.yaml"))
+    assert settings.keras_verbosity == 1 and settings.maximise is False
+
+
+def test_overrides_reach_the_settings():
+    settings = TrainSettings.from_cfg(compose_train(
+        "trainer.augment.enabled=true", "trainer.augment.max_shift=3", "trainer.monitor=val_accuracy",
+        "trainer.early_stopping_patience=0", "trainer.lr_schedule=null", "trainer.verbose=2",
+        "trainer.resume=some/run"))
+    assert settings.max_shift == 3 and settings.maximise is True
+    assert settings.early_stopping_patience is None  # 0 and null: never stop early
+    assert settings.lr_schedule == "none" and settings.keras_verbosity == 2
+    assert str(settings.resume) == "some/run"
+    assert settings.model.widths == (2, 4)  # the tiny model of the tests
+
+
+@pytest.mark.parametrize("override, message", [
+    ("trainer.lr_schedule=step", "trainer.lr_schedule='step'; expected one of none, cosine, plateau"),
+    ("trainer.monitor=val_acc", "trainer.monitor='val_acc'; expected one of val_loss"),
+    ("trainer.distribution=model_parallel", "trainer.distribution='model_parallel'; expected one of auto"),
+    ("trainer.epochs=0", "trainer.epochs=0; expected a positive number"),
+    ("trainer.batch_size=-4", "trainer.batch_size=-4; expected a positive number"),
+    ("data.stream.workers=0", "data.stream.workers=0; expected a positive number"),
+    ("trainer.learning_rate=0", "trainer.learning_rate=0.0; expected > 0"),
+])
+def test_bad_settings_are_train_errors(override, message):
+    with pytest.raises(TrainError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        TrainSettings.from_cfg(compose_train(override))
+
+
+def test_a_key_missing_from_the_yaml_is_not_filled_in():
+    cfg = compose_train()
+    OmegaConf.set_struct(cfg, False)
+    del cfg.trainer["monitor"]
+    with pytest.raises(ConfigAttributeError, match="monitor"):
+        TrainSettings.from_cfg(cfg)
