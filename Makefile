@@ -12,7 +12,7 @@ reverse = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword
 OVERRIDES := $(foreach o,$(call reverse,$(filter-out VENV=% PYTHON=% PYTEST_ARGS=% STAMP=%,$(MAKEOVERRIDES))),'$(o)')
 PYTEST_ARGS ?=
 
-.PHONY: install train explain demo test test-fast bench evaluate digits clean-outputs
+.PHONY: install train explain demo test test-fast bench evaluate infer digits cohort clean-outputs
 
 install: $(STAMP)
 
@@ -31,8 +31,14 @@ explain: $(STAMP)
 evaluate: $(STAMP)
 	$(PY) -m brainage.evaluate $(OVERRIDES)
 
+infer: $(STAMP)
+	$(PY) -m brainage.infer $(OVERRIDES)
+
 digits: $(STAMP)
 	$(PY) -m brainage.seed_digits $(OVERRIDES)
+
+cohort: $(STAMP)
+	$(PY) -m brainage.cohort $(OVERRIDES)
 
 bench: $(STAMP)
 	$(PY) -m brainage.bench $(OVERRIDES)
@@ -42,11 +48,14 @@ demo: $(STAMP)
 	$(PY) -m brainage.train $(OVERRIDES)
 	$(PY) -m brainage.explain
 
+# One worker per core (pytest-xdist); the slowest tests are listed at the end.
+PYTEST := $(PY) -m pytest -q -n auto --durations=15
+
 test: $(STAMP)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
 
 clean-outputs:
 	rm -rf outputs multirun

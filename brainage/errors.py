@@ -43,3 +43,7 @@ class ExplainError(BrainageError):
 
 class EvaluateError(BrainageError):
     """A bad evaluate request; the message says what to fix."""
+
+
+class InferError(BrainageError):
+    """A bad inference request (no explain run, unknown method or group); the message says why."""

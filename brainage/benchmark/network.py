@@ -30,11 +30,14 @@ class BenchSetup:
 
 def build_network(settings: BenchSettings):
     """The ``model`` config group's network for ``settings.shape`` volumes, freshly initialised."""
+    from omegaconf import OmegaConf
+
     from brainage.model import model_from_config
 
     n_classes = None if settings.model.get("n_classes") is not None else SEED_CLASSES
     try:
-        return model_from_config(settings.model, settings.shape, n_classes=n_classes)
+        return model_from_config(OmegaConf.create(settings.model), settings.shape,
+                                 n_classes=n_classes)
     except ValueError as err:
         raise ModelError(f"bench: cannot build the network for shape={list(settings.shape)}: {err}") from None
 

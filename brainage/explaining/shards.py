@@ -157,10 +157,12 @@ def read_part(path: Path, info: dict) -> Part:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    # Exact float round trip; only empty fields are missing (a region may be called "NA").
+    # Exact float round trip (pandas ≥ 3 parses floats exactly by default and deprecates the
+    # option); only empty fields are missing (a region may be called "NA").
+    exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
     return pd.read_csv(path, dtype={"subject_id": str, "split": str, "method": str,
                                     "target": str, "region": str},
-                       float_precision="round_trip", keep_default_na=False, na_values=[""])
+                       keep_default_na=False, na_values=[""], **exact)
 
 
 def selection_sha256(subject_ids: list) -> str:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from brainage.inference.covariates import CATEGORICAL, Covariates, build_covariates
 from brainage.inference.designs import Design, build_design
-from brainage.inference.errors import InferError
+from brainage.errors import InferError
 from brainage.inference.explain_run import (ExplainRun, find_explain_run, read_explain_run,
                                             select_methods, select_subjects)
 from brainage.inference.grey_matter import GreyMatter, summarise_grey_matter

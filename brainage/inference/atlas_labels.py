@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from brainage.inference.errors import InferError
+from brainage.errors import InferError
 from brainage.inference.settings import EXPLAIN_ATLAS, RegionSettings
 
 

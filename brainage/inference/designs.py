@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from brainage.inference.errors import InferError
+from brainage.errors import InferError
 
 TWO_GROUP = "two_group"
 CONTINUOUS = "continuous"

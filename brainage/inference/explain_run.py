@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from brainage.inference.errors import InferError
+from brainage.errors import InferError
 
 MARKER = "explain.json"
 SHARD_MARKER = "shard.json"

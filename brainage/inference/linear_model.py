@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from brainage.inference.errors import InferError
+from brainage.errors import InferError
 
 _TOL = 1e-10
 

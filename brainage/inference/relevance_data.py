@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import nibabel as nib
 import numpy as np
 
-from brainage.inference.errors import InferError
+from brainage.errors import InferError
 
 REGION_COLUMN = {"share": "share", "raw": "sum"}
 """Column of the explain run's region table that holds each measure."""

@@ -1,7 +1,7 @@
 """The infer stage's settings, read once from the Hydra config and validated.
 
 ``configs/infer.yaml`` is the single source of defaults; :meth:`InferSettings.from_cfg` reads each
-key without repeating a default and raises :class:`~brainage.inference.errors.InferError` naming the
+key without repeating a default and raises :class:`~brainage.errors.InferError` naming the
 key and what it accepts.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from brainage.inference.designs import DESIGNS, DesignSpec
-from brainage.inference.errors import InferError
+from brainage.errors import InferError
 
 MEASURES = ("share", "raw")
 SUBJECT_SETS = ("all", "train", "val", "test")

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from brainage.data import io
-from brainage.inference.errors import InferError
+from brainage.errors import InferError
 
 
 def data_config(train_dir, explain_config=None, overrides=None):

@@ -178,20 +178,31 @@ def load_atlas(name, target_img=None, threshold: float = 25.0, labels=None):
     >>> img, table = load_atlas("neuromorphometrics")  # doctest: +SKIP
     >>> table.query("name == 'Left_Hippocampus'")       # doctest: +SKIP
     """
+    path, table = _atlas_source(name, labels)
+    img, table = _label_map(_load_image(path), table, path, threshold)
+    if target_img is not None:
+        img = resample_labels(img, target_img)
+    return img, table
+
+
+def _atlas_source(name, labels):
+    """The atlas image's path and its label table (None: names are made from the map's values)."""
     if str(name) in BUNDLED_ATLASES:
         path = atlas_path(str(name))
-        table = read_labels(path.parent / f"labels_{name}.csv")
-    else:
-        path = Path(name)
-        table = None if labels is None else read_labels(labels)
-        if table is None:
-            stem = path.name.removesuffix(".gz").removesuffix(".nii")
-            for suffix in (".csv", ".tsv"):
-                candidate = path.with_name(stem + suffix)
-                if candidate.is_file():
-                    table = read_labels(candidate)
-                    break
-    img = _load_image(path)
+        return path, read_labels(path.parent / f"labels_{name}.csv")
+    path = Path(name)
+    if labels is not None:
+        return path, read_labels(labels)
+    stem = path.name.removesuffix(".gz").removesuffix(".nii")
+    for suffix in (".csv", ".tsv"):
+        candidate = path.with_name(stem + suffix)
+        if candidate.is_file():
+            return path, read_labels(candidate)
+    return path, None
+
+
+def _label_map(img, table, path, threshold: float):
+    """A 3D int32 label map and its table from a 3D label image or 4D probabilities."""
     ndim = len(img.shape)
     if ndim == 4:
         # Volume k is the table's row k and becomes label k + 1 in the map.
@@ -203,20 +214,16 @@ def load_atlas(name, target_img=None, threshold: float = 25.0, labels=None):
             raise AtlasError(f"atlas {path}: {n_volumes} probability volumes but {len(table)} labels")
         else:
             table = table.assign(index=labels_4d)
-        img = max_probability_labels(img, threshold=threshold, first_label=_FIRST_LABEL)
-    elif ndim == 3:
-        data = np.asanyarray(img.dataobj)
-        if not np.all(np.mod(data, 1) == 0):
-            raise AtlasError(f"atlas {path}: a 3D label map must hold integers")
-        img = nib.Nifti1Image(data.astype(np.int32), img.affine)
-        if table is None:
-            values = np.unique(data[data != 0]).astype(np.int64)
-            table = pd.DataFrame({"index": values, "name": [f"label_{v}" for v in values]})
-    else:
+        return max_probability_labels(img, threshold=threshold, first_label=_FIRST_LABEL), table
+    if ndim != 3:
         raise AtlasError(f"atlas {path}: expected a 3D label map or 4D probabilities, shape {img.shape}")
-    if target_img is not None:
-        img = resample_labels(img, target_img)
-    return img, table
+    data = np.asanyarray(img.dataobj)
+    if not np.all(np.mod(data, 1) == 0):
+        raise AtlasError(f"atlas {path}: a 3D label map must hold integers")
+    if table is None:
+        values = np.unique(data[data != 0]).astype(np.int64)
+        table = pd.DataFrame({"index": values, "name": [f"label_{v}" for v in values]})
+    return nib.Nifti1Image(data.astype(np.int32), img.affine), table
 
 
 def resample_labels(label_img, target_img) -> nib.Nifti1Image:

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from brainage.inference.designs import CONTINUOUS, TWO_GROUP, DesignSpec, build_design
-from brainage.inference.errors import InferError
+from brainage.errors import InferError
 from brainage.inference.settings import InferSettings
 from tests.builders import compose_stage
 

@@ -11,7 +11,7 @@ import pytest
 
 from brainage.errors import RunDirError
 from brainage.infer import infer
-from brainage.inference.errors import InferError
+from brainage.errors import InferError
 from tests.builders import AFFINE, REPO, SHAPE
 from tests.inference.synthetic_runs import REGIONS, atlas_labels, compose_infer
 
