@@ -57,6 +57,9 @@ def test_bad_input(case, world, tmp_path, capsys, monkeypatch):
         assert record.state == "failed" and record.error == message
         if case.cli:
             assert message in (run_dir / f"{case.stage}.log").read_text()
+    if case.cli and case.stage == "explain" and not any(
+            o.startswith(("train_dir=", "model_path=")) for o in call.overrides):
+        assert "the newest finished one under" in out  # it says which training run it took
     if case.check:
         case.check(context, run_dir)
     SEEN[case.id] = (case, shown(message, context))
@@ -98,6 +101,25 @@ def doc_table(seen: dict) -> str:
         lines.append(f"| `{case.id}` | {case.category}: {case.what} | {how} | "
                      f"`` {message.replace('|', chr(92) + '|')} `` |")
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- silent wrong results
+
+def test_a_subsample_of_a_stacked_array_keeps_each_subject_with_its_own_volume(world, tmp_path):
+    import numpy as np
+
+    from brainage.data.cohort import prepare_data
+    from tests.builders import compose_data
+
+    stack = np.load(world.npy / "gm.npy")
+    cfg = compose_data("npy", f"root={world.npy}", "n_subjects=12", "balance=none",
+                       "crop_shape=null", "split=[0.5,0.25,0.25]", "cache.dtype=float32",
+                       f"cache.dir={tmp_path / 'cache'}")
+    prep = prepare_data(cfg, seed=0, progress=False)
+    order = {f"sub-{i:03d}": i for i in range(len(stack))}
+    assert len(prep.table) == 12
+    for i, sid in enumerate(prep.table["subject_id"]):
+        np.testing.assert_array_equal(prep.volumes[i], stack[order[sid]])
 
 
 # --------------------------------------------------------------------------- overrides as typed

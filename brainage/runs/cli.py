@@ -67,7 +67,7 @@ def run_stage(stage, cfg, errors: tuple = (BrainageError,), *, run_dir=None,
         _record_end(record, run_dir, FAILED, str(exc))
         _exit(f"error: {exc}", 2)
     except KeyboardInterrupt:
-        _record_end(record, run_dir, INTERRUPTED, "interrupted (Ctrl-C)")
+        _record_end(record, run_dir, INTERRUPTED, "Ctrl-C (SIGINT)")
         _exit(_interrupted_message(run_dir, record), INTERRUPTED_STATUS)
     except Exception as exc:  # a bug: recorded, then Hydra prints the traceback
         _record_end(record, run_dir, FAILED, f"{type(exc).__name__}: {exc}", exc_info=True)
@@ -111,7 +111,8 @@ def _open_record(run_dir: Path, name: str, reopen) -> RunRecord:
 def _record_end(record: RunRecord, run_dir: Path, state: str, error: str,
                 exc_info: bool = False) -> None:
     record.end(run_dir, state, error)
-    log_to_files(logging.ERROR, f"{state}: {error}", exc_info=sys.exc_info() if exc_info else None)
+    log_to_files(logging.ERROR, f"run {state}: {error}",
+                 exc_info=sys.exc_info() if exc_info else None)
 
 
 def _interrupted_message(run_dir: Path, record: RunRecord) -> str:

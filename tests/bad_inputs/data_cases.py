@@ -69,19 +69,24 @@ def _npy_case(id, what, spoil, culprit, *extra):
 
 
 def _exclusions_listed(count):
+    """The excluded subjects are in the failed run's exclusions.csv and (command line) its log."""
     def check(context, run_dir):
         listed = pd.read_csv(run_dir / "exclusions.csv")
         assert len(listed) == count and listed["reason"].str.contains("image file not found").all()
+        log = run_dir / "train.log"
+        if log.exists():
+            assert f"excluded {count} subject(s)" in log.read_text()
+            assert listed["reason"][0] in log.read_text()
     return check
 
 
-def _exclude_case(id, what, doomed, culprit, count):
+def _exclude_case(id, what, doomed, culprit, count, cli=False):
     def make(c):
         root = c.cohort()
         for i in doomed:
             _image(root, f"sub-{i:03d}").unlink()
         return Call(c.train(root, "data.on_bad_subject=exclude"))
-    return Case(id, "bins", what, "train", make, culprit, check=_exclusions_listed(count))
+    return Case(id, "bins", what, "train", make, culprit, check=_exclusions_listed(count), cli=cli)
 
 
 def _truncate(path):
@@ -229,7 +234,7 @@ CASES = [
                   range(24), r"all 24 subject\(s\) were excluded .*the first: sub-000: image file "
                   r"not found", 24),
     _exclude_case("exclude-then-empty-bin", "on_bad_subject=exclude empties bin 2",
-                  range(16, 24), r"age bin\(s\) \[2\] \(70-100\) have no subjects", 8),
+                  range(16, 24), r"age bin\(s\) \[2\] \(70-100\) have no subjects", 8, cli=True),
     _setting_case("config-bin-edges", "data.bin_edges=[10]", "data.bin_edges=[10]",
                   r"data\.bin_edges=\[10\.0\]; expected at least 3 increasing edges"),
     _setting_case("config-split", "data.split=[0.5,0.5]", "data.split=[0.5,0.5]",
