@@ -42,7 +42,7 @@ from brainage.faithfulness.settings import ScoringSettings
 from brainage.faithfulness.tables import write_tables
 from brainage.reporting.evaluate_figures import evaluate_figures, methods_figure
 from brainage.reporting.verdict import verdict
-from brainage.runs import run_stage, staged_run
+from brainage.runs import hydra_entry, run_stage, staged_run
 
 
 @contextmanager
@@ -114,17 +114,14 @@ def _write_report(work: Path, evaluation: Evaluation, results: dict, summary: di
     (work / "verdict.md").write_text(verdict(summary, results, summary["train_dir"], RANDOM))
 
 
-def _main(cfg) -> None:
-    run_dir, summary = run_stage(evaluate, cfg)
+def _main(cfg, run_dir=None) -> None:
+    """Command line; ``run_dir`` stands in for Hydra's run directory (tests)."""
+    run_dir, summary = run_stage(evaluate, cfg, run_dir=run_dir)
     print(f"evaluated {', '.join(summary['methods'])} on {summary['n_subjects']} subjects: "
           f"{run_dir}/verdict.md")
 
 
-def main() -> None:
-    import hydra
-
-    hydra.main(version_base="1.3", config_path="../configs", config_name="evaluate")(_main)()
-
+main = hydra_entry(_main, "evaluate")
 
 if __name__ == "__main__":
     main()

@@ -15,6 +15,7 @@ single job (:mod:`brainage.explaining.shards`, :mod:`brainage.explaining.merge`,
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -23,8 +24,9 @@ from brainage.explaining.combine import combine_parts
 from brainage.explaining.merge import merge_shards
 from brainage.explaining.settings import ExplainSettings
 from brainage.explaining.shards import SHARD_FILE, explain_shard
-from brainage.explaining.training_run import open_train_run
-from brainage.runs import run_stage, staged_run
+from brainage.explaining.targets import check_target_classes
+from brainage.explaining.training_run import open_train_run, resolve_train_run
+from brainage.runs import hydra_entry, run_stage, staged_run
 
 
 def explain(cfg, run_dir) -> dict:
@@ -35,6 +37,8 @@ def explain(cfg, run_dir) -> dict:
     ``merge=<dirs>`` the shards are combined into the same files a single job writes.
     """
     settings = ExplainSettings.from_cfg(cfg)
+    if not settings.merge:
+        settings = _pin_train_run(settings)
     if settings.merge:
         produce = partial(merge_shards, settings)
     elif settings.shard:
@@ -46,6 +50,16 @@ def explain(cfg, run_dir) -> dict:
                       refuse=("report.html", "explain.json", SHARD_FILE))
 
 
+def _pin_train_run(settings: ExplainSettings) -> ExplainSettings:
+    """The training run resolved once (the newest is said in the log, and stays the one used
+    even if another finishes meanwhile); class targets checked against its model before any
+    data or model is loaded."""
+    train = resolve_train_run(settings.run)
+    check_target_classes(settings.targets, train.n_classes, train.dir)
+    return replace(settings, run=replace(settings.run, train_dir=train.dir,
+                                         model_path=train.model_path))
+
+
 def _explain_all(settings: ExplainSettings, work: Path) -> dict:
     """A single job: every selected subject, then tables, group maps, figures and report."""
     t0 = time.perf_counter()
@@ -55,8 +69,9 @@ def _explain_all(settings: ExplainSettings, work: Path) -> dict:
     return combine_parts(settings, opened, [part], work, t0)
 
 
-def _main(cfg) -> None:
-    run_dir, summary = run_stage(explain, cfg)
+def _main(cfg, run_dir=None) -> None:
+    """Command line; ``run_dir`` stands in for Hydra's run directory (tests)."""
+    run_dir, summary = run_stage(explain, cfg, run_dir=run_dir)
     if "shard" in summary:
         print(f"explained shard {summary['shard']} ({len(summary['subject_ids'])} subjects): "
               f"{run_dir}; combine the shards with merge=<their multirun directory>")
@@ -65,11 +80,7 @@ def _main(cfg) -> None:
               f"{', '.join(summary['methods'])}: {run_dir}/report.html")
 
 
-def main() -> None:
-    import hydra
-
-    hydra.main(version_base="1.3", config_path="../configs", config_name="explain")(_main)()
-
+main = hydra_entry(_main, "explain")
 
 if __name__ == "__main__":
     main()

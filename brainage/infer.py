@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from brainage.runs import hydra_entry
+
 MARKER = "infer.json"
 
 
@@ -25,10 +27,11 @@ def infer(cfg, run_dir) -> dict:
                       refuse=("report.html",))
 
 
-def _main(cfg) -> None:
+def _main(cfg, run_dir=None) -> None:
+    """Command line; ``run_dir`` stands in for Hydra's run directory (tests)."""
     from brainage.runs import run_stage
 
-    run_dir, summary = run_stage(infer, cfg)
+    run_dir, summary = run_stage(infer, cfg, run_dir=run_dir)
     counts = [f"{method}: {v['n_significant']} FWE-significant voxels"
               for method, v in summary["voxelwise"].items()]
     for atlas, methods in summary["regions"].items():
@@ -38,11 +41,7 @@ def _main(cfg) -> None:
           f"{'; '.join(counts)}: {run_dir}/report.html")
 
 
-def main() -> None:
-    import hydra
-
-    hydra.main(version_base="1.3", config_path="../configs", config_name="infer")(_main)()
-
+main = hydra_entry(_main, "infer")
 
 if __name__ == "__main__":
     main()

@@ -13,10 +13,12 @@ The work is done by :mod:`brainage.training`.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
+
+from brainage.runs import hydra_entry
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +96,18 @@ def _fit_and_evaluate(settings, run_dir: Path, data, state, backend: str, device
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="train")
-def main(cfg: DictConfig) -> None:
-    """Command line: ``python -m brainage.train key=value ...`` (see ``configs/train.yaml``)."""
+def _main(cfg: DictConfig, run_dir=None) -> None:
+    """Command line: ``python -m brainage.train key=value ...`` (see ``configs/train.yaml``);
+    ``run_dir`` stands in for Hydra's run directory (tests)."""
     from brainage.runs import run_stage
+    from brainage.training.checkpoint import check_resumable, resume_command
 
-    run_stage(train, cfg)
+    resume = cfg.trainer.resume  # decides the run directory before the settings are read
+    run_stage(train, cfg, run_dir=run_dir, continue_with=resume_command,
+              reopen=partial(check_resumable, resume) if resume else None)
 
+
+main = hydra_entry(_main, "train")
 
 if __name__ == "__main__":
     main()

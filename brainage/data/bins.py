@@ -70,6 +70,22 @@ def check_split_fractions(fractions) -> np.ndarray:
     return fractions
 
 
+def split_sizes(n: int, fractions) -> tuple[int, int]:
+    """Validation and test subjects of a bin of ``n`` (at least one where the fraction is > 0)."""
+    n_val = max(int(round(n * fractions[1])), 1) if fractions[1] > 0 else 0
+    n_test = max(int(round(n * fractions[2])), 1) if fractions[2] > 0 else 0
+    return n_val, n_test
+
+
+def bin_too_small(k: int, n: int, fractions, edges=None, why: str = "") -> str:
+    """The message for bin ``k`` holding too few subjects (``n``) for the split."""
+    fractions = np.asarray(fractions, dtype=float)
+    label = f"bin {k}" + (f" (ages {bin_labels(edges)[k]})" if edges is not None else "")
+    need = int((fractions > 0).sum())
+    return (f"{label} has {n} subject(s){why}; the split {fractions.tolist()} needs at least "
+            f"{need} per bin — add subjects or change data.split/bin_edges")
+
+
 def stratified_split(bins, fractions, seed: int = 0, edges=None) -> np.ndarray:
     """Seeded split label ("train"/"val"/"test") per row, stratified by bin.
 
@@ -80,16 +96,12 @@ def stratified_split(bins, fractions, seed: int = 0, edges=None) -> np.ndarray:
     bins = np.asarray(bins)
     out = np.empty(len(bins), dtype=object)
     rng = np.random.default_rng(seed)
-    need = int((fractions > 0).sum())
     for k in np.unique(bins):
         rows = rng.permutation(np.flatnonzero(bins == k))
         n = len(rows)
-        n_val = max(int(round(n * fractions[1])), 1) if fractions[1] > 0 else 0
-        n_test = max(int(round(n * fractions[2])), 1) if fractions[2] > 0 else 0
+        n_val, n_test = split_sizes(n, fractions)
         if n - n_val - n_test < 1:
-            label = f"bin {k}" + (f" (ages {edges[k]:g}–{edges[k + 1]:g})" if edges is not None else "")
-            raise DataError(f"{label} has {n} subject(s); the split {fractions.tolist()} needs at "
-                            f"least {need} per bin — add subjects or change data.split/bin_edges")
+            raise DataError(bin_too_small(k, n, fractions, edges))
         out[rows[:n_test]] = "test"
         out[rows[n_test:n_test + n_val]] = "val"
         out[rows[n_test + n_val:]] = "train"

@@ -133,15 +133,24 @@ def _load(entry: Entry) -> tuple:
         return entry, exc
 
 
+class EveryoneExcluded(DataError):
+    """Every subject was excluded; ``exclusions`` lists them (subject_id, path, reason)."""
+
+    def __init__(self, message: str, exclusions: list):
+        super().__init__(message)
+        self.exclusions = pd.DataFrame(exclusions, columns=["subject_id", "path", "reason"])
+
+
 def _write_volumes(loaded, n_entries, tmp: Path, make_grid, dtype, on_bad, progress):
     """Store each good volume's crop in ``tmp/volumes.npy``, in order; the bad ones fail or go aside.
 
-    Returns the grid, the rows written (subject_id, row) and the exclusions.
+    The grid comes from ``make_grid`` at the first good volume; a grid the settings cannot give
+    is an error whatever ``on_bad`` says (it is no subject's fault). Returns the grid, the rows
+    written (subject_id, row) and the exclusions.
     """
     from tqdm.auto import tqdm
 
-    grid = None
-    volumes = None
+    grid = volumes = None
     rows, excluded = [], []
     bar = tqdm(loaded, total=n_entries, desc="caching volumes", unit="vol", disable=not progress)
     for entry, outcome in bar:
@@ -150,12 +159,14 @@ def _write_volumes(loaded, n_entries, tmp: Path, make_grid, dtype, on_bad, progr
                 raise outcome
             data, affine = outcome
             if grid is None:
-                grid = make_grid(data, affine)
+                grid = _first_grid(make_grid, data, affine)
                 volumes = np.lib.format.open_memmap(
                     tmp / "volumes.npy", mode="w+", dtype=DTYPES[dtype],
                     shape=(n_entries,) + grid.crop_shape,
                 )
             _check_grid(entry, data, affine, grid)
+        except _GridSettingsError as exc:
+            raise DataError(str(exc)) from exc
         except DataError as exc:
             if on_bad == "fail":
                 raise
@@ -166,10 +177,24 @@ def _write_volumes(loaded, n_entries, tmp: Path, make_grid, dtype, on_bad, progr
         rows.append({"subject_id": entry.subject_id, "row": len(rows)})
     bar.close()
     if grid is None:
-        raise DataError("no usable volume: every subject was excluded (see the reasons above)"
-                        if excluded else "the cohort is empty: no subjects to load")
+        if excluded:
+            raise EveryoneExcluded(f"no usable volume: all {len(excluded)} subject(s) were "
+                                   f"excluded (see exclusions.csv and the log); the first: "
+                                   f"{excluded[0]['reason']}", excluded)
+        raise DataError("the cohort is empty: no subjects to load")
     volumes.flush()
     return grid, rows, excluded
+
+
+class _GridSettingsError(Exception):
+    """A DataError of ``make_grid``: the settings' fault, never excluded with a subject."""
+
+
+def _first_grid(make_grid, data, affine) -> Grid:
+    try:
+        return make_grid(data, affine)
+    except DataError as exc:
+        raise _GridSettingsError(str(exc)) from exc
 
 
 def _write_tables(tmp: Path, grid: Grid, rows: list, excluded: list, n_entries: int, dtype: str,

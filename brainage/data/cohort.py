@@ -15,10 +15,11 @@ import pandas as pd
 
 from brainage.data import io
 from brainage.data.bins import (
-    BALANCE_METHODS, assign_bins, balance_bins, bin_labels, stratified_split,
+    BALANCE_METHODS, assign_bins, balance_bins, bin_labels, bin_too_small, split_sizes,
+    stratified_split,
 )
-from brainage.data.cache import RowSubset, build_cache
-from brainage.data.entries import nifti_entries, npy_entries
+from brainage.data.cache import EveryoneExcluded, RowSubset, build_cache
+from brainage.data.entries import check_stack_rows, common_grid, nifti_entries, npy_entries
 from brainage.data.prepared import PreparedData
 from brainage.data.settings import DataSettings
 from brainage.errors import DataError
@@ -63,14 +64,19 @@ def prepare_data(cfg, seed: int = 0, run_dir=None, progress: bool = True) -> Pre
         from brainage.data.synthetic import ensure_cohort
 
         ensure_cohort(settings.synthetic, progress=progress)
-    table = _read_participants(settings, split_seed)
-    table, problems = _set_aside_bad_ages(table, settings)
-    table, cached = _cache_volumes(table, settings, progress)
-    exclusions = pd.concat([pd.DataFrame(problems, columns=EXCLUSION_COLUMNS), cached.exclusions],
-                           ignore_index=True)
+    table, source = _read_participants(settings, split_seed)
+    table, problems = _set_aside_bad_ages(table, settings, source)
+    problems = pd.DataFrame(problems, columns=EXCLUSION_COLUMNS)
+    try:
+        table, cached = _cache_volumes(table, settings, progress)
+    except EveryoneExcluded as exc:  # listed where the user looks, then the run fails
+        _report_exclusions(pd.concat([problems, exc.exclusions], ignore_index=True), run_dir)
+        raise
+    exclusions = pd.concat([problems, cached.exclusions], ignore_index=True)
+    # Reported before binning, so that they are listed even when a later step fails.
+    _report_exclusions(exclusions, run_dir)
     table = table.merge(cached.index, on="subject_id", how="inner")
     table, class_weights = _bin_balance_split(table, settings, split_seed)
-    _report_exclusions(exclusions, run_dir)
     return PreparedData(
         volumes=RowSubset(cached.volumes, table["row"].to_numpy()),
         table=table[[c for c in OUTPUT_COLUMNS if c in table.columns]].copy(),
@@ -81,20 +87,25 @@ def prepare_data(cfg, seed: int = 0, run_dir=None, progress: bool = True) -> Pre
     )
 
 
-def _read_participants(settings: DataSettings, split_seed: int) -> pd.DataFrame:
-    """The participants table, subsampled (seeded) to ``n_subjects`` when that is fewer."""
-    table = io.read_participants(settings.participants, require_id=(settings.format != "npy"))
+def _read_participants(settings: DataSettings, split_seed: int) -> tuple[pd.DataFrame, Path]:
+    """The participants table, subsampled (seeded) to ``n_subjects`` when that is fewer, and
+    the file it was read from."""
+    source = io.participants_file(settings.participants)
+    table = io.read_participants(source, require_id=(settings.format != "npy"))
+    if table.empty:
+        raise DataError(f"{source} lists no subjects (a header but no rows)")
+    if settings.format == "npy":
+        check_stack_rows(settings.npy_path, source, len(table))
+        table["_row"] = np.arange(len(table))  # the stack's row of each subject, before subsampling
     n_subjects = settings.n_subjects
     if n_subjects is not None and n_subjects < len(table):
         pick = np.random.default_rng(split_seed).choice(len(table), n_subjects, replace=False)
         table = table.iloc[np.sort(pick)]
-    table = table.reset_index(drop=True)
-    if settings.format == "npy":
-        table["_row"] = np.arange(len(table))  # rows of the stack follow the original table order
-    return table
+    return table.reset_index(drop=True), source
 
 
-def _set_aside_bad_ages(table: pd.DataFrame, settings: DataSettings) -> tuple[pd.DataFrame, list]:
+def _set_aside_bad_ages(table: pd.DataFrame, settings: DataSettings,
+                        source: Path) -> tuple[pd.DataFrame, list]:
     """Rows with a missing, non-numeric or out-of-bins age: an error, or set aside as exclusions."""
     edges = settings.bin_edges
     problems = []
@@ -105,7 +116,7 @@ def _set_aside_bad_ages(table: pd.DataFrame, settings: DataSettings) -> tuple[pd
             why = f"age {row['age']:g} outside the age bins [{edges[0]:g}, {edges[-1]:g})"
         if why is not None:
             problems.append({"subject_id": row["subject_id"], "path": "", "reason":
-                             f"{row['subject_id']}: {why} in {settings.participants}"})
+                             f"{row['subject_id']}: {why} in {source}"})
     if problems and settings.on_bad_subject == "fail":
         raise DataError(problems[0]["reason"])
     bad_ids = {p["subject_id"] for p in problems}
@@ -119,12 +130,23 @@ def _cache_volumes(table: pd.DataFrame, settings: DataSettings, progress: bool):
     """
     if settings.format == "npy":
         entries, key_inputs = npy_entries(settings, table)
+
+        def make_grid(data, affine):
+            return cohort_grid(settings, data.shape, affine)
     else:
         entries, key_inputs, paths = nifti_entries(settings, table)
         table["path"] = paths
+
+        def make_grid(data, affine):
+            # The grid most images share, not the first one's: an odd image is then the one
+            # blamed, not every other subject.
+            common = common_grid([Path(p) for p in paths if p], settings.cache.workers)
+            if common is None:
+                return cohort_grid(settings, data.shape, affine)
+            shape, affine, n_sharing, n_read = common
+            return cohort_grid(settings, shape, affine, f"{n_sharing} of {n_read} images")
     cached = build_cache(
-        entries, len(table), settings.cache.dir, key_inputs,
-        make_grid=lambda data, affine: cohort_grid(settings, data.shape, affine),
+        entries, len(table), settings.cache.dir, key_inputs, make_grid=make_grid,
         dtype=settings.cache.dtype, on_bad=settings.on_bad_subject, progress=progress,
         workers=settings.cache.workers,
     )
@@ -132,17 +154,28 @@ def _cache_volumes(table: pd.DataFrame, settings: DataSettings, progress: bool):
 
 
 def _bin_balance_split(table: pd.DataFrame, settings: DataSettings, split_seed: int):
-    """Age bins, the balanced subset and the stratified split; every bin must keep subjects."""
+    """Age bins, the balanced subset and the stratified split; every bin must keep subjects.
+
+    Bins are checked before balancing, so that a message names the bin at fault: downsampling
+    gives every bin as many subjects as the smallest has.
+    """
     edges = list(settings.bin_edges)
     table["bin"] = assign_bins(table["age"], edges)
+    counts = [int((table["bin"] == k).sum()) for k in range(len(edges) - 1)]
+    missing = [k for k, n in enumerate(counts) if n == 0]
+    if missing:
+        labels = bin_labels(edges)
+        raise DataError(f"age bin(s) {missing} ({', '.join(labels[k] for k in missing)}) have no "
+                        f"subjects after validation; check the ages or data.bin_edges={edges}")
+    smallest = int(np.argmin(counts))
+    n_val, n_test = split_sizes(counts[smallest], settings.split)
+    if settings.balance == "downsample" and counts[smallest] - n_val - n_test < 1:
+        raise DataError(bin_too_small(smallest, counts[smallest], settings.split, edges,
+                                      " (the fewest; downsampling gives every bin that many)"))
     keep, class_weights = balance_bins(table["bin"].to_numpy(), settings.balance, split_seed)
     table = table.iloc[keep].reset_index(drop=True)
     table["split"] = stratified_split(table["bin"].to_numpy(), list(settings.split), split_seed,
                                       edges)
-    missing = [k for k in range(len(edges) - 1) if not (table["bin"] == k).any()]
-    if missing:
-        raise DataError(f"age bin(s) {missing} have no subjects after validation; "
-                        f"check the ages or data.bin_edges={edges}")
     return table, class_weights
 
 
@@ -157,24 +190,28 @@ def _report_exclusions(exclusions: pd.DataFrame, run_dir) -> None:
         exclusions.to_csv(Path(run_dir) / "exclusions.csv", index=False)
 
 
-def cohort_grid(settings: DataSettings, shape, affine) -> Grid:
-    """The cohort's grid from the first good image (``shape``, ``affine``) and the crop settings.
+def cohort_grid(settings: DataSettings, shape, affine, sharing: str | None = None) -> Grid:
+    """The cohort's grid from the images' ``shape`` and ``affine`` and the crop settings.
 
-    ``affine`` is None for stacked arrays: ``data.affine``, or the 1.5 mm MNI grid.
+    ``affine`` is None for stacked arrays: ``data.affine``, or the 1.5 mm MNI grid. ``sharing``
+    says how many images have that grid (for messages; None: the first image).
     """
+    images = f"the images ({sharing}) have" if sharing else "the first image has"
+    if settings.format == "npy":
+        images = f"the volumes of {settings.npy_path} have"
     source_shape = settings.source_shape or shape
     if tuple(source_shape) != tuple(shape):
-        raise DataError(f"the first image has shape {tuple(shape)}; data.source_shape expects "
+        raise DataError(f"{images} shape {tuple(shape)}; data.source_shape expects "
                         f"{tuple(source_shape)} (set data.source_shape=null to take the images' grid)")
     crop_shape = settings.crop_shape or shape
     if any(c > s for c, s in zip(crop_shape, shape)):
-        raise DataError(f"data.crop_shape={list(crop_shape)} is larger than the images "
-                        f"{tuple(shape)}")
+        raise DataError(f"data.crop_shape={list(crop_shape)} is larger than the images: "
+                        f"{images} shape {tuple(shape)}")
     if affine is None:
         affine = MNI_1P5MM_AFFINE if settings.affine is None else np.asarray(settings.affine,
                                                                               dtype=float)
     offset = settings.crop_offset
     if offset is not None and any(o + c > s for o, c, s in zip(offset, crop_shape, shape)):
         raise DataError(f"data.crop_offset={list(offset)} with crop_shape={list(crop_shape)} "
-                        f"does not fit images of shape {tuple(shape)}")
+                        f"does not fit: {images} shape {tuple(shape)}")
     return Grid.build(affine, shape, crop_shape, offset)

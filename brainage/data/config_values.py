@@ -135,3 +135,20 @@ def sequence(convert: Callable, length: int | None = None) -> Callable:
 def as_is(value):
     """The value unconverted (OmegaConf containers as plain lists/dicts)."""
     return _plain(value)
+
+
+def given_overrides(node) -> dict:
+    """The overrides actually given in an overrides block (``configs/data_overrides``): every key
+    whose value is not null, as plain nested dicts (an empty dict when none)."""
+    plain = _plain(node) if node is not None else {}
+    if not isinstance(plain, dict):
+        return {}
+    given = {}
+    for key, value in plain.items():
+        if isinstance(value, dict):
+            value = given_overrides(value)
+            if value:
+                given[key] = value
+        elif value is not None:
+            given[key] = value
+    return given

@@ -30,6 +30,69 @@ def _common_inputs(settings) -> list:
             _key_text(settings.affine)]
 
 
+def check_stack_rows(npy_path, table_path, n_rows: int) -> None:
+    """The stacked array and its ages table must have the same number of rows (row i of the
+    table is volume i of the array): either having more is an error naming both files.
+
+    Raises
+    ------
+    DataError
+    """
+    n_volumes = len(io.open_npy_stack(npy_path))
+    if n_volumes != n_rows:
+        more, fewer = ((f"{npy_path} holds {n_volumes} volumes", f"{table_path} {n_rows} rows")
+                       if n_volumes > n_rows else
+                       (f"{table_path} has {n_rows} rows", f"{npy_path} {n_volumes} volumes"))
+        raise DataError(f"{more} but {fewer}; the ages table and the stacked array must match "
+                        "row by row (row i of the table is volume i of the array)")
+
+
+def common_grid(paths, workers: int | None):
+    """The shape and affine that most of the images at ``paths`` share, read from their headers.
+
+    Images whose header cannot be read are left out (their own loading reports them). Ties go to
+    the grid of the earliest image.
+
+    Returns
+    -------
+    (shape, affine, n_sharing, n_read) or None
+        None when no header could be read.
+    """
+    from brainage.data.workers import ordered_map, resolve_workers
+
+    files = [p for p in paths if isinstance(p, Path) and p.is_file()]
+    groups = []  # [shape, affine, count], in order of first appearance
+    for header in ordered_map(_header_grid, files, resolve_workers(workers, max(len(files), 1))):
+        if header is None:
+            continue
+        shape, affine = header
+        for group in groups:
+            if group[0] == shape and np.allclose(group[1], affine, atol=1e-3):
+                group[2] += 1
+                break
+        else:
+            groups.append([shape, affine, 1])
+    if not groups:
+        return None
+    shape, affine, count = max(groups, key=lambda g: g[2])  # the first of the largest
+    return shape, affine, count, sum(g[2] for g in groups)
+
+
+def _header_grid(path: Path):
+    """``(shape, affine)`` of a NIfTI file from its header, or None if unreadable or not 3D."""
+    import nibabel as nib
+
+    try:
+        img = nib.load(str(path))
+        shape = tuple(int(n) for n in img.shape)
+        affine = np.asarray(img.affine, dtype=float)
+    except Exception:  # reported with its subject when the image itself is loaded
+        return None
+    if len(shape) == 4 and shape[3] == 1:
+        shape = shape[:3]
+    return (shape, affine) if len(shape) == 3 else None
+
+
 def npy_entries(settings, table: pd.DataFrame) -> tuple[list, list]:
     """Loaders of the rows ``table["_row"]`` of the stacked array ``settings.npy_path``.
 
@@ -40,9 +103,6 @@ def npy_entries(settings, table: pd.DataFrame) -> tuple[list, list]:
     """
     npy_path = settings.npy_path
     stack = io.open_npy_stack(npy_path)
-    if len(stack) < int(np.max(table["_row"].to_numpy(), initial=-1)) + 1:
-        raise DataError(f"{npy_path} holds {len(stack)} volumes but the ages table "
-                        f"{settings.participants} has more rows; they must match row by row")
     value_range, tol = settings.value_range, settings.value_tolerance
 
     def loader(sid, row):

@@ -26,9 +26,7 @@ def read_participants(path, require_id: bool = True) -> pd.DataFrame:
     non-numeric age is kept as NaN (reported by the data stage). Without an id column and
     ``require_id=False`` (the seed's stacked format), subjects are named ``row-0000``, ``row-0001``…
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"participants table not found: {path} (expected a CSV or TSV file)")
+    path = participants_file(path)
     sep = "\t" if path.suffix.lower() == ".tsv" else None
     try:
         table = pd.read_csv(path, sep=sep, engine="python", dtype=str, keep_default_na=False)
@@ -61,6 +59,35 @@ def read_participants(path, require_id: bool = True) -> pd.DataFrame:
         rows = ", ".join(str(i + 2) for i in np.flatnonzero(empty)[:5])
         raise DataError(f"{path}: empty subject id on line(s) {rows}")
     return out
+
+
+def participants_file(path) -> Path:
+    """The participants table named by ``path``.
+
+    A path without a ``.csv``/``.tsv`` suffix (``<root>/participants``) that is not a file itself
+    means the ``.tsv`` or the ``.csv`` beside it: exactly one of them must exist.
+
+    Raises
+    ------
+    DataError
+        No such file, or both a ``.tsv`` and a ``.csv``; the message names the files looked for.
+    """
+    path = Path(path)
+    if path.is_file():
+        return path
+    if path.suffix.lower() in (".csv", ".tsv"):
+        other = path.with_suffix(".csv" if path.suffix.lower() == ".tsv" else ".tsv")
+        hint = f" ({other} exists: set data.participants={other})" if other.is_file() else ""
+        raise DataError(f"participants table not found: {path}{hint}")
+    candidates = [Path(f"{path}.tsv"), Path(f"{path}.csv")]
+    found = [c for c in candidates if c.is_file()]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise DataError(f"both {found[0]} and {found[1]} exist; keep one participants table or "
+                        "name it with data.participants=<file>")
+    raise DataError(f"participants table not found: neither {candidates[0]} nor {candidates[1]} "
+                    "exists (expected a TSV or CSV file with subject_id and age)")
 
 
 def age_problem(age_raw: str, age: float) -> str | None:

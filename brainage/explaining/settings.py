@@ -92,9 +92,13 @@ class ExplainSettings:
 def _atlas(atlas, merge_hemispheres: bool) -> AtlasSettings:
     from omegaconf import OmegaConf
 
-    if OmegaConf.is_missing(atlas, "path"):
+    from brainage.neuro.atlases import BUNDLED_ATLASES
+
+    if OmegaConf.is_missing(atlas, "path") or (not atlas.path
+                                               and str(atlas.name) not in BUNDLED_ATLASES):
         raise ExplainError(f"atlas={atlas.name} needs atlas.path=/path/atlas.nii.gz (and "
-                           "atlas.labels=/path/labels.csv with columns index,name)")
+                           "atlas.labels=/path/labels.csv with columns index,name); bundled "
+                           f"atlases: {', '.join(BUNDLED_ATLASES)}")
     return AtlasSettings(str(atlas.name), atlas.path or None, atlas.labels or None,
                          float(atlas.threshold), merge_hemispheres)
 

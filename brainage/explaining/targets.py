@@ -29,6 +29,20 @@ def target_specs(targets) -> tuple:
     return tuple(out)
 
 
+def check_target_classes(specs: tuple, n_classes: int, run_dir) -> None:
+    """Class-index targets must be classes of the model (checked before any data is read).
+
+    Raises
+    ------
+    ExplainError
+        Naming the target and the classes the training run ``run_dir`` has.
+    """
+    for spec in specs:
+        if isinstance(spec, int) and not isinstance(spec, bool) and not 0 <= spec < n_classes:
+            raise ExplainError(f"target {spec}: no such class; the training run {run_dir} has "
+                               f"{n_classes} classes, 0 to {n_classes - 1} (one per age bin)")
+
+
 def map_tags(spec, n_classes: int) -> list[str]:
     """File tag of each class slice the analyzer returns for ``spec`` (one, or one per class)."""
     if spec == "all":

@@ -12,14 +12,18 @@ subject at fault.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from brainage.data.config_values import given_overrides
 from brainage.data.prepared import PreparedData
 from brainage.errors import ExplainError
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 
@@ -49,15 +53,13 @@ class TrainRunRequest:
     @classmethod
     def from_cfg(cls, cfg) -> "TrainRunRequest":
         """Read ``train_dir``, ``model_path``, ``outputs_dir``, ``data`` and ``subjects``."""
-        from omegaconf import OmegaConf
-
         subjects = cfg.subjects
         if isinstance(subjects, str):
             if subjects not in ("all", *SPLITS):  # a comma-separated list of ids
                 subjects = tuple(s.strip() for s in subjects.split(",") if s.strip())
         else:
             subjects = tuple(str(s) for s in subjects)
-        data = OmegaConf.to_container(cfg.data, resolve=True) if cfg.data else {}
+        data = given_overrides(cfg.data)
         return cls(_optional_path(cfg.train_dir), _optional_path(cfg.model_path),
                    Path(cfg.outputs_dir), data, subjects)
 
@@ -71,10 +73,23 @@ class TrainRun:
     cfg: object
     split: pd.DataFrame
 
-    def data_config(self, overrides: dict):
-        """The run's data config with ``overrides`` merged in."""
+    @property
+    def n_classes(self) -> int:
+        """Classes of the model: ``model.n_classes``, or one per age bin of the run's data."""
         from omegaconf import OmegaConf
 
+        n_classes = OmegaConf.select(self.cfg, "model.n_classes")
+        return int(n_classes) if n_classes else len(self.cfg.data.bin_edges) - 1
+
+    def data_config(self, overrides: dict):
+        """The run's data config with ``overrides`` merged in; a key the run's data config does
+        not have is an error (a typo would otherwise be ignored)."""
+        from omegaconf import OmegaConf
+
+        unknown = _unknown_keys(self.cfg.data, overrides or {}, "data")
+        if unknown:
+            raise ExplainError(f"{unknown[0]}: not a key of the training run's data config "
+                               f"({self.dir}/.hydra/config.yaml); check the spelling")
         return OmegaConf.merge(self.cfg.data, overrides or {})
 
 
@@ -114,13 +129,19 @@ def resolve_train_run(request: TrainRunRequest) -> TrainRun:
 
 
 def _locate(request: TrainRunRequest) -> tuple[Path, Path]:
-    """``(train_dir, model_path)``: from ``model_path``, from ``train_dir``, or the newest run."""
+    """``(train_dir, model_path)``: from ``model_path``, from ``train_dir``, or the newest run.
+
+    A run whose ``run.json`` says it did not finish (running, failed, interrupted, killed) is
+    refused; the newest run is the newest *finished* one, and the log says which it is.
+    """
     from brainage.runs import latest_run
 
     if request.model_path:
         if not request.model_path.is_file():
             raise ExplainError(f"model_path={request.model_path} does not exist")
-        return Path(request.train_dir or request.model_path.parent), request.model_path
+        train_dir = Path(request.train_dir or request.model_path.parent)
+        _check_finished(train_dir, f"model_path={request.model_path}")
+        return train_dir, request.model_path
     if request.train_dir:
         train_dir = request.train_dir
         if not train_dir.is_dir():
@@ -129,12 +150,24 @@ def _locate(request: TrainRunRequest) -> tuple[Path, Path]:
         if not (train_dir / "model.keras").is_file():
             raise ExplainError(f"train_dir={train_dir} holds no model.keras (unfinished or not a "
                                "training run); pass a finished run or model_path=…")
+        _check_finished(train_dir, f"train_dir={train_dir}")
         return train_dir, train_dir / "model.keras"
     try:
         train_dir = latest_run("train", request.outputs_dir)
     except FileNotFoundError as exc:
         raise ExplainError(str(exc)) from exc
+    log.info("training run %s: the newest finished one under %s (train_dir=… picks another)",
+             train_dir, Path(request.outputs_dir) / "train")
     return train_dir, train_dir / "model.keras"
+
+
+def _check_finished(train_dir: Path, given: str) -> None:
+    from brainage.runs import unfinished_reason
+
+    reason = unfinished_reason(train_dir)
+    if reason is not None:
+        raise ExplainError(f"{given}: the training run {train_dir} did not finish, its run.json "
+                           f"says {reason}; pass a finished run")
 
 
 def training_data(train: TrainRun, overrides: dict, progress: bool) -> PreparedData:
@@ -215,6 +248,17 @@ def load_analyzers(model, methods: dict) -> dict:
         except (ValueError, KeyError, TypeError) as exc:
             raise ExplainError(f"explainer {name}: {exc}") from exc
     return analyzers
+
+
+def _unknown_keys(config, overrides: dict, prefix: str) -> list:
+    """Dotted names of the keys of ``overrides`` that ``config`` lacks."""
+    unknown = []
+    for key, value in overrides.items():
+        if key not in config:
+            unknown.append(f"{prefix}.{key}")
+        elif isinstance(value, dict) and hasattr(config[key], "keys"):
+            unknown += _unknown_keys(config[key], value, f"{prefix}.{key}")
+    return unknown
 
 
 def _optional_path(value) -> Path | None:

@@ -84,7 +84,7 @@ class ExplainRun:
 
 def find_explain_run(explain_dir, outputs_dir) -> Path:
     """``explain_dir`` when given (checked), else the newest finished run under ``outputs_dir``."""
-    from brainage.runs import latest_run
+    from brainage.runs import latest_run, unfinished_reason
 
     if explain_dir is None:
         try:
@@ -101,6 +101,10 @@ def find_explain_run(explain_dir, outputs_dir) -> Path:
         what = ("a shard: combine the shards with `make explain merge=…` first"
                 if (path / SHARD_MARKER).is_file() else "unfinished, failed or not an explain run")
         raise InferError(f"explain_dir={path} holds no {MARKER} ({what})")
+    reason = unfinished_reason(path)
+    if reason is not None:
+        raise InferError(f"explain_dir={path}: the explain run did not finish, its run.json says "
+                         f"{reason}; pass a finished run")
     return path
 
 

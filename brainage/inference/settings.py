@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from brainage.data.config_values import given_overrides
 from brainage.inference.designs import DESIGNS, DesignSpec
 from brainage.errors import InferError
 
@@ -135,7 +136,7 @@ class InferSettings:
             fwe_scope=_one_of("fwe_scope", cfg.fwe_scope, FWE_SCOPES),
             seed=int(cfg.seed),
             n_jobs=int(cfg.n_jobs),
-            data=_container(cfg.data) or {},
+            data=given_overrides(cfg.data),
             voxelwise=VoxelSettings(bool(v.enabled), _positive_int("voxelwise.n_perm", v.n_perm),
                                     bool(v.tfce), _one_of("voxelwise.mask", v.mask, MASKS),
                                     float(v.gm_threshold)),

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from brainage.data import io
+from brainage.data.config_values import given_overrides
 from brainage.errors import InferError
 
 
@@ -27,7 +28,8 @@ def data_config(train_dir, explain_config=None, overrides=None):
         raise InferError(f"{path} is missing: the training run's data config tells where the "
                          "subjects' GM images and participants table are")
     cfg = OmegaConf.load(path)
-    layers = [(explain_config.get("data") if explain_config is not None else None) or {},
+    # The explain run's overrides block holds null for every key it did not override.
+    layers = [given_overrides(explain_config.get("data") if explain_config is not None else None),
               overrides or {}]
     cfg.data = OmegaConf.merge(cfg.data, *layers)
     return cfg

@@ -109,6 +109,11 @@ def read_labels(path) -> pd.DataFrame:
 
 def _load_image(path: Path) -> nib.Nifti1Image:
     if not path.is_file():
+        if "/" not in str(path) and not str(path).endswith((".nii", ".nii.gz")):
+            raise AtlasError(
+                f"unknown atlas {str(path)!r}: expected one of {', '.join(BUNDLED_ATLASES)}, or "
+                "your own with atlas=custom atlas.path=/path/atlas.nii.gz "
+                "atlas.labels=/path/labels.csv (columns index,name)")
         raise AtlasError(f"atlas image {path} is missing")
     try:
         img = nib.load(str(path))
@@ -178,15 +183,42 @@ def load_atlas(name, target_img=None, threshold: float = 25.0, labels=None):
     >>> img, table = load_atlas("neuromorphometrics")  # doctest: +SKIP
     >>> table.query("name == 'Left_Hippocampus'")       # doctest: +SKIP
     """
-    path, table = _atlas_source(name, labels)
-    img, table = _label_map(_load_image(path), table, path, threshold)
+    path, table = _atlas_files(name, labels)
+    img = _load_image(path)
+    ndim = len(img.shape)
+    if ndim == 4:
+        img, table = _probability_labels(img, table, path, labels, threshold)
+    elif ndim == 3:
+        data = np.asanyarray(img.dataobj)
+        if not np.all(np.mod(data, 1) == 0):
+            raise AtlasError(f"atlas {path}: a 3D label map must hold integers")
+        img = nib.Nifti1Image(data.astype(np.int32), img.affine)
+        values = np.unique(data[data != 0]).astype(np.int64)
+        if table is None:
+            table = pd.DataFrame({"index": values, "name": [f"label_{v}" for v in values]})
+        else:
+            _check_labels_agree(values, table, path, labels)
+    else:
+        raise AtlasError(f"atlas {path}: expected a 3D label map or 4D probabilities, shape {img.shape}")
     if target_img is not None:
-        img = resample_labels(img, target_img)
+        img = _on_target_grid(img, target_img, path)
     return img, table
 
 
-def _atlas_source(name, labels):
-    """The atlas image's path and its label table (None: names are made from the map's values)."""
+def _on_target_grid(img, target_img, path: Path) -> nib.Nifti1Image:
+    """The label map resampled to the maps' grid; an atlas that covers none of it is an error."""
+    try:
+        img = resample_labels(img, target_img)
+    except ValueError:  # nilearn: the target's field of view holds none of the atlas
+        img = None
+    if img is None or not np.asarray(img.dataobj).any():
+        raise AtlasError(f"atlas {path} covers none of the maps' voxels: is it in the same space "
+                         "as the images (e.g. MNI)? Its world coordinates do not overlap theirs")
+    return img
+
+
+def _atlas_files(name, labels) -> tuple[Path, pd.DataFrame | None]:
+    """The atlas image and its label table (None: none given or found beside the image)."""
     if str(name) in BUNDLED_ATLASES:
         path = atlas_path(str(name))
         return path, read_labels(path.parent / f"labels_{name}.csv")
@@ -201,29 +233,32 @@ def _atlas_source(name, labels):
     return path, None
 
 
-def _label_map(img, table, path, threshold: float):
-    """A 3D int32 label map and its table from a 3D label image or 4D probabilities."""
-    ndim = len(img.shape)
-    if ndim == 4:
-        # Volume k is the table's row k and becomes label k + 1 in the map.
-        n_volumes = img.shape[3]
-        labels_4d = np.arange(n_volumes) + _FIRST_LABEL
-        if table is None:
-            table = pd.DataFrame({"index": labels_4d, "name": [f"label_{k}" for k in labels_4d]})
-        elif len(table) != n_volumes:
-            raise AtlasError(f"atlas {path}: {n_volumes} probability volumes but {len(table)} labels")
-        else:
-            table = table.assign(index=labels_4d)
-        return max_probability_labels(img, threshold=threshold, first_label=_FIRST_LABEL), table
-    if ndim != 3:
-        raise AtlasError(f"atlas {path}: expected a 3D label map or 4D probabilities, shape {img.shape}")
-    data = np.asanyarray(img.dataobj)
-    if not np.all(np.mod(data, 1) == 0):
-        raise AtlasError(f"atlas {path}: a 3D label map must hold integers")
+def _probability_labels(img, table, path: Path, labels, threshold: float):
+    """A 4D atlas as a label map: volume k is the table's row k and becomes label k + 1."""
+    n_volumes = img.shape[3]
+    labels_4d = np.arange(n_volumes) + _FIRST_LABEL
     if table is None:
-        values = np.unique(data[data != 0]).astype(np.int64)
-        table = pd.DataFrame({"index": values, "name": [f"label_{v}" for v in values]})
-    return nib.Nifti1Image(data.astype(np.int32), img.affine), table
+        table = pd.DataFrame({"index": labels_4d, "name": [f"label_{k}" for k in labels_4d]})
+    elif len(table) != n_volumes:
+        raise AtlasError(f"atlas {path}: {n_volumes} probability volumes but {len(table)} labels in "
+                         f"{labels or 'its label table'}; one label per volume expected")
+    else:
+        table = table.assign(index=labels_4d)
+    return max_probability_labels(img, threshold=threshold, first_label=_FIRST_LABEL), table
+
+
+def _check_labels_agree(values: np.ndarray, table: pd.DataFrame, path: Path, labels) -> None:
+    """The label values in the image and the table's indices must be the same set."""
+    listed = set(int(i) for i in table["index"])
+    unlisted = [int(v) for v in values if int(v) not in listed]
+    absent = sorted(listed - set(int(v) for v in values))
+    source = labels or "its label table"
+    if unlisted:
+        raise AtlasError(f"atlas {path} holds {len(unlisted)} label value(s) that {source} does "
+                         f"not list (e.g. {unlisted[:5]}); is it the label table of this atlas?")
+    if absent:
+        raise AtlasError(f"{source} lists {len(absent)} label(s) that atlas {path} does not hold "
+                         f"(e.g. {absent[:5]}); is it the label table of this atlas?")
 
 
 def resample_labels(label_img, target_img) -> nib.Nifti1Image:

@@ -1,10 +1,10 @@
 """A training run's directory: opened fresh or resumed, with the state a resumed run continues.
 
-``checkpoint/`` in the run directory holds ``state.json`` (:class:`RunState`), ``config.yaml`` (the
-composed config the run started with, which ``trainer.resume`` uses), the last epoch's full model
-(``epochNNNN.keras``: weights, optimizer state, compiled loss) and the best epoch's weights
-(``best_epochNNNN.weights.h5``). The epoch callbacks (:mod:`brainage.training.callbacks`) write
-them after every epoch.
+``checkpoint/`` in the run directory holds ``config.yaml`` (the composed config the run started
+with, written first, which ``trainer.resume`` uses), ``state.json`` (:class:`RunState`), the last
+epoch's full model (``epochNNNN.keras``: weights, optimizer state, compiled loss) and the best
+epoch's weights (``best_epochNNNN.weights.h5``). The epoch callbacks
+(:mod:`brainage.training.callbacks`) write all but the config after every epoch.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from brainage.errors import RunDirError, TrainError
-from brainage.runs import check_fresh_run_dir
+from brainage.runs import check_fresh_run_dir, is_finished
 from brainage.training.settings import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,9 @@ def open_run(settings: TrainSettings, run_dir=None) -> tuple[Path, TrainSettings
     """The run directory to write and the settings to run with.
 
     A fresh run gets ``run_dir`` (default: Hydra's output directory), refused when it holds a
-    finished or interrupted run. With ``trainer.resume`` the interrupted run is reopened with the
-    settings it started with.
+    finished or interrupted run; its composed config is saved at once as
+    ``checkpoint/config.yaml``, so that a run stopped at any point can be continued. With
+    ``trainer.resume`` the interrupted run is reopened with the settings it started with.
 
     Raises
     ------
@@ -75,7 +76,15 @@ def open_run(settings: TrainSettings, run_dir=None) -> tuple[Path, TrainSettings
     """
     if settings.resume:
         return _resumed_run(settings)
-    return _fresh_run_dir(run_dir), settings
+    run_dir = _fresh_run_dir(run_dir)
+    checkpoint_dir = run_dir / CHECKPOINT_DIR
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        text = OmegaConf.to_yaml(settings.config, resolve=True)
+    except Exception:  # an interpolation only Hydra can resolve: keep it as written
+        text = OmegaConf.to_yaml(settings.config)
+    (checkpoint_dir / CONFIG_FILE).write_text(text)
+    return run_dir, settings
 
 
 def _fresh_run_dir(run_dir) -> Path:
@@ -90,35 +99,67 @@ def _fresh_run_dir(run_dir) -> Path:
         check_fresh_run_dir(run_dir, markers=FINISHED_MARKERS)
     except RunDirError as err:
         raise TrainError(str(err)) from err
-    if (run_dir / CHECKPOINT_DIR / STATE_FILE).exists():
+    if (run_dir / CHECKPOINT_DIR / CONFIG_FILE).exists():
         raise TrainError(f"{run_dir} holds an interrupted run; continue it with "
                          f"trainer.resume={run_dir}")
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
 
 
+def check_resumable(resume, run_dir=None) -> None:
+    """Check that the run ``resume`` can be continued (in ``run_dir``, if given), writing nothing.
+
+    Raises
+    ------
+    TrainError
+        No run to continue there, a finished run, or another run directory than ``resume``.
+    """
+    resume = Path(resume)
+    if run_dir is not None and Path(run_dir).resolve() != resume.resolve():
+        raise TrainError(f"trainer.resume={resume} continues in {resume} itself, not in "
+                         f"{run_dir}; resume one run at a time, without -m or hydra.run.dir")
+    config = started_config(resume)
+    if config is None:
+        raise TrainError(f"trainer.resume={resume}: no checkpoint to resume (expected "
+                         f"{resume / CHECKPOINT_DIR / CONFIG_FILE}); start a fresh run instead")
+    if "trainer" not in OmegaConf.load(config):
+        raise TrainError(f"trainer.resume={resume}: not a training run ({config} has no "
+                         "trainer settings)")
+    if is_finished(resume, "metrics.json"):
+        raise TrainError(f"trainer.resume={resume}: that run already finished (metrics.json)")
+
+
+def started_config(run_dir) -> Path | None:
+    """The config the run in ``run_dir`` started with: ``checkpoint/config.yaml``, or for a run
+    stopped before the training stage wrote it, the command line's ``.hydra/config.yaml``."""
+    for path in (run_dir / CHECKPOINT_DIR / CONFIG_FILE, run_dir / ".hydra" / "config.yaml"):
+        if path.is_file():
+            return path
+    return None
+
+
+def resume_command(run_dir) -> str:
+    """The command that continues the training run in ``run_dir``."""
+    return f"python -m brainage.train trainer.resume={run_dir}"
+
+
 def _resumed_run(settings: TrainSettings) -> tuple[Path, TrainSettings]:
     """The run to continue and the config it started with (other command-line settings ignored,
     except ``trainer.verbose``)."""
     run_dir = settings.resume
-    checkpoint_dir = run_dir / CHECKPOINT_DIR
-    if not (checkpoint_dir / STATE_FILE).exists():
-        raise TrainError(f"trainer.resume={run_dir}: no checkpoint to resume "
-                         f"(expected {checkpoint_dir / STATE_FILE})")
-    if (run_dir / "metrics.json").exists():
-        raise TrainError(f"trainer.resume={run_dir}: that run already finished (metrics.json)")
-    saved = OmegaConf.load(checkpoint_dir / CONFIG_FILE)
+    check_resumable(run_dir)
+    config = started_config(run_dir)
+    saved = OmegaConf.load(config)
     saved.trainer.resume = str(run_dir)
     saved.trainer.verbose = settings.verbose
     log.info("resuming %s with the configuration it started with (%s); other command-line "
-             "settings are ignored", run_dir, checkpoint_dir / CONFIG_FILE)
+             "settings are ignored", run_dir, config)
     return run_dir, TrainSettings.from_cfg(saved)
 
 
 def start_run_files(run_dir: Path, settings: TrainSettings, data) -> RunState:
-    """Write ``split.csv`` and the saved config of a fresh run; on resume check the split.
-
-    Returns the run state to continue from (empty for a fresh run).
+    """Write ``split.csv`` (a resumed run that has one: check it) and return the run state to
+    continue from (empty for a fresh run, or a run stopped before its first epoch ended).
 
     Raises
     ------
@@ -127,16 +168,12 @@ def start_run_files(run_dir: Path, settings: TrainSettings, data) -> RunState:
     """
     checkpoint_dir = run_dir / CHECKPOINT_DIR
     split = data.split_table()
-    if settings.resume:
+    if settings.resume and (run_dir / "split.csv").is_file():
         _check_same_split(run_dir, split)
+    else:
+        split.to_csv(run_dir / "split.csv", index=False)
+    if settings.resume and (checkpoint_dir / STATE_FILE).is_file():
         return RunState.load(checkpoint_dir)
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    split.to_csv(run_dir / "split.csv", index=False)
-    try:
-        text = OmegaConf.to_yaml(settings.config, resolve=True)
-    except Exception:  # an interpolation only Hydra can resolve: keep it as written
-        text = OmegaConf.to_yaml(settings.config)
-    (checkpoint_dir / CONFIG_FILE).write_text(text)
     return RunState()
 
 

@@ -52,7 +52,7 @@ def test_split_is_stratified_disjoint_and_seeded():
 
 def test_split_rejects_a_bin_too_small():
     bins = np.array([0] * 10 + [1] * 10 + [2] * 2)
-    with pytest.raises(DataError, match=r"bin 2 \(ages 70–101\) has 2 subject"):
+    with pytest.raises(DataError, match=r"bin 2 \(ages 70-100\) has 2 subject"):
         stratified_split(bins, (0.7, 0.15, 0.15), 0, edges=[10, 40, 70, 101])
 
 
