@@ -116,3 +116,38 @@ def test_population_moments_weight_batches_by_size():
     everything = np.concatenate(values)
     assert moments.mean == pytest.approx([everything.mean()])
     assert moments.variance == pytest.approx([everything.var()])
+
+
+def _saved_and_population_statistics(run, data, settings):
+    from brainage.training.inputs import precise_bn_sequence
+
+    model = keras.saving.load_model(run / "model.keras")
+    population = population_statistics(model, precise_bn_sequence(settings, data, 4))
+    saved = {layer.name: (np.array(layer.moving_mean), np.array(layer.moving_variance))
+             for layer in recomputed_layers(model)}
+    return saved, population
+
+
+def test_the_saved_model_holds_the_population_statistics_of_its_weights(stage_run, tmp_path):
+    """model.keras (the best epoch) was saved after precise BN recomputed its statistics; without
+    precise BN the moving averages are something else."""
+    from brainage.train import train
+    from brainage.training.settings import TrainSettings
+    from tests.builders import compose_train, tiny_data
+
+    cfg = compose_train("trainer.epochs=3", "seed=2")
+    saved, population = _saved_and_population_statistics(
+        stage_run["run"], stage_run["data"], TrainSettings.from_cfg(cfg))
+    assert set(saved) == {"block1_bn", "block2_bn"}
+    for name, (mean, var) in population.items():
+        np.testing.assert_allclose(saved[name][0], mean, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(saved[name][1], var, rtol=1e-4, atol=1e-6)
+    assert stage_run["metrics"]["precise_bn"] == {"enabled": True, "batches": None}
+
+    off = compose_train("trainer.epochs=1", "seed=2", "trainer.precise_bn.enabled=false",
+                        "trainer.baselines.enabled=false")
+    metrics = train(off, run_dir=tmp_path / "off", data=tiny_data())
+    assert metrics["precise_bn"]["enabled"] is False and metrics["baselines"] == {}
+    saved, population = _saved_and_population_statistics(tmp_path / "off", tiny_data(),
+                                                         TrainSettings.from_cfg(off))
+    assert not np.allclose(saved["block1_bn"][1], population["block1_bn"][1], rtol=1e-2)
