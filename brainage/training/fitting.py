@@ -71,7 +71,7 @@ def fit_model(settings: TrainSettings, data, state: RunState, run_dir: Path,
             # from Python's global RNG, which a resumed process does not share.
             shuffle=False,
             callbacks=stage_callbacks(settings, state, run_dir, sequences.train,
-                                      _precise_bn_batches(settings, data, distribution))
+                                      _precise_bn_batches(settings, data))
             + list(callbacks),
             verbose=settings.keras_verbosity,
         )
@@ -80,19 +80,18 @@ def fit_model(settings: TrainSettings, data, state: RunState, run_dir: Path,
     return model, sequences
 
 
-def _precise_bn_batches(settings: TrainSettings, data, distribution: Distribution):
+def _precise_bn_batches(settings: TrainSettings, data):
     """The training split as precise BN reads it, or None when it is off.
 
-    Its batches are what one BN layer normalises over in training: the global batch on one
-    device and under JAX's DataParallel (one computation over the whole batch), the per-device
-    batch under TensorFlow's MirroredStrategy (statistics per replica).
+    Its batches are the global batch: what one BN layer normalises over in training on one
+    device and under JAX's DataParallel (one computation over the whole batch). TensorFlow's
+    MirroredStrategy normalises per device in training; population statistics taken over the
+    larger global batch are closer to the population normalisation that inference uses (and
+    keep a data-parallel run on the one-device curve, which the two-device test checks).
     """
     if not settings.precise_bn:
         return None
-    batch = settings.batch_size
-    if distribution.backend == "tensorflow" and distribution.n_replicas > 1:
-        batch = distribution.per_replica_batch(batch)
-    return precise_bn_sequence(settings, data, batch)
+    return precise_bn_sequence(settings, data, settings.batch_size)
 
 
 def predict_test(model, sequences: SplitSequences, data, distribution: Distribution):

@@ -43,8 +43,8 @@ def precise_bn_sequence(settings: TrainSettings, data, batch_size: int):
     as training batches do (the table order would give single-bin batches, whose statistics
     upstream BN layers would normalise away) and every epoch averages the same batches (a resumed
     run recomputes what the uninterrupted one did). No augmentation: validation, test and
-    explanation see unshifted volumes. ``batch_size`` is the batch one BN layer normalises over
-    in training (the per-device batch under TensorFlow's MirroredStrategy).
+    explanation see unshifted volumes. ``batch_size``: the training batch, as one BN layer
+    normalises over it (the statistics of every later layer depend on it).
     """
     from brainage.data.stream import VolumeSequence
 
