@@ -3,11 +3,15 @@
     python -m brainage.train                                  # quick experiment (default)
     python -m brainage.train experiment=seed_taylor2019       # the seed's set-up
     python -m brainage.train trainer.resume=outputs/train/<run>   # continue an interrupted run
+    python -m brainage.train trainer.cv_folds=5               # stratified 5-fold cross-validation
 
 Writes into the Hydra run directory: ``model.keras`` (best validation epoch), ``metrics.json``,
 ``history.csv``, ``split.csv``, ``test_predictions.csv`` (per test subject: true and predicted bin,
 logits), ``training_curves.png``, ``confusion_matrix.png`` and ``checkpoint/`` (the last epoch's
-full state, which ``trainer.resume`` continues from). A run directory is never overwritten.
+full state, which ``trainer.resume`` continues from). ``metrics.json`` also holds the scikit-learn
+baselines fitted on the same split and 95 % Wilson intervals. With ``trainer.cv_folds=k`` each fold
+is such a run in ``fold<i>/`` and the run directory gets the fold table (``sweep.md``, mean and SD
+over folds). A run directory is never overwritten.
 The work is done by :mod:`brainage.training`.
 """
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from brainage.errors import TrainError
 from brainage.runs import hydra_entry
 
 log = logging.getLogger(__name__)
@@ -42,7 +47,8 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None, *, data=None,
     Returns
     -------
     dict
-        The contents of ``metrics.json``.
+        The contents of ``metrics.json``; with ``trainer.cv_folds`` (all folds), the mean and SD
+        over folds (:func:`brainage.training.cross_validation.summarise_folds`).
 
     Raises
     ------
@@ -52,12 +58,39 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None, *, data=None,
         A bad setting, the run directory is already used, there is nothing to resume, or the
         model does not fit the data.
     """
+    from brainage.training.settings import TrainSettings
+
+    settings = TrainSettings.from_cfg(cfg)
+    if settings.runs_every_fold:
+        return _cross_validate(settings, run_dir, data, callbacks)
+    return _train_run(settings, run_dir, data, callbacks)
+
+
+def _cross_validate(settings, run_dir, data, callbacks) -> dict:
+    """Every fold in its own sub-run ``fold<i>/`` of the run directory, then the fold table."""
+    from brainage.training.checkpoint import open_run
+    from brainage.training.cross_validation import fold_dir, summarise_folds
+
+    if settings.resume:
+        raise TrainError(f"trainer.resume={settings.resume}: a cross-validation run is resumed "
+                         "fold by fold: trainer.resume=<run>/fold<i>")
+    run_dir, settings = open_run(settings, run_dir)
+    if data is None:
+        from brainage.data.cohort import prepare_data
+
+        data = prepare_data(settings.data, seed=settings.seed, run_dir=run_dir)
+    results = [_train_run(settings.for_fold(fold), fold_dir(run_dir, fold), data, callbacks)
+               for fold in range(settings.cv_folds)]
+    return summarise_folds(run_dir, results)
+
+
+def _train_run(settings, run_dir, data, callbacks) -> dict:
+    """One training run (one fold with ``trainer.cv_fold``), fresh or resumed."""
     from brainage.training.checkpoint import open_run, start_run_files
     from brainage.training.distribution import backend_devices
     from brainage.training.reproducibility import request_determinism, seed_everything
-    from brainage.training.settings import TrainSettings
 
-    run_dir, settings = open_run(TrainSettings.from_cfg(cfg), run_dir)
+    run_dir, settings = open_run(settings, run_dir)
     request_determinism(settings.deterministic)
     seed_everything(settings.seed)
     import keras
@@ -69,17 +102,25 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None, *, data=None,
         from brainage.data.cohort import prepare_data
 
         data = prepare_data(settings.data, seed=settings.seed, run_dir=run_dir)
+    if settings.cv_folds:
+        from brainage.training.cross_validation import fold_data
+
+        data = fold_data(data, settings)
     state = start_run_files(run_dir, settings, data)
     return _fit_and_evaluate(settings, run_dir, data, state, backend, devices, callbacks)
 
 
 def _fit_and_evaluate(settings, run_dir: Path, data, state, backend: str, devices: list,
                       callbacks) -> dict:
-    """Fit on the run's devices, keep the best epoch, evaluate it on the test split, write."""
+    """Fit the baselines, then the network on the run's devices; keep the best epoch, evaluate
+    it on the test split, write."""
+    from brainage.training.baselines.suite import fit_baselines
     from brainage.training.fitting import fit_model, predict_test, training_distribution
     from brainage.training.metrics import format_summary, run_metrics, run_timings
     from brainage.training.outputs import write_run_outputs
 
+    # Before the network: seconds, and a bad atlas fails before minutes of training.
+    baselines = fit_baselines(settings.baselines, data)
     distribution = training_distribution(settings, backend)
     with distribution.scope():
         model, sequences = fit_model(settings, data, state, run_dir, distribution, devices,
@@ -90,7 +131,7 @@ def _fit_and_evaluate(settings, run_dir: Path, data, state, backend: str, device
                  "replicas": distribution.n_replicas, "dtype_policy": model.dtype_policy.name}
     timings = run_timings(placement, state, len(data.indices("train")), len(logits),
                           predict_seconds)
-    metrics = run_metrics(settings, data, state, logits, timings)
+    metrics = run_metrics(settings, data, state, logits, timings, baselines)
     write_run_outputs(run_dir, state.history, state.best_epoch, data, logits, metrics)
     log.info("test results (%s)\n%s", run_dir, format_summary(metrics))
     return metrics

@@ -34,7 +34,7 @@ def training_curves_figure(history: list, best_epoch: int | None = None):
     return fig
 
 
-def confusion_matrix_figure(matrix, labels):
+def confusion_matrix_figure(matrix, labels, accuracy_ci=None, per_bin_ci=None):
     """Counts per (true bin, predicted bin), shaded by the share of the true bin.
 
     Parameters
@@ -43,12 +43,17 @@ def confusion_matrix_figure(matrix, labels):
         ``matrix[i][j]`` counts test volumes of true bin ``i`` predicted as bin ``j``.
     labels : list of str
         Bin labels, e.g. ``["10-39", "40-69", "70-100"]``.
+    accuracy_ci : [low, high], optional
+        95 % interval of the accuracy, shown in the title.
+    per_bin_ci : list of [low, high] or None, optional
+        95 % interval of each bin's accuracy, shown beside its row.
     """
     from matplotlib.figure import Figure
 
     cm = np.asarray(matrix, dtype=float)
-    share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    fig = Figure(figsize=(4.5, 4), layout="constrained")
+    support = cm.sum(axis=1)
+    share = cm / np.maximum(support[:, None], 1)
+    fig = Figure(figsize=(6.2 if per_bin_ci else 4.5, 4.2), layout="constrained")
     ax = fig.subplots()
     image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for i in range(cm.shape[0]):
@@ -59,6 +64,15 @@ def confusion_matrix_figure(matrix, labels):
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("predicted age bin")
     ax.set_ylabel("true age bin")
-    ax.set_title(f"test set: {np.trace(cm):.0f} of {cm.sum():.0f} correct")
-    fig.colorbar(image, ax=ax, label="share of true bin")
+    title = f"test set: {np.trace(cm):.0f} of {cm.sum():.0f} correct"
+    if accuracy_ci:
+        title += (f"\naccuracy {100 * np.trace(cm) / max(cm.sum(), 1):.1f} % "
+                  f"(95 % CI {100 * accuracy_ci[0]:.1f}-{100 * accuracy_ci[1]:.1f})")
+    ax.set_title(title)
+    for i, interval in enumerate(per_bin_ci or []):
+        if interval:
+            ax.text(len(labels) - 0.4, i, f"{100 * cm[i, i] / support[i]:.0f} %\n"
+                    f"[{100 * interval[0]:.0f}, {100 * interval[1]:.0f}]",
+                    ha="left", va="center", fontsize=8)
+    fig.colorbar(image, ax=ax, label="share of true bin", pad=0.2 if per_bin_ci else 0.05)
     return fig

@@ -24,11 +24,18 @@ log = logging.getLogger(__name__)
 LOGGED = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
-def stage_callbacks(settings: TrainSettings, state: RunState, run_dir: Path, train_seq) -> list:
-    """The stage's callbacks, in order: data order, clock, plateau schedule, best epoch,
-    checkpoint, progress bar, the epoch's log line."""
+def stage_callbacks(settings: TrainSettings, state: RunState, run_dir: Path, train_seq,
+                    precise_bn_batches=None) -> list:
+    """The stage's callbacks, in order: data order, clock, precise BN (when
+    ``precise_bn_batches``, the training split as it reads it, is given), plateau schedule, best
+    epoch, checkpoint, progress bar, the epoch's log line."""
+    from brainage.training.precise_bn import PreciseBatchNorm
+
     clock = EpochClock()
     callbacks = [EpochDataOrder(train_seq), clock]
+    if precise_bn_batches is not None:
+        # Before validation, so validation, the best epoch and every checkpoint see its statistics.
+        callbacks.append(PreciseBatchNorm(precise_bn_batches, settings.precise_bn_batches))
     if settings.lr_schedule == "plateau":
         callbacks.append(ResumablePlateau(
             state, monitor=settings.monitor, mode="max" if settings.maximise else "min",

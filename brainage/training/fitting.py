@@ -13,7 +13,9 @@ from brainage.errors import DistributionError, TrainError
 from brainage.training.callbacks import stage_callbacks
 from brainage.training.checkpoint import CHECKPOINT_DIR, RunState
 from brainage.training.distribution import Distribution, resolve_distribution
-from brainage.training.inputs import SplitSequences, class_weights, split_sequences
+from brainage.training.inputs import (
+    SplitSequences, class_weights, precise_bn_sequence, split_sequences,
+)
 from brainage.training.model_setup import compiled_model
 from brainage.training.settings import TrainSettings
 
@@ -68,12 +70,28 @@ def fit_model(settings: TrainSettings, data, state: RunState, run_dir: Path,
             # The sequence shuffles itself by (seed, epoch); Keras's own batch shuffle would draw
             # from Python's global RNG, which a resumed process does not share.
             shuffle=False,
-            callbacks=stage_callbacks(settings, state, run_dir, sequences.train) + list(callbacks),
+            callbacks=stage_callbacks(settings, state, run_dir, sequences.train,
+                                      _precise_bn_batches(settings, data))
+            + list(callbacks),
             verbose=settings.keras_verbosity,
         )
     if state.best_weights:
         model.load_weights(checkpoint_dir / state.best_weights)
     return model, sequences
+
+
+def _precise_bn_batches(settings: TrainSettings, data):
+    """The training split as precise BN reads it, or None when it is off.
+
+    Its batches are the global batch: what one BN layer normalises over in training on one
+    device and under JAX's DataParallel (one computation over the whole batch). TensorFlow's
+    MirroredStrategy normalises per device in training; population statistics taken over the
+    larger global batch are closer to the population normalisation that inference uses (and
+    keep a data-parallel run on the one-device curve, which the two-device test checks).
+    """
+    if not settings.precise_bn:
+        return None
+    return precise_bn_sequence(settings, data, settings.batch_size)
 
 
 def predict_test(model, sequences: SplitSequences, data, distribution: Distribution):

@@ -36,6 +36,22 @@ def split_sequences(settings: TrainSettings, data) -> SplitSequences:
     )
 
 
+def precise_bn_sequence(settings: TrainSettings, data, batch_size: int):
+    """The training split as precise BN reads it (:mod:`brainage.training.precise_bn`).
+
+    One fixed order, the first epoch's shuffle of the run's seed, so every batch mixes age bins
+    as training batches do (the table order would give single-bin batches, whose statistics
+    upstream BN layers would normalise away) and every epoch averages the same batches (a resumed
+    run recomputes what the uninterrupted one did). No augmentation: validation, test and
+    explanation see unshifted volumes. ``batch_size``: the training batch, as one BN layer
+    normalises over it (the statistics of every later layer depend on it).
+    """
+    from brainage.data.stream import VolumeSequence
+
+    return VolumeSequence(data.volumes, data.indices("train"), None, batch_size=batch_size,
+                          shuffle=True, seed=settings.seed, max_shift=0)
+
+
 def class_weights(data) -> dict | None:
     """``{bin: weight}`` as Keras takes it, or None when the data stage did not weight bins."""
     if not data.class_weights:

@@ -5,6 +5,7 @@ import numpy as np
 
 from brainage.data.cohort import bin_labels
 from brainage.training.checkpoint import RunState
+from brainage.training.intervals import CONFIDENCE, METHOD, wilson_interval
 from brainage.training.settings import TrainSettings
 
 # Seed 000, section 3.1: test accuracy per bin (10-39, 40-69, 70-100) and overall after 34 epochs.
@@ -14,10 +15,11 @@ SEED_ACCURACY = 0.7222
 
 
 def classification_metrics(y_true, y_pred, n_classes: int) -> dict:
-    """Accuracy, per-class accuracy (recall), balanced accuracy and the confusion matrix.
+    """Accuracy, per-class accuracy (recall), balanced accuracy, the confusion matrix, and 95 %
+    Wilson intervals of the accuracy and of each bin's accuracy.
 
     ``confusion_matrix[i][j]`` counts volumes of true bin ``i`` predicted as bin ``j``. A bin
-    without test volumes has accuracy None and is left out of the balanced accuracy.
+    without test volumes has accuracy (and interval) None and is left out of the balanced accuracy.
     """
     y_true = np.asarray(y_true, dtype=np.int64)
     y_pred = np.asarray(y_pred, dtype=np.int64)
@@ -30,13 +32,19 @@ def classification_metrics(y_true, y_pred, n_classes: int) -> dict:
         "test_accuracy": float((y_true == y_pred).mean()) if len(y_true) else None,
         "test_balanced_accuracy": float(sum(present) / len(present)) if present else None,
         "test_per_bin_accuracy": per_bin,
+        "test_accuracy_ci95": wilson_interval(int(np.trace(cm)), int(len(y_true))),
+        "test_per_bin_accuracy_ci95": [wilson_interval(int(cm[k, k]), int(support[k]))
+                                       for k in range(n_classes)],
+        "ci_method": f"{METHOD} {100 * CONFIDENCE:g} %",
         "test_n": int(len(y_true)),
         "confusion_matrix": cm.tolist(),
     }
 
 
-def run_metrics(settings: TrainSettings, data, state: RunState, logits, timings: dict) -> dict:
-    """The contents of ``metrics.json``: test metrics of ``logits``, the split, the run's course.
+def run_metrics(settings: TrainSettings, data, state: RunState, logits, timings: dict,
+                baselines: dict | None = None) -> dict:
+    """The contents of ``metrics.json``: test metrics of ``logits``, the split, the run's course,
+    the baselines on the same split.
 
     Parameters
     ----------
@@ -44,6 +52,8 @@ def run_metrics(settings: TrainSettings, data, state: RunState, logits, timings:
         The kept model's outputs on the test split, in split order.
     timings : dict
         From :func:`run_timings`.
+    baselines : dict, optional
+        From :func:`brainage.training.baselines.suite.fit_baselines`.
     """
     metrics = classification_metrics(data.labels("test"), logits.argmax(axis=-1), data.n_classes)
     metrics.update(
@@ -59,6 +69,10 @@ def run_metrics(settings: TrainSettings, data, state: RunState, logits, timings:
         best_monitor_value=state.best_value,
         seed=settings.seed,
         resumed=settings.resume is not None,
+        precise_bn={"enabled": settings.precise_bn, "batches": settings.precise_bn_batches},
+        cv_folds=settings.cv_folds,
+        cv_fold=settings.cv_fold,
+        baselines=baselines or {},
         timings=timings,
     )
     return metrics
@@ -92,24 +106,54 @@ def counts_per_bin(data) -> dict:
 
 
 def format_summary(metrics: dict) -> str:
-    """A small table of test accuracy per bin next to the seed's figures (seed 000, section 3.1)."""
+    """Test accuracy per bin with 95 % intervals next to the seed's figures (seed 000, section
+    3.1), then the network beside the baselines fitted on the same split."""
     labels = metrics["bin_labels"]
     seed_comparable = [float(e) for e in metrics["bin_edges"]] == [float(e) for e in SEED_BIN_EDGES]
     counts = metrics["confusion_matrix"]
-
-    def pct(value):
-        return "     -" if value is None else f"{100 * value:6.2f}"
-
-    lines = [f"{'age bin':<14}{'n test':>7}{'accuracy %':>12}{'seed 000 %':>12}"]
+    intervals = metrics["test_per_bin_accuracy_ci95"]
+    lines = [f"{'age bin':<14}{'n test':>7}{'accuracy % (95 % CI)':>24}{'seed 000 %':>12}"]
     for k, label in enumerate(labels):
         seed = SEED_PER_BIN_ACCURACY[k] if seed_comparable else None
-        lines.append(f"{label:<14}{sum(counts[k]):>7}{pct(metrics['test_per_bin_accuracy'][k]):>12}"
-                     f"{pct(seed):>12}")
-    lines.append(f"{'overall':<14}{metrics['test_n']:>7}{pct(metrics['test_accuracy']):>12}"
-                 f"{pct(SEED_ACCURACY if seed_comparable else None):>12}")
-    lines.append(f"{'balanced':<14}{'':>7}{pct(metrics['test_balanced_accuracy']):>12}"
-                 f"{pct(None):>12}")
+        lines.append(f"{label:<14}{sum(counts[k]):>7}"
+                     f"{_with_interval(metrics['test_per_bin_accuracy'][k], intervals[k]):>24}"
+                     f"{_pct(seed):>12}")
+    lines.append(f"{'overall':<14}{metrics['test_n']:>7}"
+                 f"{_with_interval(metrics['test_accuracy'], metrics['test_accuracy_ci95']):>24}"
+                 f"{_pct(SEED_ACCURACY if seed_comparable else None):>12}")
+    lines.append(f"{'balanced':<14}{'':>7}{_pct(metrics['test_balanced_accuracy']):>24}"
+                 f"{_pct(None):>12}")
+    if metrics.get("baselines"):
+        lines += ["", *baseline_table(metrics)]
     return "\n".join(lines)
+
+
+def baseline_table(metrics: dict) -> list:
+    """Lines: the network and each baseline on the same test split (accuracy with its 95 %
+    interval, per bin, balanced, the penalty chosen on the validation split)."""
+    bins = "".join(f"{label:>8}" for label in metrics["bin_labels"])
+    lines = [f"{'same split, test accuracy %':<28}{'(95 % CI)':>24}{bins}{'balanced':>10}  penalty"]
+    rows = [("CNN", metrics, "-")]
+    rows += [(name, entry, f"{entry['penalty']['name']}={entry['penalty']['value']:g}")
+             for name, entry in metrics["baselines"].items()]
+    for name, entry, penalty in rows:
+        per_bin = "".join(f"{_pct(a):>8}" for a in entry["test_per_bin_accuracy"])
+        lines.append(f"{name:<28}"
+                     f"{_with_interval(entry['test_accuracy'], entry['test_accuracy_ci95']):>24}"
+                     f"{per_bin}{_pct(entry['test_balanced_accuracy']):>10}  {penalty}")
+    return lines
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
+def _with_interval(value, interval) -> str:
+    if value is None:
+        return "-"
+    if not interval:
+        return _pct(value)
+    return f"{100 * value:.2f} ({100 * interval[0]:.1f}-{100 * interval[1]:.1f})"
 
 
 def _rate(count: float, seconds: float) -> float | None:

@@ -36,7 +36,9 @@ def write_run_outputs(run_dir: Path, history: list, best_epoch: int | None, data
     write_history(run_dir / "history.csv", history)
     write_predictions(run_dir / "test_predictions.csv", data, logits)
     training_curves_figure(history, best_epoch).savefig(run_dir / "training_curves.png", dpi=100)
-    confusion_matrix_figure(metrics["confusion_matrix"], metrics["bin_labels"]).savefig(
+    confusion_matrix_figure(metrics["confusion_matrix"], metrics["bin_labels"],
+                            metrics["test_accuracy_ci95"],
+                            metrics["test_per_bin_accuracy_ci95"]).savefig(
         run_dir / "confusion_matrix.png", dpi=100)
     # metrics.json last: its presence marks a finished run.
     (run_dir / "metrics.json").write_text(json.dumps(json_safe(metrics), indent=2))

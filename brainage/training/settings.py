@@ -5,13 +5,15 @@ Every value comes from the YAML (``configs/train.yaml``, ``configs/trainer/defau
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from brainage.errors import TrainError
 from brainage.model import ModelSettings
+from brainage.training.baselines.settings import BaselineSettings
 from brainage.training.distribution import DISTRIBUTIONS
 
 LR_SCHEDULES = ("none", "cosine", "plateau")
@@ -47,6 +49,17 @@ class TrainSettings:
         0 silent, 1 progress bar and a line per epoch, 2 a line per epoch.
     stream_workers, stream_prefetch : int
         Reader threads and queued batches of the input pipeline (``data.stream``).
+    precise_bn : bool
+        Recompute the BatchNorm population statistics over the training split before every
+        validation (:mod:`brainage.training.precise_bn`).
+    precise_bn_batches : int or None
+        How many training batches precise BN averages; None: all.
+    baselines : BaselineSettings
+        The scikit-learn baselines fitted on the same split.
+    cv_folds : int or None
+        Stratified k-fold cross-validation (k >= 2) instead of the data stage's single split.
+    cv_fold : int or None
+        With ``cv_folds``: the one fold (0-based) this run trains; None trains them all.
     model : ModelSettings
     data : DictConfig
         The ``data`` group, handed to the data stage as it is.
@@ -72,6 +85,11 @@ class TrainSettings:
     verbose: int
     stream_workers: int
     stream_prefetch: int
+    precise_bn: bool
+    precise_bn_batches: int | None
+    baselines: BaselineSettings
+    cv_folds: int | None
+    cv_fold: int | None
     model: ModelSettings
     data: DictConfig
     config: DictConfig
@@ -88,6 +106,9 @@ class TrainSettings:
         trainer = cfg.trainer
         augment = trainer.augment
         patience = trainer.early_stopping_patience
+        # .get: the config saved by a run made before precise BN, baselines and k-fold existed
+        # lacks them; resuming it must go on as it started (without them).
+        precise_bn, batches = _precise_bn(trainer.get("precise_bn"))
         settings = cls(
             seed=int(cfg.seed),
             epochs=int(trainer.epochs),
@@ -107,6 +128,11 @@ class TrainSettings:
             verbose=int(trainer.verbose),
             stream_workers=int(cfg.data.stream.workers),
             stream_prefetch=int(cfg.data.stream.prefetch),
+            precise_bn=precise_bn,
+            precise_bn_batches=None if batches is None else int(batches),
+            baselines=BaselineSettings.from_cfg(trainer.get("baselines")),
+            cv_folds=_optional_int(trainer.get("cv_folds")),
+            cv_fold=_optional_int(trainer.get("cv_fold")),
             model=ModelSettings.from_cfg(cfg.model),
             data=cfg.data,
             config=cfg,
@@ -127,6 +153,32 @@ class TrainSettings:
                 raise TrainError(f"{where}={getattr(self, key)}; expected a positive number")
         if not self.learning_rate > 0:
             raise TrainError(f"trainer.learning_rate={self.learning_rate}; expected > 0")
+        if self.precise_bn_batches is not None and self.precise_bn_batches < 1:
+            raise TrainError(f"trainer.precise_bn.batches={self.precise_bn_batches}; expected a "
+                             "positive number or null (all training batches)")
+        self._check_folds()
+
+    def _check_folds(self) -> None:
+        folds, fold = self.cv_folds, self.cv_fold
+        if folds is not None and folds < 2:
+            raise TrainError(f"trainer.cv_folds={folds}; expected null (the data stage's split) "
+                             "or k >= 2 folds")
+        if fold is not None and (folds is None or not 0 <= fold < folds):
+            raise TrainError(f"trainer.cv_fold={fold} needs trainer.cv_folds=k with "
+                             f"0 <= cv_fold < k (cv_folds={folds})")
+
+    @property
+    def runs_every_fold(self) -> bool:
+        """Cross-validation over all folds (each a sub-run) rather than one training run."""
+        return self.cv_folds is not None and self.cv_fold is None
+
+    def for_fold(self, fold: int) -> "TrainSettings":
+        """These settings for fold ``fold`` alone; its saved config names the fold, so resuming
+        the fold's run directory trains the same fold."""
+        config = copy.deepcopy(self.config)
+        OmegaConf.set_struct(config, False)
+        config.trainer.cv_fold = int(fold)
+        return replace(self, cv_fold=int(fold), config=config)
 
     @property
     def maximise(self) -> bool:
@@ -137,3 +189,18 @@ class TrainSettings:
     def keras_verbosity(self) -> int:
         """``verbose`` as ``model.fit`` takes it: 0, 1 (progress bar) or 2 (a line per epoch)."""
         return {0: 0, 1: 1}.get(self.verbose, 2)
+
+
+def _optional_int(value) -> int | None:
+    return None if value is None else int(value)
+
+
+def _precise_bn(value) -> tuple[bool, int | None]:
+    """``trainer.precise_bn`` as (enabled, batches): the group, or a plain true/false (typed as
+    ``trainer.precise_bn=false``)."""
+    if value is None or isinstance(value, bool):
+        return bool(value), None
+    if not hasattr(value, "get"):
+        raise TrainError(f"trainer.precise_bn={value!r}; expected true, false or "
+                         "trainer.precise_bn.enabled=<true|false>")
+    return bool(value.get("enabled", True)), value.get("batches")

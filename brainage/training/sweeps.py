@@ -1,9 +1,11 @@
 """A training sweep (a Hydra multirun of the training stage) gathered into tables.
 
 One row per run (the overrides it ran with, its test accuracy, balanced and per-bin accuracy,
-best epoch, timings; unfinished runs have status ``unfinished``) in ``sweep.csv`` and ``sweep.md``,
-and ``sweep_summary.csv``: mean, SD and count over one override (seeds, usually) per remaining
-setting.
+each baseline's test accuracy on the same split (``baseline_<name>``), best epoch, timings;
+unfinished runs have status ``unfinished``) in ``sweep.csv`` and ``sweep.md``, and
+``sweep_summary.csv``: mean, SD and count over one override (seeds, usually) per remaining
+setting. The folds of a cross-validation run (``fold<i>/`` with ``trainer.cv_folds``) are runs
+too: each carries its parent's overrides and a ``cv_fold`` column, over which it can be averaged.
 """
 from __future__ import annotations
 
@@ -42,7 +44,8 @@ class SweepSettings:
 
 
 def find_runs(sweep_dir) -> list:
-    """Run directories under ``sweep_dir``: those with ``.hydra/overrides.yaml`` or metrics.json."""
+    """Run directories under ``sweep_dir``: those with ``.hydra/overrides.yaml`` or metrics.json,
+    except one that holds runs itself (a cross-validation run's folds stand for it)."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise TrainError(f"sweep_dir={sweep_dir} is not a directory; pass a multirun directory "
@@ -50,12 +53,17 @@ def find_runs(sweep_dir) -> list:
     found = {p.parent.parent for p in sweep_dir.rglob("overrides.yaml") if p.parent.name == ".hydra"}
     found |= {p.parent for p in sweep_dir.rglob("metrics.json")}
     found = [p for p in found if not SKIP_DIRS & set(p.relative_to(sweep_dir).parts)]
+    found = [p for p in found if not any(p in other.parents for other in found)]
     return sorted(found, key=lambda p: _natural_key(p.relative_to(sweep_dir).as_posix()))
 
 
 def read_overrides(run_dir) -> dict:
-    """``{key: value}`` of the task overrides a run was started with (Hydra's overrides.yaml)."""
-    path = Path(run_dir) / ".hydra" / "overrides.yaml"
+    """``{key: value}`` of the task overrides a run was started with (Hydra's overrides.yaml; a
+    fold of a cross-validation run has its parent's)."""
+    run_dir = Path(run_dir)
+    path = run_dir / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        path = run_dir.parent / ".hydra" / "overrides.yaml"
     if not path.is_file():
         return {}
     from omegaconf import OmegaConf
@@ -93,7 +101,8 @@ def gather(sweep_dir) -> pd.DataFrame:
 def summarise(table: pd.DataFrame, over: str) -> pd.DataFrame:
     """Mean, SD and n of the test metrics over ``over`` for each combination of other overrides."""
     done = table[table["status"] == "finished"]
-    metric_cols = [c for c in table.columns if c in METRICS or c.startswith("test_acc_bin")]
+    metric_cols = [c for c in table.columns
+                   if c in METRICS or c.startswith(("test_acc_bin", "baseline_"))]
     settings = [c for c in table.columns
                 if c not in ("run", "status", over) and c not in _metric_names(table)]
     if done.empty:
@@ -155,6 +164,9 @@ def _metric_columns(metrics: dict) -> dict:
     out = {key: metrics.get(key) for key in METRICS}
     for k, value in enumerate(metrics.get("test_per_bin_accuracy") or []):
         out[f"test_acc_bin{k}"] = value
+    for name, entry in (metrics.get("baselines") or {}).items():
+        out[f"baseline_{name}"] = entry.get("test_accuracy")
+    out["cv_fold"] = metrics.get("cv_fold")
     timings = metrics.get("timings") or {}
     out.update(test_n=metrics.get("test_n"), best_epoch=metrics.get("best_epoch"),
                epochs_run=metrics.get("epochs_run"), stopped_early=metrics.get("stopped_early"),
@@ -167,7 +179,7 @@ def _metric_columns(metrics: dict) -> dict:
 
 def _metric_names(table: pd.DataFrame) -> set:
     sample = _metric_columns({"test_per_bin_accuracy": [0] * 64})
-    return {c for c in table.columns if c in sample}
+    return {c for c in table.columns if c in sample or c.startswith("baseline_")}
 
 
 def _natural_key(text: str):

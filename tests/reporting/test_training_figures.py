@@ -24,3 +24,14 @@ def test_confusion_matrix_counts_and_title():
     assert ax.get_title() == "test set: 9 of 12 correct"
     assert [t.get_text() for t in ax.texts] == ["3", "1", "0", "0", "2", "2", "0", "0", "4"]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["10-39", "40-69", "70-100"]
+
+
+def test_confusion_matrix_shows_the_95_percent_intervals(tmp_path):
+    fig = confusion_matrix_figure([[3, 1, 0], [0, 2, 2], [0, 0, 4]], ["10-39", "40-69", "70-100"],
+                                  accuracy_ci=[0.4281, 0.9108],
+                                  per_bin_ci=[[0.3006, 0.9544], [0.15, 0.85], None])
+    ax = fig.axes[0]
+    assert ax.get_title() == "test set: 9 of 12 correct\naccuracy 75.0 % (95 % CI 42.8-91.1)"
+    texts = [t.get_text() for t in ax.texts]
+    assert texts[9:] == ["75 %\n[30, 95]", "50 %\n[15, 85]"]  # a bin without interval: nothing
+    fig.savefig(tmp_path / "cm.png")

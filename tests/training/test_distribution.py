@@ -126,11 +126,17 @@ DATA_PARALLEL_SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend, rtol", [
-    ("jax", 1e-3),         # one sharded global computation: the same numbers up to rounding
-    ("tensorflow", 0.05),  # MirroredStrategy: batch-norm statistics per replica (2 volumes each)
+@pytest.mark.parametrize("backend, rtol, val_rtol", [
+    # one sharded global computation: the same numbers up to rounding
+    ("jax", 1e-3, 1e-3),
+    # MirroredStrategy: training-mode batch-norm statistics per replica (2 volumes each), so the
+    # gradients and weights drift apart (training loss within 5 %). Precise BN then gives the
+    # drifted weights their own population statistics, and the validation loss shows the drift:
+    # measured 5.6 % apart at epoch 2 (precise BN off it hid behind lagging moving statistics,
+    # 1.10 on both curves).
+    ("tensorflow", 0.05, 0.10),
 ])
-def test_two_devices_follow_the_one_device_loss_curve(tmp_path, backend, rtol):
+def test_two_devices_follow_the_one_device_loss_curve(tmp_path, backend, rtol, val_rtol):
     env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND=backend)
     if backend == "jax":
         env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
@@ -143,4 +149,4 @@ def test_two_devices_follow_the_one_device_loss_curve(tmp_path, backend, rtol):
     assert one["replicas"] == 1 and two["replicas"] == 2
     assert two["test_n"] == two["n_predictions"] == 9  # the padding's predictions are dropped
     np.testing.assert_allclose(two["loss"], one["loss"], rtol=rtol)
-    np.testing.assert_allclose(two["val_loss"], one["val_loss"], rtol=rtol)
+    np.testing.assert_allclose(two["val_loss"], one["val_loss"], rtol=val_rtol)

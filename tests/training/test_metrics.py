@@ -46,3 +46,21 @@ def test_timings_leave_out_the_first_epoch_for_the_steady_rate():
 def test_counts_per_bin_of_each_split():
     assert counts_per_bin(tiny_data(n_per_bin=20)) == {
         "train": [12, 12, 12], "val": [4, 4, 4], "test": [4, 4, 4]}
+
+
+def test_summary_shows_intervals_and_the_baselines_beside_the_network():
+    metrics = classification_metrics([0] * 12 + [1] * 12 + [2] * 12,
+                                     [0] * 12 + [1] * 11 + [0] + [2] * 9 + [1] * 3, 3)
+    metrics.update(bin_edges=[10, 40, 70, 101], bin_labels=bin_labels([10, 40, 70, 101]))
+    ridge = classification_metrics([0, 1, 2, 2], [0, 1, 2, 1], 3)
+    metrics["baselines"] = {"ridge_age_blocks": {
+        **ridge, "penalty": {"name": "alpha", "value": 1000.0, "at_grid_edge": False}}}
+    lines = format_summary(metrics).splitlines()
+    assert lines[4].split() == ["overall", "36", "88.89", "(74.7-95.6)", "72.22"]
+    assert lines[1].split() == ["10-39", "12", "100.00", "(75.8-100.0)", "81.58"]
+    assert lines[-2].split() == ["CNN", "88.89", "(74.7-95.6)", "100.00", "91.67", "75.00",
+                                 "88.89", "-"]
+    assert lines[-1].split() == ["ridge_age_blocks", "75.00", "(30.1-95.4)", "100.00", "100.00",
+                                 "50.00", "83.33", "alpha=1000"]
+    del metrics["baselines"]
+    assert "ridge_age_blocks" not in format_summary(metrics)

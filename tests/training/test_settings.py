@@ -24,6 +24,13 @@ def test_settings_are_the_yaml_values():
     assert settings.seed == OmegaConf.load(CONFIGS / "train.yaml").seed
     assert settings.model == ModelSettings.from_cfg(OmegaConf.load(CONFIGS / "model" / "taylor2019.yaml"))
     assert settings.keras_verbosity == 1 and settings.maximise is False
+    assert settings.precise_bn == trainer.precise_bn.enabled is True  # on by default
+    assert settings.precise_bn_batches == trainer.precise_bn.batches
+    assert settings.baselines.enabled == trainer.baselines.enabled is True
+    assert list(settings.baselines.models) == list(trainer.baselines.models)
+    assert settings.baselines.ridge_alphas == tuple(trainer.baselines.ridge_alphas)
+    assert (settings.cv_folds, settings.cv_fold) == (trainer.cv_folds, trainer.cv_fold)
+    assert settings.runs_every_fold is False
 
 
 def test_overrides_reach_the_settings():
@@ -36,6 +43,14 @@ def test_overrides_reach_the_settings():
     assert settings.lr_schedule == "none" and settings.keras_verbosity == 2
     assert str(settings.resume) == "some/run"
     assert settings.model.widths == (2, 4)  # the tiny model of the tests
+    switched = TrainSettings.from_cfg(compose_train(
+        "trainer.precise_bn.enabled=false", "trainer.precise_bn.batches=3",
+        "trainer.baselines.enabled=false", "trainer.cv_folds=5"))
+    assert switched.precise_bn is False and switched.precise_bn_batches == 3
+    assert switched.baselines.enabled is False and switched.runs_every_fold
+    fold = switched.for_fold(2)
+    assert (fold.cv_fold, fold.config.trainer.cv_fold, fold.runs_every_fold) == (2, 2, False)
+    assert switched.config.trainer.cv_fold is None  # the original is left alone
 
 
 @pytest.mark.parametrize("override, message", [
@@ -46,6 +61,7 @@ def test_overrides_reach_the_settings():
     ("trainer.batch_size=-4", "trainer.batch_size=-4; expected a positive number"),
     ("data.stream.workers=0", "data.stream.workers=0; expected a positive number"),
     ("trainer.learning_rate=0", "trainer.learning_rate=0.0; expected > 0"),
+    ("trainer.precise_bn.batches=0", "trainer.precise_bn.batches=0; expected a positive number"),
 ])
 def test_bad_settings_are_train_errors(override, message):
     with pytest.raises(TrainError, match=message.replace("(", r"\(").replace(".", r"\.")):
@@ -58,3 +74,25 @@ def test_a_key_missing_from_the_yaml_is_not_filled_in():
     del cfg.trainer["monitor"]
     with pytest.raises(ConfigAttributeError, match="monitor"):
         TrainSettings.from_cfg(cfg)
+
+
+def test_a_run_saved_before_precise_bn_and_baselines_resumes_without_them():
+    cfg = compose_train()
+    OmegaConf.set_struct(cfg, False)
+    for key in ("precise_bn", "baselines", "cv_folds", "cv_fold"):
+        del cfg.trainer[key]
+    settings = TrainSettings.from_cfg(cfg)
+    assert settings.precise_bn is False and settings.baselines.enabled is False
+    assert settings.cv_folds is None and settings.cv_fold is None
+
+
+@pytest.mark.parametrize("typed, enabled", [("trainer.precise_bn=false", False),
+                                            ("trainer.precise_bn=true", True),
+                                            ("trainer.precise_bn.enabled=false", False)])
+def test_precise_bn_is_a_switch_typed_either_way(typed, enabled):
+    assert TrainSettings.from_cfg(compose_train(typed)).precise_bn is enabled
+
+
+def test_precise_bn_of_another_kind_is_refused():
+    with pytest.raises(TrainError, match=r"trainer\.precise_bn='often'; expected true, false"):
+        TrainSettings.from_cfg(compose_train("trainer.precise_bn=often"))

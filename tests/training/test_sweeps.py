@@ -65,3 +65,31 @@ def test_sweep_of_nothing_is_a_clear_error(tmp_path):
     with pytest.raises(TrainError, match="is not a directory"):
         write_sweep_tables(tmp_path / "missing", tmp_path / "out", "seed")
     assert not (tmp_path / "out").exists()  # a refused sweep writes nothing
+
+
+def test_folds_of_a_cross_validation_run_are_runs_with_their_parents_overrides(tmp_path):
+    import json
+
+    from omegaconf import OmegaConf
+
+    sweep = tmp_path / "sweep"
+    for num, seed in enumerate((1, 2)):
+        parent = sweep / str(num)
+        (parent / ".hydra").mkdir(parents=True)
+        OmegaConf.save(OmegaConf.create([f"seed={seed}", "trainer.cv_folds=2"]),
+                       parent / ".hydra" / "overrides.yaml")
+        for fold in (0, 1):
+            (parent / f"fold{fold}").mkdir()
+            (parent / f"fold{fold}" / "metrics.json").write_text(json.dumps({
+                "test_accuracy": 0.5 + 0.1 * fold + 0.2 * num, "cv_fold": fold,
+                "baselines": {"ridge_age_blocks": {"test_accuracy": 0.8}}}))
+    assert [p.relative_to(sweep).as_posix() for p in find_runs(sweep)] == [
+        "0/fold0", "0/fold1", "1/fold0", "1/fold1"]
+    table = gather(sweep)
+    assert table["seed"].tolist() == ["1", "1", "2", "2"]
+    assert table["cv_fold"].tolist() == [0, 1, 0, 1]
+    assert table["baseline_ridge_age_blocks"].tolist() == [0.8] * 4
+    summary = summarise(table, "cv_fold")
+    assert summary["seed"].tolist() == ["1", "2"] and summary["n"].tolist() == [2, 2]
+    assert summary["test_accuracy_mean"].tolist() == pytest.approx([0.55, 0.75])
+    assert summary["baseline_ridge_age_blocks_mean"].tolist() == pytest.approx([0.8, 0.8])

@@ -1,0 +1,138 @@
+"""The baselines: linear scikit-learn models, a penalty chosen on the validation split, tested once.
+
+Each baseline is features (``blocks``: block means of the volume, standardised; ``regions``: mean
+grey matter per atlas region, standardised) and a target: ``bin`` (multinomial logistic
+regression, L2 penalty ``C``) or ``age`` (ridge regression on age, penalty ``alpha``, whose
+prediction is put into the run's age bins). Every model is fitted on the training split alone;
+the penalty with the best validation accuracy is kept (ties: the lower validation loss, log-loss or
+mean absolute error), then the test split is predicted once.
+
+The standardised features are projected onto an orthonormal basis of the centred training rows
+before the linear model (:class:`TrainingRowBasis`). For an L2 penalty with an unpenalised
+intercept this is an exact reparametrisation, not a reduction: any weight component orthogonal to
+the centred training rows adds only a constant (taken by the intercept) while raising the penalty,
+so the optimum has none, and the penalty is the same on the orthonormal basis. Every fit becomes a
+problem of at most n_train dimensions (20,150 block means -> 167).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from brainage.data.bins import assign_bins
+from brainage.training.metrics import classification_metrics
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A baseline: its name, the features it reads, and what it predicts (``bin`` or ``age``)."""
+
+    name: str
+    features: str
+    target: str
+    description: str
+
+    @property
+    def penalty_name(self) -> str:
+        return "alpha" if self.target == "age" else "C"
+
+
+BASELINES = {b.name: b for b in [
+    Baseline("ridge_age_blocks", "blocks", "age",
+             "ridge regression on age over block means, binned with the run's bin edges"),
+    Baseline("logistic_blocks", "blocks", "bin",
+             "multinomial logistic regression over block means"),
+    Baseline("logistic_regions", "regions", "bin",
+             "multinomial logistic regression over atlas-region GM means"),
+    Baseline("ridge_age_regions", "regions", "age",
+             "ridge regression on age over atlas-region GM means, binned"),
+]}
+
+
+def ages_to_bins(ages, edges) -> np.ndarray:
+    """Predicted ages as bins of ``edges``; ages beyond the outer edges go to the outer bins."""
+    edges = np.asarray(edges, dtype=float)
+    clipped = np.clip(np.asarray(ages, dtype=float), edges[0], np.nextafter(edges[-1], -np.inf))
+    return assign_bins(clipped, edges)
+
+
+class TrainingRowBasis:
+    """Standardise with the training split's mean and SD, then project onto an orthonormal basis
+    of the centred training rows (from the n x n Gram matrix: cheap when features outnumber
+    subjects). Exact for L2-penalised linear models; see the module's note."""
+
+    def fit(self, features: np.ndarray) -> "TrainingRowBasis":
+        self.mean_ = features.mean(axis=0)
+        sd = features.std(axis=0)
+        self.scale_ = np.where(sd > 0, sd, 1.0)  # constant features (outside the brain) stay 0
+        centred = (features - self.mean_) / self.scale_
+        eigenvalues, vectors = np.linalg.eigh(centred @ centred.T)
+        keep = eigenvalues > 1e-10 * max(eigenvalues.max(), 1e-300)
+        self.basis_ = centred.T @ (vectors[:, keep] / np.sqrt(eigenvalues[keep]))
+        return self
+
+    def transform(self, features: np.ndarray) -> np.ndarray:
+        return ((features - self.mean_) / self.scale_) @ self.basis_
+
+
+def split_features(features: np.ndarray, data) -> dict:
+    """``{split: features of its subjects on the training rows' basis}`` for train, val, test."""
+    splits = {split: data.indices(split) for split in ("train", "val", "test")}
+    basis = TrainingRowBasis().fit(features[splits["train"]])
+    return {split: basis.transform(features[rows]) for split, rows in splits.items()}
+
+
+def _fit(baseline: Baseline, penalty: float, x, y, ages):
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    if baseline.target == "age":
+        return Ridge(alpha=penalty).fit(x, ages)
+    return LogisticRegression(C=penalty, max_iter=5000).fit(x, y)
+
+
+def _predict(baseline: Baseline, model, x, edges, n_classes: int):
+    """Predicted bins and, for the validation loss, predicted ages or class probabilities."""
+    if baseline.target == "age":
+        ages = model.predict(x)
+        return ages_to_bins(ages, edges), ages
+    proba = np.zeros((len(x), n_classes))
+    proba[:, model.classes_] = model.predict_proba(x)
+    return proba.argmax(axis=1), proba
+
+
+def _loss(baseline: Baseline, output, y, ages) -> float:
+    if baseline.target == "age":
+        return float(np.mean(np.abs(output - ages)))
+    return float(-np.mean(np.log(np.clip(output[np.arange(len(y)), y], 1e-15, None))))
+
+
+def fit_baseline(baseline: Baseline, x: dict, data, penalties) -> dict:
+    """Fit ``baseline`` on the training split of ``data``, choose its penalty on the validation
+    split, test it once; returns its entry of ``metrics.json``'s ``baselines``.
+
+    ``x`` holds each split's features as :func:`split_features` gives them.
+    """
+    start = time.perf_counter()
+    y = {split: data.labels(split) for split in x}
+    ages = {split: data.table["age"].to_numpy(dtype=float)[data.indices(split)] for split in x}
+    edges, n_classes = data.bin_edges, data.n_classes
+    tried = []
+    for penalty in penalties:
+        model = _fit(baseline, penalty, x["train"], y["train"], ages["train"])
+        bins, output = _predict(baseline, model, x["val"], edges, n_classes)
+        tried.append({"penalty": float(penalty), "val_accuracy": float(np.mean(bins == y["val"])),
+                      "val_loss": _loss(baseline, output, y["val"], ages["val"]), "model": model})
+    best = max(tried, key=lambda t: (t["val_accuracy"], -t["val_loss"]))
+    bins, output = _predict(baseline, best["model"], x["test"], edges, n_classes)
+    result = {"description": baseline.description, "features": baseline.features,
+              "penalty": {"name": baseline.penalty_name, "value": best["penalty"],
+                          "at_grid_edge": best["penalty"] in (min(penalties), max(penalties))},
+              "val_accuracy": best["val_accuracy"], "val_loss": best["val_loss"],
+              "val_loss_kind": "mae_years" if baseline.target == "age" else "log_loss",
+              **classification_metrics(y["test"], bins, n_classes)}
+    if baseline.target == "age":
+        result["test_mae_years"] = float(np.mean(np.abs(output - ages["test"])))
+    result["seconds"] = time.perf_counter() - start
+    return result
