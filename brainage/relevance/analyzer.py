@@ -97,11 +97,18 @@ class Analyzer:
         contrast : None, int or str, optional
             The contrast as its own argument (instead of a suffix); default: the analyzer's.
         """
+        x, spec, classes, others = self._prepare(x, target, labels, contrast)
+        return self._assemble(self._run(x, classes, others, spec.mode), spec)
+
+    def _prepare(self, x, target, labels, contrast):
+        """Checked input, target spec and class arrays of one :meth:`explain` call."""
         x = self._check_input(x)
         spec = parse_target(target, contrast, self.contrast, who=self.method)
-        self._check_target(spec)
         classes, others = target_indices(spec, labels, x.shape[0], self.n_classes, self.method)
-        result = self._run(x, classes, others, spec.mode)
+        self._check_target(spec)
+        return x, spec, classes, others
+
+    def _assemble(self, result: dict, spec: TargetSpec) -> Explanation:
         return explanation_from_result(
             result, self._trace_names(), self.method, all_classes=spec.all_classes,
             target_mode=spec.tag,

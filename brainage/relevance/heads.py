@@ -84,10 +84,16 @@ def virtual_layer(mode: str | None, n_classes: int) -> np.ndarray | None:
 def merge_virtual_layer(steps: list[Step], virtual: np.ndarray) -> tuple[list[Step], int]:
     """The chain with ``virtual`` folded into its last Dense/Conv layer, and that layer's index.
 
-    Raises ``ValueError`` naming the layer when something other than Dropout, a linear activation,
-    Flatten or global average pooling follows the last Dense/Conv layer.
+    Raises ``ValueError`` naming the layer when the last Dense/Conv layer has a ReLU, or when
+    something other than Dropout, a linear activation, Flatten or global average pooling follows
+    it.
     """
     last = max(i for i, s in enumerate(steps) if s.kind == "linear")
+    if steps[last].relu:
+        raise ValueError(
+            f"contrastive targets merge a difference layer into the logits layer "
+            f"{steps[last].name!r}, but it applies a ReLU: the logits must be linear"
+        )
     for step in steps[last + 1:]:
         if step.kind not in _TAIL_KINDS or (step.kind == "avgpool" and not _is_global(step)):
             raise ValueError(
@@ -102,6 +108,12 @@ def merge_virtual_layer(steps: list[Step], virtual: np.ndarray) -> tuple[list[St
         top, kernel=kernel.astype(np.float32), bias=None if bias is None else bias.astype(np.float32)
     )
     return steps[:last] + [merged] + steps[last + 1:], last
+
+
+def chain_for(steps: list[Step], virtual: np.ndarray | None) -> tuple[list[Step], int | None]:
+    """``(steps, top)``: :func:`merge_virtual_layer`, or the chain unchanged (top None) without
+    a virtual layer."""
+    return (steps, None) if virtual is None else merge_virtual_layer(steps, virtual)
 
 
 def _is_global(step: Step) -> bool:
@@ -141,4 +153,4 @@ def select_head(logits, classes, others, mode: str | None) -> Head:
     return Head(chosen, other, outputs, cotangent, unit * outputs[..., None], ops.abs(outputs))
 
 
-__all__ = ["Head", "virtual_layer", "merge_virtual_layer", "select_head"]
+__all__ = ["Head", "virtual_layer", "merge_virtual_layer", "chain_for", "select_head"]

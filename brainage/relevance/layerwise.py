@@ -9,7 +9,7 @@ from keras import ops
 from brainage.relevance.analyzer import Analyzer
 from brainage.relevance.canonizers import Canonizer
 from brainage.relevance.composites import Composite, get_composite
-from brainage.relevance.heads import Head, merge_virtual_layer, virtual_layer
+from brainage.relevance.heads import Head, chain_for, virtual_layer
 from brainage.relevance.propagation import forward_with_caches, propagate_chain
 
 
@@ -88,8 +88,7 @@ class RelevanceAnalyzer(Analyzer):
         """``(steps, top)``: the chain with the mode's virtual layer merged into the step at
         index ``top`` (None when there is no virtual layer)."""
         if mode not in self._chains:
-            virtual = self._virtual_layer(mode)
-            self._chains[mode] = (self.steps, None) if virtual is None else merge_virtual_layer(self.steps, virtual)
+            self._chains[mode] = chain_for(self.steps, self._virtual_layer(mode))
         return self._chains[mode]
 
     def _top(self, logits, classes, others, mode) -> Head:
@@ -114,3 +113,22 @@ class RelevanceAnalyzer(Analyzer):
         return {"maps": self._finish(ops.stack(relevances)), "outputs": head.outputs,
                 "target": head.chosen, "other": head.other, "scale": head.scale,
                 "trace": trace, "sinks": sinks}
+
+
+class SeedDTDAnalyzer(RelevanceAnalyzer):
+    """The seed's deep Taylor decomposition exactly (explainer ``dtd_seed``).
+
+    z⁺ on every hidden Dense/Conv layer, zᴮ on ``[0, 1]`` at the input, relevance passed
+    unchanged across BatchNormalization (seed 000 eq. 3.1), the plain logit as target. Nothing
+    that changes the method can be set; contrastive targets are refused (use ``dtd``).
+    """
+
+    def __init__(self, model, *, compile=True, jit_compile=False):
+        super().__init__(model, "dtd", canonizers=[], low=0.0, high=1.0, compile=compile,
+                         jit_compile=jit_compile)
+        self.method = "dtd_seed"
+
+    def _check_target(self, spec):
+        if spec.contrast is not None:
+            raise ValueError(f"dtd_seed: the seed explains the plain logit; target {spec.tag!r} "
+                             "adds a contrast (use explainer dtd for contrastive targets)")
