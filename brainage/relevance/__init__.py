@@ -1,11 +1,16 @@
 """Relevance engine: explain a Keras model's logit as a map over its input.
 
-Deep Taylor decomposition (z⁺ hidden, zᴮ/w² input), LRP composites and gradient-based
-methods behind one interface::
+Deep Taylor decomposition (z⁺ hidden, zᴮ/w² input), LRP composites, contrastive LRP (CLRP,
+SGLRP), reference-based attribution (DeepLIFT-Rescale, DTD rooted at a reference) and
+gradient-based methods (gradient, SmoothGrad, integrated gradients, guided backprop, Grad-CAM)
+behind one interface::
 
     analyzer = make_analyzer(model, "dtd")            # or RelevanceAnalyzer(model, "dtd")
-    explanation = analyzer.explain(x, target="predicted")
-    explanation.maps, explanation.rel_error, explanation.trace
+    explanation = analyzer.explain(x, target="predicted")     # or "predicted-vs-mean", ...
+    explanation.maps, explanation.rel_error, explanation.trace, explanation.sinks
+
+Targets may contrast the explained class with the others (``"-vs-<k>"``, ``"-vs-runnerup"``,
+``"-vs-mean"``, ``"-logodds"``; :mod:`brainage.relevance.targets`).
 
 Methods are looked up in one registry (``METHODS``; add your own with ``register_method``);
 BatchNormalization handling is a canonizer handed to the analyzer
@@ -29,6 +34,9 @@ from brainage.relevance.composites import (
     lrp_composite,
 )
 from brainage.relevance.config import analyzer_from_config
+from brainage.relevance.contrastive import CLRPAnalyzer, SGLRPAnalyzer
+from brainage.relevance.deeplift import DeepLiftAnalyzer
+from brainage.relevance.dtd_reference import ReferenceDTDAnalyzer
 from brainage.relevance.explanation import Explanation
 from brainage.relevance.gradient_methods import (
     GradCAMAnalyzer,
@@ -36,8 +44,9 @@ from brainage.relevance.gradient_methods import (
     GuidedBackpropAnalyzer,
     IntegratedGradientsAnalyzer,
 )
-from brainage.relevance.layerwise import RelevanceAnalyzer
+from brainage.relevance.layerwise import RelevanceAnalyzer, SeedDTDAnalyzer
 from brainage.relevance.propagation import propagate
+from brainage.relevance.reference import ReferenceAnalyzer
 from brainage.relevance.registry import (
     METHODS,
     make_analyzer,
@@ -56,6 +65,8 @@ from brainage.relevance.rules import (
     ZBox,
     ZPlus,
 )
+from brainage.relevance.smoothgrad import SmoothGradAnalyzer
+from brainage.relevance.targets import CONTRASTS, TargetSpec, parse_target
 
 __all__ = [
     "Analyzer",
@@ -65,6 +76,16 @@ __all__ = [
     "GuidedBackpropAnalyzer",
     "IntegratedGradientsAnalyzer",
     "GradCAMAnalyzer",
+    "SeedDTDAnalyzer",
+    "CLRPAnalyzer",
+    "SGLRPAnalyzer",
+    "ReferenceAnalyzer",
+    "DeepLiftAnalyzer",
+    "ReferenceDTDAnalyzer",
+    "SmoothGradAnalyzer",
+    "TargetSpec",
+    "parse_target",
+    "CONTRASTS",
     "make_analyzer",
     "analyzer_from_config",
     "register_method",

@@ -10,6 +10,7 @@ subclasses it and writes ``_graph``: layer-wise relevance in
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,7 +20,8 @@ from brainage.relevance._backend import backend_name, compile_function
 from brainage.relevance._graph import Step, build_steps
 from brainage.relevance.canonizers import Canonizer, bn_mode_of, resolve_canonizers
 from brainage.relevance.explanation import Explanation, explanation_from_result
-from brainage.relevance.targets import is_all_classes, select_targets, target_indices
+from brainage.relevance.heads import Head, select_head
+from brainage.relevance.targets import TargetSpec, parse_target, target_indices
 
 
 class Analyzer:
@@ -29,8 +31,8 @@ class Analyzer:
     ----------
     model : keras.Model
         Functional or Sequential single chain ending in a ``(batch, n_classes)`` logit
-        layer (a final softmax is skipped). Weights are snapshotted now: build a new
-        analyzer after further training.
+        layer (a final softmax is skipped; ``n_classes`` may be 1, a regression). Weights are
+        snapshotted now: build a new analyzer after further training.
     canonizers : sequence of Canonizer, optional
         Applied in order to the parsed chain (e.g. ``[MergeBatchNorm()]``).
     bn_mode : {"passthrough", "canonize"}, optional
@@ -40,6 +42,9 @@ class Analyzer:
         Compile the explanation (``jax.jit`` / ``tf.function``). False runs eagerly.
     jit_compile : bool
         TensorFlow only: let ``tf.function`` use XLA.
+    contrast : None, int or str, optional
+        Default contrast of :meth:`explain` (``"mean"``, ``"logodds"``, ``"runnerup"`` or a class
+        index, see :mod:`brainage.relevance.targets`) when the target names none.
     """
 
     method = "analyzer"
@@ -52,6 +57,7 @@ class Analyzer:
         bn_mode: str | None = None,
         compile=True,
         jit_compile=False,
+        contrast=None,
     ):
         backend_name()
         self.model = model
@@ -66,7 +72,8 @@ class Analyzer:
         self.input_shape = tuple(model.input_shape[1:])
         self.compile = compile
         self.jit_compile = jit_compile
-        self._graph_fn = compile_function(self._graph, compile, jit_compile)
+        self.contrast = parse_target("predicted", contrast, who=self.method).contrast
+        self._compiled_graphs: dict = {}
 
     @property
     def bn_mode(self) -> str:
@@ -74,23 +81,37 @@ class Analyzer:
         return bn_mode_of(self.canonizers)
 
     # ------------------------------------------------------------------ public
-    def explain(self, x, target="predicted", labels=None) -> Explanation:
+    def explain(self, x, target="predicted", labels=None, contrast=None) -> Explanation:
         """Explain a batch.
 
         Parameters
         ----------
         x : array-like, shape (batch, *model input shape)
-        target : "predicted", "true", int or "all"
-            Which logit to explain: the arg-max class, the label (needs ``labels``), a fixed
-            class, or every class in turn (maps get a leading class axis).
+        target : "predicted", "true", int or "all", optionally with a contrast suffix
+            Which class to explain: the arg-max class, the label (needs ``labels``), a fixed
+            class, or every class in turn (maps get a leading class axis). A suffix
+            ``"-vs-<k>"``, ``"-vs-runnerup"``, ``"-vs-mean"`` or ``"-logodds"`` explains the
+            class's margin instead of its logit (:mod:`brainage.relevance.targets`).
         labels : array-like of int, shape (batch,), optional
             True classes, for ``target="true"``.
+        contrast : None, int or str, optional
+            The contrast as its own argument (instead of a suffix); default: the analyzer's.
         """
+        x, spec, classes, others = self._prepare(x, target, labels, contrast)
+        return self._assemble(self._run(x, classes, others, spec.mode), spec)
+
+    def _prepare(self, x, target, labels, contrast):
+        """Checked input, target spec and class arrays of one :meth:`explain` call."""
         x = self._check_input(x)
-        targets = target_indices(target, labels, x.shape[0], self.n_classes, self.method)
-        result = self._run(x, targets)
+        spec = parse_target(target, contrast, self.contrast, who=self.method)
+        classes, others = target_indices(spec, labels, x.shape[0], self.n_classes, self.method)
+        self._check_target(spec)
+        return x, spec, classes, others
+
+    def _assemble(self, result: dict, spec: TargetSpec) -> Explanation:
         return explanation_from_result(
-            result, self._trace_names(), self.method, all_classes=is_all_classes(target)
+            result, self._trace_names(), self.method, all_classes=spec.all_classes,
+            target_mode=spec.tag,
         )
 
     def __repr__(self):
@@ -119,18 +140,28 @@ class Analyzer:
             acts.append(step.forward(acts[-1]))
         return acts
 
-    def _select(self, logits, targets):
-        """``(chosen, seed, outputs)`` inside the graph, see :func:`select_targets`."""
-        return select_targets(logits, targets, self.n_classes)
+    def _check_target(self, spec: TargetSpec) -> None:
+        """Refuse target modes the method cannot explain (subclasses); every mode by default."""
 
-    def _graph(self, x, targets):  # pragma: no cover - interface
-        """Compiled core: returns (maps (T, B, ...), outputs (T, B), target (T, B)[, trace])."""
+    def _select(self, logits, classes, others, mode) -> Head:
+        """The explained quantity inside the graph, see :func:`~brainage.relevance.heads.select_head`."""
+        return select_head(logits, classes, others, mode)
+
+    def _compiled(self, mode):
+        """The compiled ``_graph`` for one contrast mode (the mode changes the graph's shape)."""
+        if mode not in self._compiled_graphs:
+            graph = functools.partial(self._graph, mode=mode)
+            self._compiled_graphs[mode] = compile_function(graph, self.compile, self.jit_compile)
+        return self._compiled_graphs[mode]
+
+    def _graph(self, x, classes, others, mode):  # pragma: no cover - interface
+        """Compiled core: a dict with ``maps`` (T, B, ...), ``outputs``, ``target`` (T, B) and
+        optionally ``other``, ``scale`` (T, B), ``trace``, ``sinks`` (layers, T, B)."""
         raise NotImplementedError
 
-    def _run(self, x, targets) -> dict:
-        result = self._graph_fn(x, targets)
-        names = ["maps", "outputs", "target", "trace"]
-        return {k: ops.convert_to_numpy(v) for k, v in zip(names, result)}
+    def _run(self, x, classes, others, mode) -> dict:
+        result = self._compiled(mode)(x, classes, others)
+        return {k: ops.convert_to_numpy(v) for k, v in result.items()}
 
     def _trace_names(self) -> list[str]:
         return []

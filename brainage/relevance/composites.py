@@ -164,20 +164,30 @@ def _upper_conv(info: LayerInfo) -> bool:
     return info.kind == "conv" and info.kind_index >= info.kind_count // 2
 
 
-def lrp_composite(epsilon=0.25, gamma=0.25, low=0.0, high=1.0) -> Composite:
+def lrp_composite(epsilon=0.25, gamma=0.25, low=0.0, high=1.0, use_bias=True) -> Composite:
     """The seed-001 recipe: LRP-0 on dense (upper) layers, LRP-ε on the upper half of the
-    conv layers, LRP-γ on the lower half, zᴮ at the input layer."""
+    conv layers, LRP-γ on the lower half, zᴮ at the input layer.
+
+    ``use_bias=False`` leaves biases out of the LRP-0/ε/γ denominators (bias-free rules): after
+    BatchNorm canonisation the folded shift then no longer absorbs relevance, and the map
+    conserves up to ε's share. With biases, what they absorb is each layer's sink.
+    """
     return Composite(
-        [("dense", LRP0()), (_upper_conv, Epsilon(epsilon)), ("conv", Gamma(gamma))],
+        [("dense", LRP0(use_bias)), (_upper_conv, Epsilon(epsilon, use_bias)),
+         ("conv", Gamma(gamma, use_bias))],
         first=ZBox(low, high),
         name="lrp_composite",
     )
 
 
-def epsilon_plus(epsilon=0.25, low=0.0, high=1.0) -> Composite:
-    """Zennit's EpsilonPlus with a box input layer: ε on dense, z⁺ on conv, zᴮ at the input."""
+def epsilon_plus(epsilon=0.25, low=0.0, high=1.0, use_bias=True) -> Composite:
+    """Zennit's EpsilonPlus with a box input layer: ε on dense, z⁺ on conv, zᴮ at the input.
+
+    ``use_bias=False``: bias-free ε on the dense layers (see :func:`lrp_composite`).
+    """
     return Composite(
-        [("dense", Epsilon(epsilon)), ("conv", ZPlus())], first=ZBox(low, high), name="epsilon_plus"
+        [("dense", Epsilon(epsilon, use_bias)), ("conv", ZPlus())], first=ZBox(low, high),
+        name="epsilon_plus",
     )
 
 

@@ -3,7 +3,9 @@
 Gradient, gradient × input, integrated gradients, guided backpropagation (seed 003) and
 Grad-CAM at any named spatial layer (seed 002). Targets, batching and the
 :class:`~brainage.relevance.Explanation` diagnostics are shared with
-:class:`~brainage.relevance.RelevanceAnalyzer`; there is no conservation trace.
+:class:`~brainage.relevance.RelevanceAnalyzer`; there is no conservation trace. A contrast
+target differentiates the contrast (``z_c − z_k``, the log-odds, ...): the backward pass starts
+from its gradient with respect to the logits.
 """
 
 from __future__ import annotations
@@ -23,28 +25,27 @@ class GradientAnalyzer(Analyzer):
     model : keras.Model
     times_input : bool
         Return ``x ⊙ ∂f/∂x`` (gradient × input) instead of the gradient.
-    compile, jit_compile : bool
+    compile, jit_compile, contrast
         See :class:`~brainage.relevance.Analyzer`.
     """
 
-    def __init__(self, model, *, times_input=False, compile=True, jit_compile=False):
+    def __init__(self, model, *, times_input=False, compile=True, jit_compile=False, contrast=None):
         self.times_input = times_input
         self.method = "gradient_x_input" if times_input else "gradient"
-        super().__init__(model, compile=compile, jit_compile=jit_compile)
+        super().__init__(model, compile=compile, jit_compile=jit_compile, contrast=contrast)
 
     def _logits(self, x):
         for step in self.steps:
             x = step.forward(x)
         return x
 
-    def _graph(self, x, targets):
+    def _graph(self, x, classes, others, mode):
         logits, vjp = value_and_vjp(self._logits, [x])
-        chosen, onehot, outputs = self._select(logits, targets)
-        grads = [vjp(onehot[i])[0] for i in range(targets.shape[0])]
-        maps = ops.stack(grads)
+        head = self._select(logits, classes, others, mode)
+        maps = ops.stack([vjp(head.cotangent[i])[0] for i in range(classes.shape[0])])
         if self.times_input:
             maps = maps * x[None]
-        return maps, outputs, chosen
+        return {"maps": maps, "outputs": head.outputs, "target": head.chosen, "other": head.other}
 
 
 class IntegratedGradientsAnalyzer(GradientAnalyzer):
@@ -63,26 +64,28 @@ class IntegratedGradientsAnalyzer(GradientAnalyzer):
         ``x₀``, broadcastable to one input (default zeros).
     """
 
-    def __init__(self, model, *, steps=32, baseline=0.0, compile=True, jit_compile=False):
+    def __init__(self, model, *, steps=32, baseline=0.0, compile=True, jit_compile=False,
+                 contrast=None):
         if int(steps) < 1:
             raise ValueError(f"integrated_gradients: steps must be ≥ 1, got {steps}")
         self.n_steps = int(steps)
         self.baseline = np.asarray(baseline, dtype=np.float32)
-        super().__init__(model, times_input=False, compile=compile, jit_compile=jit_compile)
+        super().__init__(model, times_input=False, compile=compile, jit_compile=jit_compile,
+                         contrast=contrast)
         self.method = "integrated_gradients"
 
-    def _run(self, x, targets):
+    def _run(self, x, classes, others, mode):
         baseline = np.broadcast_to(self.baseline, x.shape[1:]).astype(np.float32)[None]
-        _, outputs, chosen = self._graph_fn(x, targets)
-        chosen = ops.convert_to_numpy(chosen).astype(np.int32)
+        graph = self._compiled(mode)
+        at_x = {k: ops.convert_to_numpy(v) for k, v in graph(x, classes, others).items()}
+        chosen, other = at_x["target"].astype(np.int32), at_x["other"].astype(np.int32)
         total = None
         delta = x - baseline
         for k in range(self.n_steps):
             alpha = np.float32((k + 0.5) / self.n_steps)
-            grads = ops.convert_to_numpy(self._graph_fn(baseline + alpha * delta, chosen)[0])
+            grads = ops.convert_to_numpy(graph(baseline + alpha * delta, chosen, other)["maps"])
             total = grads if total is None else total + grads
-        maps = delta[None] * (total / self.n_steps)
-        return {"maps": maps, "outputs": ops.convert_to_numpy(outputs), "target": chosen}
+        return {**at_x, "maps": delta[None] * (total / self.n_steps)}
 
 
 class GuidedBackpropAnalyzer(GradientAnalyzer):
@@ -93,14 +96,15 @@ class GuidedBackpropAnalyzer(GradientAnalyzer):
     ``g_in = 1[z > 0] · max(g_out, 0)``.
     """
 
-    def __init__(self, model, *, compile=True, jit_compile=False):
-        super().__init__(model, times_input=False, compile=compile, jit_compile=jit_compile)
+    def __init__(self, model, *, compile=True, jit_compile=False, contrast=None):
+        super().__init__(model, times_input=False, compile=compile, jit_compile=jit_compile,
+                         contrast=contrast)
         self.method = "guided_backprop"
 
-    def _graph(self, x, targets):
+    def _graph(self, x, classes, others, mode):
         acts = self._forward(x)
-        chosen, onehot, outputs = self._select(acts[-1], targets)
-        grads = [onehot[i] for i in range(targets.shape[0])]
+        head = self._select(acts[-1], classes, others, mode)
+        grads = [head.cotangent[i] for i in range(classes.shape[0])]
         for step, a in zip(reversed(self.steps), reversed(acts[:-1])):
             if step.kind == "reshape":
                 grads = [ops.reshape(g, (-1,) + tuple(a.shape[1:])) for g in grads]
@@ -109,7 +113,8 @@ class GuidedBackpropAnalyzer(GradientAnalyzer):
                 grads = [ops.relu(g) for g in grads]
             _, vjp = value_and_vjp(step.forward, [a])
             grads = [vjp(g)[0] for g in grads]
-        return ops.stack(grads), outputs, chosen
+        return {"maps": ops.stack(grads), "outputs": head.outputs, "target": head.chosen,
+                "other": head.other}
 
 
 def _axis_interpolation(n_out: int, n_cam: int, offset: float, scale: float) -> np.ndarray:
@@ -144,9 +149,10 @@ class GradCAMAnalyzer(Analyzer):
 
     method = "gradcam"
 
-    def __init__(self, model, *, layer="block4_conv_b", compile=True, jit_compile=False):
+    def __init__(self, model, *, layer="block4_conv_b", compile=True, jit_compile=False,
+                 contrast=None):
         self.layer = layer
-        super().__init__(model, compile=compile, jit_compile=jit_compile)
+        super().__init__(model, compile=compile, jit_compile=jit_compile, contrast=contrast)
         names = [s.name for s in self.steps]
         if layer not in names:
             raise ValueError(f"gradcam: model has no layer {layer!r}; layers: {names}")
@@ -165,24 +171,25 @@ class GradCAMAnalyzer(Analyzer):
     def __repr__(self):
         return f"GradCAMAnalyzer(layer={self.layer!r})"
 
-    def _graph(self, x, targets):
+    def _graph(self, x, classes, others, mode):
         a = x
         for step in self.steps[: self.layer_index + 1]:
             a = step.forward(a)
 
-        def head(h):
+        def upper(h):
             for step in self.steps[self.layer_index + 1 :]:
                 h = step.forward(h)
             return h
 
-        logits, vjp = value_and_vjp(head, [a])
-        chosen, onehot, outputs = self._select(logits, targets)
+        logits, vjp = value_and_vjp(upper, [a])
+        head = self._select(logits, classes, others, mode)
         spatial = tuple(range(1, len(a.shape) - 1))
         cams = []
-        for i in range(targets.shape[0]):
-            weights = ops.mean(vjp(onehot[i])[0], axis=spatial, keepdims=True)
+        for i in range(classes.shape[0]):
+            weights = ops.mean(vjp(head.cotangent[i])[0], axis=spatial, keepdims=True)
             cams.append(ops.relu(ops.sum(weights * a, axis=-1)))
-        return ops.stack(cams), outputs, chosen
+        return {"maps": ops.stack(cams), "outputs": head.outputs, "target": head.chosen,
+                "other": head.other}
 
     def alignment(self, spatial_shape) -> list[tuple[float, float]]:
         """Per axis ``(offset, scale)``: cam voxel ``i`` is centred on input ``offset + scale·i``."""
@@ -203,12 +210,13 @@ class GradCAMAnalyzer(Analyzer):
                 sizes[ax] = n_out
         return list(zip(offset, scale))
 
-    def _run(self, x, targets):
-        cam, outputs, chosen = (ops.convert_to_numpy(v) for v in self._graph_fn(x, targets))
+    def _run(self, x, classes, others, mode):
+        result = {k: ops.convert_to_numpy(v) for k, v in self._compiled(mode)(x, classes, others).items()}
+        cam = result.pop("maps")
         spatial_in = x.shape[1:-1]
         up = cam.astype(np.float64)
         for ax, ((offset, scale), n_in) in enumerate(zip(self.alignment(spatial_in), spatial_in)):
             m = _axis_interpolation(n_in, cam.shape[2 + ax], offset, scale)
             up = np.moveaxis(np.tensordot(up, m, axes=([2 + ax], [1])), -1, 2 + ax)
         maps = np.broadcast_to(up[..., None], up.shape + (x.shape[-1],)).astype(np.float32)
-        return {"maps": maps, "outputs": outputs, "target": chosen, "cam": cam}
+        return {**result, "maps": maps, "cam": cam}

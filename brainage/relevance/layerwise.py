@@ -9,6 +9,7 @@ from keras import ops
 from brainage.relevance.analyzer import Analyzer
 from brainage.relevance.canonizers import Canonizer
 from brainage.relevance.composites import Composite, get_composite
+from brainage.relevance.heads import Head, chain_for, virtual_layer
 from brainage.relevance.propagation import forward_with_caches, propagate_chain
 
 
@@ -17,6 +18,15 @@ class RelevanceAnalyzer(Analyzer):
 
     Relevance starts at the target's logit (pre-softmax) and is passed down layer by layer;
     the cost is about one forward and one backward pass (see :mod:`brainage.relevance.rules`).
+
+    A contrast target (``"predicted-vs-mean"``, ``contrast="logodds"``, ...) merges a virtual
+    difference layer into the logits layer before its rule is applied
+    (:mod:`brainage.relevance.heads`). Conservation identity: with a conservative composite
+    (``dtd``, ``dtd_w2``: biases are left out of z⁺, zᴮ and w²) the map sums, layer by layer,
+    to the explained value: ``z_c``; ``z_c − z_k``; ``z_c − mean_{k≠c} z_k``; or
+    ``log p_c / (1 − p_c)``, except where a unit with relevance has no positive contribution
+    (a dead unit; the loss is in the trace). Rules that absorb relevance (LRP-0/ε/γ with
+    biases) report it per layer in ``Explanation.sinks``: maps plus sinks always balance.
 
     Parameters
     ----------
@@ -30,10 +40,10 @@ class RelevanceAnalyzer(Analyzer):
         affine map. Without it relevance crosses BatchNormalization unchanged (seed 000 eq. 3.1).
     bn_mode : {"passthrough", "canonize"}, optional
         Alias: ``"canonize"`` is ``canonizers=[MergeBatchNorm()]``, ``"passthrough"`` is none.
-    compile, jit_compile : bool
+    compile, jit_compile, contrast
         See :class:`Analyzer`.
     **composite_params
-        Passed to the preset (``low``, ``high``, ``epsilon``, ``gamma``).
+        Passed to the preset (``low``, ``high``, ``epsilon``, ``gamma``, ``use_bias``).
     """
 
     def __init__(
@@ -45,6 +55,7 @@ class RelevanceAnalyzer(Analyzer):
         bn_mode: str | None = None,
         compile=True,
         jit_compile=False,
+        contrast=None,
         **composite_params,
     ):
         if isinstance(composite, str):
@@ -57,9 +68,11 @@ class RelevanceAnalyzer(Analyzer):
         self.composite = composite
         self.method = composite.name
         super().__init__(
-            model, canonizers=canonizers, bn_mode=bn_mode, compile=compile, jit_compile=jit_compile
+            model, canonizers=canonizers, bn_mode=bn_mode, compile=compile, jit_compile=jit_compile,
+            contrast=contrast,
         )
         self.rules = composite.assign(self.steps)
+        self._chains: dict = {}
 
     def __repr__(self):
         return f"RelevanceAnalyzer(composite={self.composite!r}, canonizers={list(self.canonizers)!r})"
@@ -67,10 +80,55 @@ class RelevanceAnalyzer(Analyzer):
     def _trace_names(self):
         return [s.name for s in reversed(self.steps)]
 
-    def _graph(self, x, targets):
-        acts, caches = forward_with_caches(self.steps, self.rules, x)
+    def _virtual_layer(self, mode):
+        """The difference layer merged into the logits layer for ``mode`` (None: none)."""
+        return virtual_layer(mode, self.n_classes)
+
+    def _chain(self, mode):
+        """``(steps, top)``: the chain with the mode's virtual layer merged into the step at
+        index ``top`` (None when there is no virtual layer)."""
+        if mode not in self._chains:
+            self._chains[mode] = chain_for(self.steps, self._virtual_layer(mode))
+        return self._chains[mode]
+
+    def _top(self, logits, classes, others, mode) -> Head:
+        """The head whose ``relevance`` starts the propagation (CLRP and SGLRP override it)."""
+        return self._select(logits, classes, others, mode)
+
+    def _finish(self, maps):
+        """Post-processing of the input relevance (CLRP's clipping); none here."""
+        return maps
+
+    def _graph(self, x, classes, others, mode):
+        steps, top = self._chain(mode)
+        acts, caches = forward_with_caches(steps, self.rules, x)
         logits = acts[-1]
-        chosen, seed, outputs = self._select(logits, targets)
-        relevances = [seed[i] * logits for i in range(targets.shape[0])]
-        relevances, trace = propagate_chain(self.steps, self.rules, acts, caches, relevances)
-        return ops.stack(relevances), outputs, chosen, trace
+        if top is not None:  # the real logits, for the head: the original layers from ``top``
+            logits = acts[top]
+            for step in self.steps[top:]:
+                logits = step.forward(logits)
+        head = self._top(logits, classes, others, mode)
+        relevances = [head.relevance[i] for i in range(classes.shape[0])]
+        relevances, trace, sinks = propagate_chain(steps, self.rules, acts, caches, relevances)
+        return {"maps": self._finish(ops.stack(relevances)), "outputs": head.outputs,
+                "target": head.chosen, "other": head.other, "scale": head.scale,
+                "trace": trace, "sinks": sinks}
+
+
+class SeedDTDAnalyzer(RelevanceAnalyzer):
+    """The seed's deep Taylor decomposition exactly (explainer ``dtd_seed``).
+
+    z⁺ on every hidden Dense/Conv layer, zᴮ on ``[0, 1]`` at the input, relevance passed
+    unchanged across BatchNormalization (seed 000 eq. 3.1), the plain logit as target. Nothing
+    that changes the method can be set; contrastive targets are refused (use ``dtd``).
+    """
+
+    def __init__(self, model, *, compile=True, jit_compile=False):
+        super().__init__(model, "dtd", canonizers=[], low=0.0, high=1.0, compile=compile,
+                         jit_compile=jit_compile)
+        self.method = "dtd_seed"
+
+    def _check_target(self, spec):
+        if spec.contrast is not None:
+            raise ValueError(f"dtd_seed: the seed explains the plain logit; target {spec.tag!r} "
+                             "adds a contrast (use explainer dtd for contrastive targets)")

@@ -3,7 +3,8 @@
 :func:`forward_with_caches` runs the network once, keeping every layer's input and the
 rules' fused modified outputs; :func:`propagate_chain` then walks the chain from the output
 to the input, one :func:`propagate_step` per layer, recording the relevance sum after each
-(the conservation trace). :func:`propagate` is the single-layer version for tests.
+(the conservation trace) and the relevance each layer absorbed (its sink: bias and ε shares,
+dropped zero-denominator outputs). :func:`propagate` is the single-layer version for tests.
 
 Several relevance tensors travel together (one per explained target), so a forward pass
 is shared by every target.
@@ -16,11 +17,7 @@ from keras import ops
 
 from brainage.relevance._backend import value_and_vjp
 from brainage.relevance._graph import Step, _step_from_layer
-from brainage.relevance.rules import Rule, safe_divide
-
-
-def _sum_per_input(r):
-    return ops.sum(r, axis=tuple(range(1, len(r.shape))))
+from brainage.relevance.rules import Rule, safe_divide, sum_per_input
 
 
 def linear_forward(step: Step, a, rule: Rule | None):
@@ -34,7 +31,7 @@ def linear_forward(step: Step, a, rule: Rule | None):
     return parts[0], list(parts[1:])
 
 
-def propagate_step(step: Step, a, relevances: list, rule: Rule | None = None, cache=None) -> list:
+def propagate_step(step: Step, a, relevances: list, rule: Rule | None = None, cache=None):
     """Relevance through one step of the chain (input ``a``, output relevance list).
 
     Dense/Conv use ``rule`` (``cache``: ``(z, extras)`` from :func:`linear_forward`, else
@@ -43,6 +40,13 @@ def propagate_step(step: Step, a, relevances: list, rule: Rule | None = None, ca
     via the max-pool gradient); BatchNormalization without a canonizer, ReLU, Dropout and
     identities pass relevance unchanged (seed 000 eq. 3.1: ``R_i = R_j``); Flatten/Reshape
     reshape it.
+
+    Returns
+    -------
+    relevances : list of tensors
+        Input relevance, one per output relevance tensor.
+    sinks : list of tensors, shape (batch,)
+        Relevance the step absorbed, per relevance tensor (zero for steps that pass it all on).
     """
     if step.kind == "linear":
         if rule is None:
@@ -51,13 +55,16 @@ def propagate_step(step: Step, a, relevances: list, rule: Rule | None = None, ca
         return rule.relevance(step, a, relevances, z, extras)
     if step.kind == "avgpool":
         z, vjp = value_and_vjp(step.pre_activation, [a])
-        return [a * vjp(safe_divide(r, z))[0] for r in relevances]
+        shares = [safe_divide(r, z) for r in relevances]
+        return ([a * vjp(s)[0] for s in shares],
+                [sum_per_input(r - z * s) for r, s in zip(relevances, shares)])
+    none = [ops.zeros_like(sum_per_input(r)) for r in relevances]
     if step.kind == "maxpool":
         _, vjp = value_and_vjp(step.pre_activation, [a])
-        return [vjp(r)[0] for r in relevances]
+        return [vjp(r)[0] for r in relevances], none
     if step.kind == "reshape":
-        return [ops.reshape(r, (-1,) + tuple(a.shape[1:])) for r in relevances]
-    return list(relevances)
+        return [ops.reshape(r, (-1,) + tuple(a.shape[1:])) for r in relevances], none
+    return list(relevances), none
 
 
 def forward_with_caches(steps: list[Step], rules: dict, x) -> tuple[list, list]:
@@ -101,12 +108,15 @@ def propagate_chain(steps: list[Step], rules: dict, acts: list, caches: list, re
         Input relevance, one per target.
     trace : tensor, shape (len(steps), T, batch)
         Per step, output to input, the relevance sum at that step's input.
+    sinks : tensor, shape (len(steps), T, batch)
+        Per step, output to input, the relevance that step absorbed.
     """
-    trace = []
+    trace, sinks = [], []
     for step, a, cache in zip(reversed(steps), reversed(acts[:-1]), reversed(caches)):
-        relevances = propagate_step(step, a, relevances, rules.get(step.name), cache)
-        trace.append(ops.stack([_sum_per_input(r) for r in relevances]))
-    return relevances, ops.stack(trace)
+        relevances, absorbed = propagate_step(step, a, relevances, rules.get(step.name), cache)
+        trace.append(ops.stack([sum_per_input(r) for r in relevances]))
+        sinks.append(ops.stack(absorbed))
+    return relevances, ops.stack(trace), ops.stack(sinks)
 
 
 def propagate(layer, a, relevance, rule: Rule | None = None, nonnegative_input=None) -> np.ndarray:
@@ -133,4 +143,4 @@ def propagate(layer, a, relevance, rule: Rule | None = None, nonnegative_input=N
         bool(np.min(ops.convert_to_numpy(a)) >= 0) if nonnegative_input is None else nonnegative_input
     )
     r = ops.convert_to_tensor(np.asarray(relevance, dtype=np.float32))
-    return ops.convert_to_numpy(propagate_step(step, a, [r], rule)[0])
+    return ops.convert_to_numpy(propagate_step(step, a, [r], rule)[0][0])

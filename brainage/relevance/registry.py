@@ -14,13 +14,17 @@ from collections.abc import Callable, Iterator, Sequence
 
 from brainage.relevance.analyzer import Analyzer
 from brainage.relevance.composites import COMPOSITES
+from brainage.relevance.contrastive import CLRPAnalyzer, SGLRPAnalyzer
+from brainage.relevance.deeplift import DeepLiftAnalyzer
+from brainage.relevance.dtd_reference import ReferenceDTDAnalyzer
 from brainage.relevance.gradient_methods import (
     GradCAMAnalyzer,
     GradientAnalyzer,
     GuidedBackpropAnalyzer,
     IntegratedGradientsAnalyzer,
 )
-from brainage.relevance.layerwise import RelevanceAnalyzer
+from brainage.relevance.layerwise import RelevanceAnalyzer, SeedDTDAnalyzer
+from brainage.relevance.smoothgrad import SmoothGradAnalyzer
 
 AnalyzerFactory = Callable[..., Analyzer]
 
@@ -95,10 +99,14 @@ def make_analyzer(model, name: str, **params) -> Analyzer:
     name : str
         A registered method (see :data:`METHODS`). Built in: the composite presets ``dtd``,
         ``dtd_w2``, ``lrp_composite``, ``epsilon_plus`` (params ``canonizers`` or
-        ``bn_mode``, ``low``, ``high``, ``epsilon``, ``gamma``) and ``gradient``,
+        ``bn_mode``, ``low``, ``high``, ``epsilon``, ``gamma``, ``use_bias``); ``gradient``,
         ``gradient_x_input``, ``guided_backprop``, ``gradcam`` (``layer``),
-        ``integrated_gradients`` (``steps``, ``baseline``). All take ``compile`` and
-        ``jit_compile``.
+        ``integrated_gradients`` (``steps``, ``baseline``); ``dtd_seed`` (the seed's DTD,
+        nothing to set); ``clrp`` (``dual``, ``clip``, ``composite``, ...), ``sglrp``
+        (``composite``, ...); ``deeplift`` and ``dtd_reference`` (``reference``,
+        ``canonizers``/``bn_mode``); ``smoothgrad`` and ``smoothgrad_x_input``
+        (``noise_level``, ``samples``, ``batch_size``, ``seed``). All take ``compile`` and
+        ``jit_compile``, and all but ``dtd_seed``, ``clrp`` and ``sglrp`` a default ``contrast``.
     """
     try:
         factory = _FACTORIES[name]
@@ -124,6 +132,11 @@ def _gradient_x_input(model, **params) -> Analyzer:
     return GradientAnalyzer(model, times_input=True, **params)
 
 
+def _smoothgrad_x_input(model, **params) -> Analyzer:
+    """SmoothGrad × input."""
+    return SmoothGradAnalyzer(model, times_input=True, **params)
+
+
 for _preset in COMPOSITES:
     register_method(_preset, _preset_factory(_preset))
 register_method("gradient", GradientAnalyzer)
@@ -131,4 +144,11 @@ register_method("gradient_x_input", _gradient_x_input)
 register_method("guided_backprop", GuidedBackpropAnalyzer)
 register_method("gradcam", GradCAMAnalyzer)
 register_method("integrated_gradients", IntegratedGradientsAnalyzer)
+register_method("dtd_seed", SeedDTDAnalyzer)
+register_method("clrp", CLRPAnalyzer)
+register_method("sglrp", SGLRPAnalyzer)
+register_method("deeplift", DeepLiftAnalyzer)
+register_method("dtd_reference", ReferenceDTDAnalyzer)
+register_method("smoothgrad", SmoothGradAnalyzer)
+register_method("smoothgrad_x_input", _smoothgrad_x_input)
 del _preset

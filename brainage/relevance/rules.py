@@ -11,7 +11,11 @@ are fused into the layer's own forward pass (extra output channels), so a rule c
 about one transposed convolution on top of the forward.
 
 Rules see inputs ``a`` of shape (batch, ...) and a list of relevance tensors (one per
-explained class) shaped like the layer output.
+explained class) shaped like the layer output. They return the input relevance and, per
+relevance tensor, its *sink*: the relevance the layer absorbed (the shares of the bias and of
+``ε`` in the denominator, and the relevance of outputs whose denominator is zero), computed on
+the output side as ``Σ_j (R_j − Σ_i q_ij · R_j / d_j)``. Input relevance plus sink equals the
+output relevance, so the books balance layer by layer even for rules that do not conserve.
 """
 
 from __future__ import annotations
@@ -52,6 +56,11 @@ def _concat_terms(step, terms):
     return ops.concatenate(inputs, axis=-1), kernel, sizes
 
 
+def sum_per_input(r):
+    """Sum over every axis but the first (batch)."""
+    return ops.sum(r, axis=tuple(range(1, len(r.shape))))
+
+
 def redistribute(step, terms, relevances, denominator=None, bias=None, stabilize=safe_divide):
     """Generic rule with ``q_ij = Σ_k x_k,i · K_k,ij``.
 
@@ -75,29 +84,32 @@ def redistribute(step, terms, relevances, denominator=None, bias=None, stabilize
 
     Returns
     -------
-    list of tensors
+    relevances : list of tensors
         Input relevance, one per explained class.
+    sinks : list of tensors, shape (batch,)
+        Relevance absorbed by the bias, the stabiliser and zero denominators, per class.
     """
     x, kernel, sizes = _concat_terms(step, terms)
     z, vjp = value_and_vjp(lambda v: step.linear(v, kernel), [x])
     if denominator is not None:
         z = denominator
-    if bias is not None:
-        z = z + bias
-    out = []
+    full = z + bias if bias is not None else z
+    out, sinks = [], []
     for relevance in relevances:
-        r_in = x * vjp(stabilize(relevance, z))[0]
+        share = stabilize(relevance, full)
+        r_in = x * vjp(share)[0]
         if sizes is not None:
             parts = ops.split(r_in, np.cumsum(sizes)[:-1].tolist(), axis=-1)
             r_in = parts[0]
             for p in parts[1:]:
                 r_in = r_in + p
         out.append(r_in)
-    return out
+        sinks.append(sum_per_input(relevance - z * share))
+    return out, sinks
 
 
 class Rule:
-    """Base class: a rule maps (layer, inputs, output relevance) to input relevance.
+    """Base class: a rule maps (layer, inputs, output relevance) to input relevance and sinks.
 
     ``forward_kernels(step)`` lists modified kernels to apply to the layer input ``a``;
     the engine evaluates them fused with the layer's own forward (one convolution with
@@ -109,6 +121,7 @@ class Rule:
         return []
 
     def relevance(self, step, a, relevances, z, extras):  # pragma: no cover - interface
+        """``(input relevances, sinks)``, one of each per relevance tensor (see the module)."""
         raise NotImplementedError
 
     def __repr__(self):
@@ -121,10 +134,13 @@ class Epsilon(Rule):
     """LRP-ε: ``q_ij = a_i w_ij``, denominator ``z_j + ε·sign(z_j)`` with ``z_j`` incl. bias.
 
     ``epsilon=0`` is LRP-0 (zero denominators are then dropped, see ``safe_divide``).
-    The bias and ε absorb relevance, so LRP-ε conserves only up to those terms.
+    The bias and ε absorb relevance (reported as the layer's sink), so LRP-ε conserves only up
+    to those terms. ``use_bias=False`` leaves the bias out of the denominator (Zennit's
+    ``zero_params="bias"``): LRP-0 then conserves exactly and LRP-ε up to ε's share.
     """
 
     epsilon: float = 0.25
+    use_bias: bool = True
 
     def relevance(self, step, a, relevances, z, extras):
         eps = float(self.epsilon)
@@ -135,24 +151,29 @@ class Epsilon(Rule):
             def stabilize(r, d):
                 return r / (d + eps * ops.where(d >= 0, 1.0, -1.0))
 
-        return redistribute(step, [(a, step.kernel)], relevances, z, step.bias, stabilize)
+        bias = step.bias if self.use_bias else None
+        return redistribute(step, [(a, step.kernel)], relevances, z, bias, stabilize)
 
 
 class LRP0(Epsilon):
     """LRP-0: ``R_i = Σ_j a_i w_ij / z_j · R_j`` (gradient × input for ReLU nets)."""
 
-    def __init__(self):
-        super().__init__(epsilon=0.0)
+    def __init__(self, use_bias: bool = True):
+        super().__init__(epsilon=0.0, use_bias=use_bias)
 
     def __repr__(self):
-        return "LRP0()"
+        return "LRP0()" if self.use_bias else "LRP0(use_bias=False)"
 
 
 @dataclass(repr=False)
 class Gamma(Rule):
-    """LRP-γ (seed 001 eq. 2.7): ``q_ij = a_i (w_ij + γ w_ij⁺)``, bias ``b + γ b⁺``."""
+    """LRP-γ (seed 001 eq. 2.7): ``q_ij = a_i (w_ij + γ w_ij⁺)``, bias ``b + γ b⁺``.
+
+    ``use_bias=False`` leaves the bias out of the denominator (then it conserves exactly).
+    """
 
     gamma: float = 0.25
+    use_bias: bool = True
 
     def _kernel(self, step):
         return (step.kernel + float(self.gamma) * _positive(step.kernel)).astype(np.float32)
@@ -162,7 +183,9 @@ class Gamma(Rule):
 
     def relevance(self, step, a, relevances, z, extras):
         g = float(self.gamma)
-        bias = None if step.bias is None else (step.bias + g * _positive(step.bias)).astype(np.float32)
+        bias = None
+        if step.bias is not None and self.use_bias:
+            bias = (step.bias + g * _positive(step.bias)).astype(np.float32)
         return redistribute(step, [(a, self._kernel(step))], relevances, extras[0], bias)
 
 
@@ -183,19 +206,25 @@ class AlphaBeta(Rule):
         w_pos, w_neg = _positive(step.kernel), _negative(step.kernel)
         if step.nonnegative_input:
             z_pos = extras[0]
-            out = redistribute(step, [(a, w_pos)], relevances, z_pos)
+            out, sinks = redistribute(step, [(a, w_pos)], relevances, z_pos)
             if self.beta != 0.0:  # for a ≥ 0: Σ a w⁻ = z − Σ a w⁺, no extra convolution
-                neg = redistribute(step, [(a, w_neg)], relevances, z - z_pos)
+                neg, neg_sinks = redistribute(step, [(a, w_neg)], relevances, z - z_pos)
         else:
             a_pos, a_neg = ops.relu(a), -ops.relu(-a)
-            out = redistribute(step, [(a_pos, w_pos), (a_neg, w_neg)], relevances)
+            out, sinks = redistribute(step, [(a_pos, w_pos), (a_neg, w_neg)], relevances)
             if self.beta != 0.0:
-                neg = redistribute(step, [(a_pos, w_neg), (a_neg, w_pos)], relevances)
-        if self.alpha != 1.0:
-            out = [self.alpha * r for r in out]
-        if self.beta != 0.0:
-            out = [r - self.beta * n for r, n in zip(out, neg)]
-        return out
+                neg, neg_sinks = redistribute(step, [(a_pos, w_neg), (a_neg, w_pos)], relevances)
+        if self.alpha == 1.0 and self.beta == 0.0:
+            return out, sinks
+        alpha, beta = float(self.alpha), float(self.beta)
+        # Σ R_in = α(ΣR − sink⁺) − β(ΣR − sink⁻): the rest of ΣR is this layer's sink.
+        totals = [sum_per_input(r) for r in relevances]
+        out = [alpha * r for r in out]
+        sinks = [(1.0 - alpha) * t + alpha * s for t, s in zip(totals, sinks)]
+        if beta != 0.0:
+            out = [r - beta * n for r, n in zip(out, neg)]
+            sinks = [s + beta * t - beta * ns for s, t, ns in zip(sinks, totals, neg_sinks)]
+        return out, sinks
 
 
 class ZPlus(AlphaBeta):

@@ -70,14 +70,14 @@ def max_pool_wta(a, window, strides, relevance):
     return r_in
 
 
-def rule_q(rule, w, b, a, low=None, high=None):
+def rule_q(rule, w, b, a, low=None, high=None, gamma=0.25):
     """``q`` matrix (n_in × n_out) and the extra denominator term for one input vector."""
     wp, wn = np.maximum(w, 0), np.minimum(w, 0)
     z = a[:, None] * w
     if rule in ("lrp0", "epsilon"):
         return z, b
     if rule == "gamma":
-        g = 0.25
+        g = gamma
         return a[:, None] * (w + g * wp), b + g * np.maximum(b, 0)
     if rule == "zplus":
         return np.maximum(z, 0), 0.0
@@ -96,13 +96,14 @@ def _shares(q, denominator):
     return np.where(denominator == 0, 0.0, q / safe)
 
 
-def rule_reference(rule, w, b, a, relevance, low=None, high=None, epsilon=0.1, alpha=2.0, beta=1.0):
+def rule_reference(rule, w, b, a, relevance, low=None, high=None, epsilon=0.1, alpha=2.0, beta=1.0,
+                   gamma=0.25):
     """Input relevance of one input vector ``a`` (n_in,) for output relevance (n_out,)."""
     if rule == "alpha_beta":
         z = a[:, None] * w
         pos, neg = np.maximum(z, 0), np.minimum(z, 0)
         return alpha * _shares(pos, pos.sum(0)) @ relevance - beta * _shares(neg, neg.sum(0)) @ relevance
-    q, extra = rule_q(rule, w, b, a, low, high)
+    q, extra = rule_q(rule, w, b, a, low, high, gamma)
     denominator = q.sum(0) + extra
     if rule == "epsilon":
         denominator = denominator + epsilon * np.where(denominator >= 0, 1.0, -1.0)

@@ -80,3 +80,36 @@ def bn_free_copy(model):
             weights = [weights[0] * scale, (weights[1] - mean) * scale + beta]
         clone.set_weights(weights)
     return keras.Model(inputs, x)
+
+
+def small_chain(n_classes=4, input_shape=(9, 8, 1), seed=0):
+    """A tiny chain with every supported kind of step, small enough for dense matrices.
+
+    conv_a Conv2D(relu) → pool AvgPool2D(2) → conv_b Conv2D (linear) → bn → relu → flatten →
+    dense1 (relu) → logits (``n_classes``).
+    """
+    keras.utils.set_random_seed(seed)
+    x = inputs = keras.Input(input_shape, name="input")
+    x = keras.layers.Conv2D(3, 3, activation="relu", name="conv_a")(x)
+    x = keras.layers.AveragePooling2D(2, name="pool")(x)
+    x = keras.layers.Conv2D(4, 2, name="conv_b")(x)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.ReLU(name="relu")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(6, activation="relu", name="dense1")(x)
+    outputs = keras.layers.Dense(n_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name="small_chain")
+
+
+def trained_small_chain(rng, n_classes=4, n=48, epochs=20, seed=1):
+    """:func:`small_chain` briefly trained on a learnable toy task (class = brightest quadrant
+    band), with its training inputs."""
+    model = small_chain(n_classes, seed=seed)
+    x = rng.uniform(0.0, 1.0, (n, 9, 8, 1)).astype("float32")
+    y = rng.integers(0, n_classes, n)
+    for i, label in enumerate(y):  # a class-specific bright band the net can learn
+        x[i, 2 * label:2 * label + 2] = np.clip(x[i, 2 * label:2 * label + 2] + 0.6, 0.0, 1.0)
+    model.compile(optimizer=keras.optimizers.Adam(0.02),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=epochs, batch_size=16, verbose=0)
+    return model, x, y

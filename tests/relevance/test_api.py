@@ -122,7 +122,10 @@ def test_every_explainer_config_builds_and_explains(path, net):
         cfg["layer"] = "block2_conv_b"  # the test net has two blocks
     if cfg["name"] == "integrated_gradients":
         cfg["steps"] = 2
+    if cfg["name"].startswith("smoothgrad"):
+        cfg["samples"] = 2
     analyzer = analyzer_from_config(model, OmegaConf.create(cfg))
+    assert analyzer.method == cfg["name"]
     explanation = analyzer.explain(x)
     assert explanation.maps.shape == x.shape and explanation.maps.dtype == np.float32
     assert explanation.outputs.shape == explanation.rel_error.shape == explanation.negative_share.shape == (2,)

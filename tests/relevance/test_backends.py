@@ -1,4 +1,5 @@
-"""TensorFlow and JAX give the same maps (the GPU machine only has JAX)."""
+"""TensorFlow and JAX give the same maps (the GPU machine only has JAX): every method, contrastive
+targets and reference methods, maps and conservation traces."""
 
 import json
 import os
@@ -16,7 +17,24 @@ from brainage.relevance import METHODS, make_analyzer
 from .nets import gm_volume, positive_logit_bias, randomize_batch_norm, taylor_net
 
 ROOT = Path(__file__).resolve().parents[2]
-PARAMS = {"gradcam": {"layer": "block2_conv_b"}, "integrated_gradients": {"steps": 4}}
+PARAMS = {"gradcam": {"layer": "block2_conv_b"}, "integrated_gradients": {"steps": 4},
+          "smoothgrad": {"samples": 3, "batch_size": 4}, "smoothgrad_x_input": {"samples": 3},
+          "deeplift": {"reference": 0.25}, "dtd_reference": {"reference": 0.25}}
+# (key, method, parameters, target): every method with its default target, then target modes.
+RUNS = [(name, name, PARAMS.get(name, {}), "predicted") for name in METHODS] + [
+    ("dtd_all", "dtd", {"bn_mode": "canonize"}, "all"),
+    ("dtd_vs_mean", "dtd", {}, "predicted-vs-mean"),
+    ("dtd_logodds_all", "dtd", {"bn_mode": "canonize"}, "all-logodds"),
+    ("dtd_w2_vs_runnerup", "dtd_w2", {}, "predicted-vs-runnerup"),
+    ("lrp_composite_vs_0", "lrp_composite", {"bn_mode": "canonize"}, "predicted-vs-0"),
+    ("epsilon_plus_logodds", "epsilon_plus", {}, "predicted-logodds"),
+    ("clrp_negated_all", "clrp", {"dual": "negated", "clip": False}, "all"),
+    ("sglrp_all", "sglrp", {}, "all"),
+    ("deeplift_vs_mean", "deeplift", {"reference": 0.5, "bn_mode": "canonize"}, "predicted-vs-mean"),
+    ("dtd_reference_vs_runnerup", "dtd_reference", {"reference": 0.5}, "all-vs-runnerup"),
+    ("smoothgrad_logodds", "smoothgrad", {"samples": 2}, "predicted-logodds"),
+    ("gradient_vs_mean", "gradient", {}, "predicted-vs-mean"),
+]
 
 JAX_WORKER = textwrap.dedent(
     """
@@ -24,21 +42,21 @@ JAX_WORKER = textwrap.dedent(
     import keras, numpy as np
     from brainage.relevance import make_analyzer
     assert keras.backend.backend() == "jax", keras.backend.backend()
-    model_path, data_path, out_path, params = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+    model_path, data_path, out_path, runs = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
     model = keras.saving.load_model(model_path)
     x = np.load(data_path)["x"]
-    maps = {}
-    for name, kwargs in params.items():
-        e = make_analyzer(model, name, **kwargs).explain(x)
-        maps[name] = e.maps
-        maps[name + "__trace"] = np.array(list(e.trace.values()))
-    maps["dtd_all"] = make_analyzer(model, "dtd", bn_mode="canonize").explain(x, target="all").maps
-    np.savez(out_path, **maps)
+    out = {}
+    for key, name, kwargs, target in runs:
+        e = make_analyzer(model, name, **kwargs).explain(x, target=target)
+        out[key] = e.maps
+        out[key + "__trace"] = np.array(list(e.trace.values()))
+        out[key + "__outputs"] = e.outputs
+    np.savez(out_path, **out)
     """
 )
 
 
-@pytest.mark.slow  # ~20 s: a JAX subprocess compiles every method
+@pytest.mark.slow  # ~60 s: a JAX subprocess compiles every method and target mode
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="compares in-process TF with a JAX subprocess")
 def test_tensorflow_and_jax_maps_agree(tmp_path, rng):
     pytest.importorskip("jax")
@@ -47,23 +65,21 @@ def test_tensorflow_and_jax_maps_agree(tmp_path, rng):
     model = positive_logit_bias(randomize_batch_norm(taylor_net(shape), rng, x), x)
     model.save(tmp_path / "net.keras")
     np.savez(tmp_path / "x.npz", x=x)
-    params = {name: PARAMS.get(name, {}) for name in METHODS}
     (tmp_path / "worker.py").write_text(JAX_WORKER)
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
     subprocess.run(
         [sys.executable, str(tmp_path / "worker.py"), str(tmp_path / "net.keras"), str(tmp_path / "x.npz"),
-         str(tmp_path / "jax.npz"), json.dumps(params)],
-        check=True, env=env, cwd=ROOT, capture_output=True, timeout=300,
+         str(tmp_path / "jax.npz"), json.dumps(RUNS)],
+        check=True, env=env, cwd=ROOT, capture_output=True, timeout=600,
     )
     jax_maps = np.load(tmp_path / "jax.npz")
-    for name, kwargs in params.items():
-        e = make_analyzer(model, name, **kwargs).explain(x)
+    for key, name, kwargs, target in RUNS:  # TF eagerly (its compiled path is tested elsewhere); JAX jitted
+        e = make_analyzer(model, name, compile=False, **kwargs).explain(x, target=target)
         scale = np.abs(e.maps).max()
-        np.testing.assert_allclose(jax_maps[name], e.maps, rtol=1e-4, atol=1e-5 * scale, err_msg=name)
+        np.testing.assert_allclose(jax_maps[key], e.maps, rtol=1e-4, atol=1e-5 * scale, err_msg=key)
+        np.testing.assert_allclose(jax_maps[key + "__outputs"], e.outputs, rtol=1e-5,
+                                   atol=1e-6 * np.abs(e.outputs).max(), err_msg=key)
         if e.trace:
             trace = np.array(list(e.trace.values()))
-            np.testing.assert_allclose(
-                jax_maps[name + "__trace"], trace, rtol=1e-5, atol=1e-5 * np.abs(trace).max(), err_msg=name
-            )
-    tf_all = make_analyzer(model, "dtd", bn_mode="canonize").explain(x, target="all").maps
-    np.testing.assert_allclose(jax_maps["dtd_all"], tf_all, rtol=1e-4, atol=1e-5 * np.abs(tf_all).max())
+            scale = max(np.abs(trace).max(), np.abs(e.scale).max())  # zero-sum traces: their halves' mass
+            np.testing.assert_allclose(jax_maps[key + "__trace"], trace, rtol=1e-5, atol=1e-5 * scale, err_msg=key)

@@ -76,7 +76,9 @@ def test_every_preset_conserves_on_mnist_networks(build, digits):
 def test_every_method_runs_on_the_cnn(digits):
     x, _ = digits
     model = cnn()
+    params = {"gradcam": {"layer": "conv2"}, "integrated_gradients": {"steps": 4}, "smoothgrad": {"samples": 2},
+              "smoothgrad_x_input": {"samples": 2}, "deeplift": {"reference": x.mean(axis=0)},
+              "dtd_reference": {"reference": x.mean(axis=0)}}
     for name in METHODS:
-        kwargs = {"layer": "conv2"} if name == "gradcam" else {"steps": 4} if name == "integrated_gradients" else {}
-        explanation = make_analyzer(model, name, **kwargs).explain(x[:3])
+        explanation = make_analyzer(model, name, **params.get(name, {})).explain(x[:3])
         assert explanation.maps.shape == x[:3].shape and np.isfinite(explanation.maps).all(), name

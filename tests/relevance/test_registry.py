@@ -8,12 +8,18 @@ from brainage.relevance import (
     COMPOSITES,
     METHODS,
     Analyzer,
+    CLRPAnalyzer,
+    DeepLiftAnalyzer,
     GradCAMAnalyzer,
     GradientAnalyzer,
     GuidedBackpropAnalyzer,
     IntegratedGradientsAnalyzer,
     MergeBatchNorm,
+    ReferenceDTDAnalyzer,
     RelevanceAnalyzer,
+    SeedDTDAnalyzer,
+    SGLRPAnalyzer,
+    SmoothGradAnalyzer,
     analyzer_from_config,
     make_analyzer,
     register_method,
@@ -30,8 +36,16 @@ BUILT_IN = {
     "guided_backprop": GuidedBackpropAnalyzer,
     "gradcam": GradCAMAnalyzer,
     "integrated_gradients": IntegratedGradientsAnalyzer,
+    "dtd_seed": SeedDTDAnalyzer,
+    "clrp": CLRPAnalyzer,
+    "sglrp": SGLRPAnalyzer,
+    "deeplift": DeepLiftAnalyzer,
+    "dtd_reference": ReferenceDTDAnalyzer,
+    "smoothgrad": SmoothGradAnalyzer,
+    "smoothgrad_x_input": SmoothGradAnalyzer,
 }
-PARAMS = {"gradcam": {"layer": "conv"}, "integrated_gradients": {"steps": 2}}
+PARAMS = {"gradcam": {"layer": "conv"}, "integrated_gradients": {"steps": 2}, "smoothgrad": {"samples": 2},
+          "smoothgrad_x_input": {"samples": 2}}
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +85,11 @@ def test_make_analyzer_builds_every_method(small_net, name):
     assert type(analyzer) is BUILT_IN[name]
     assert analyzer.method == name
     if isinstance(analyzer, RelevanceAnalyzer):
-        assert analyzer.composite.name == name
+        assert analyzer.composite.name == (name if name in COMPOSITES else "dtd")
     if name.startswith("gradient"):
         assert analyzer.times_input is (name == "gradient_x_input")
+    if name.startswith("smoothgrad"):
+        assert analyzer.smooth_times_input is (name == "smoothgrad_x_input")
     explanation = analyzer.explain(x)
     assert explanation.method == name
     assert explanation.maps.shape == x.shape and np.isfinite(explanation.maps).all()
@@ -114,7 +130,7 @@ def test_duplicate_names_are_refused_unless_replaced(small_net, registry_restore
 
 def test_unknown_names_list_the_known_ones(small_net):
     model, _ = small_net
-    known = r"methods: \['dtd', 'dtd_w2', 'lrp_composite', 'epsilon_plus', 'gradient'.*'integrated_gradients'\]"
+    known = r"methods: \['dtd', 'dtd_w2', 'lrp_composite', 'epsilon_plus', 'gradient'.*'integrated_gradients', 'dtd_seed'.*'smoothgrad_x_input'\]"
     with pytest.raises(ValueError, match=r"unknown explainer 'lrp9'; " + known):
         make_analyzer(model, "lrp9")
     with pytest.raises(ValueError, match=r"unknown explainer 'lrp9'; " + known):
@@ -130,3 +146,14 @@ def test_register_method_checks_its_arguments(registry_restored):
         register_method("mine", "GradientAnalyzer")
     assert "mine" not in METHODS
     assert issubclass(BUILT_IN["gradcam"], Analyzer)
+
+
+def test_dtd_seed_is_the_seeds_method_and_nothing_else(small_net):
+    model, x = small_net
+    seed = make_analyzer(model, "dtd_seed", compile=False)
+    assert seed.canonizers == () and seed.rules["conv"].low == 0.0 and seed.rules["conv"].high == 1.0
+    np.testing.assert_array_equal(seed.explain(x).maps, make_analyzer(model, "dtd", compile=False).explain(x).maps)
+    with pytest.raises(TypeError, match=r"explainer 'dtd_seed': bad parameters \['bn_mode'\]"):
+        make_analyzer(model, "dtd_seed", bn_mode="canonize")
+    with pytest.raises(ValueError, match="dtd_seed: the seed explains the plain logit; target 'predicted-vs-mean'"):
+        seed.explain(x, target="predicted-vs-mean")
