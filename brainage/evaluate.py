@@ -166,7 +166,7 @@ def _evaluate_models(settings: EvaluateSettings, work: Path) -> dict:
         folder.mkdir(parents=True)
         summary = _evaluate(settings, folder, run)
         (folder / "evaluate.json").write_text(json.dumps(summary, indent=2, default=str))
-        cards[label] = pd.read_csv(folder / "scorecard.csv")
+        cards[label] = pd.read_csv(folder / "scorecard.csv", dtype={"target": str})
         models.append({"model": label, "train_dir": summary["train_dir"]})
     table = summarise_scorecards(cards)
     card = apply_checks(table, settings.scoring.scorecard)
