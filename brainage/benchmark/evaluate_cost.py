@@ -10,7 +10,7 @@ goal: ≤ 1.3). :func:`evaluate_cost_entries` is the same measure as a ``bench``
 
 Run alone on the full-size network (random weights)::
 
-    python -m brainage.benchmark.evaluate_cost --subjects 4 --repeats 2
+    python -m brainage.benchmark.evaluate_cost --subjects 4 --repeats 3
 """
 from __future__ import annotations
 
@@ -18,8 +18,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from brainage.benchmark.timing import time_call
 
 EVALUATE_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "evaluate.yaml"
 
@@ -38,6 +36,12 @@ def measure_evaluate_cost(model, x: np.ndarray, perturbation=None, repeats: int 
                           seed: int = 0) -> dict:
     """Seconds per map of region perturbation and the bare forward cost it needs, same run.
 
+    The bare forward pass (the same compiled function, a full batch) is timed ``repeats`` times
+    just before and just after the perturbation (median), so a machine whose load drifts is
+    sampled around it; the time inside the perturbation's own forward calls is recorded too. Wall
+    and CPU time (all threads of this process) are both kept: on a shared machine the CPU-time
+    ratio is the steadier estimate of what a quiet machine would show.
+
     Parameters
     ----------
     model : keras.Model
@@ -46,21 +50,20 @@ def measure_evaluate_cost(model, x: np.ndarray, perturbation=None, repeats: int 
     perturbation : PerturbationSettings, optional
         Default: ``configs/evaluate.yaml``'s (8³ patches, 20 steps of 8, batches of 11).
     repeats : int
-        Timed runs of each, after one untimed warm-up of the forward pass's shapes.
+        Timed forward calls before and after (after one untimed warm-up of each batch shape).
 
     Returns
     -------
     dict
-        ``perturbation_s_per_map``, ``perturbation_forward_ms`` (per volume, at the perturbation's
-        batch size), ``perturbation_forward_passes`` (per map), ``perturbation_overhead`` (the
-        ratio) and ``perturbation_batch``.
+        ``perturbation_s_per_map`` (wall) and ``perturbation_cpu_s_per_map``;
+        ``perturbation_forward_ms`` / ``perturbation_forward_cpu_ms`` (bare forward per volume at
+        the perturbation's batch size); ``perturbation_forward_passes`` (per map);
+        ``perturbation_overhead`` / ``perturbation_overhead_cpu`` = per map ÷ (passes × forward);
+        ``perturbation_inline_overhead`` = perturbation time ÷ time inside its forward calls;
+        ``perturbation_outside_s_per_map``: wall seconds per map spent outside the forward calls;
+        ``perturbation_batch``.
     """
-    from brainage.faithfulness.perturbation import (
-        logit_function,
-        make_baseline,
-        random_maps,
-        region_perturbation,
-    )
+    from brainage.faithfulness.perturbation import logit_function
 
     p = perturbation or perturbation_settings()
     x = np.asarray(x, dtype=np.float32)
@@ -70,29 +73,48 @@ def measure_evaluate_cost(model, x: np.ndarray, perturbation=None, repeats: int 
     full = np.repeat(x[:1], batch, axis=0)
     rest = (len(x) * passes) % batch
     predict(full[:rest] if rest else full)  # trace the last batch's shape too, untimed
+    predict(full)
+    bare = [_timed(predict, full) for _ in range(max(int(repeats), 1))]
+    total, inside = _timed_perturbation(predict, x, p, seed)
+    bare += [_timed(predict, full) for _ in range(max(int(repeats), 1))]
+    forward = np.median(np.array(bare), axis=0) / batch  # (wall, cpu) per volume
+    per_map = total / len(x)
+    return {"perturbation_s_per_map": per_map[0], "perturbation_cpu_s_per_map": per_map[1],
+            "perturbation_forward_ms": 1000 * forward[0],
+            "perturbation_forward_cpu_ms": 1000 * forward[1],
+            "perturbation_forward_passes": passes, "perturbation_batch": batch,
+            "perturbation_overhead": per_map[0] / (passes * forward[0]),
+            "perturbation_overhead_cpu": per_map[1] / (passes * forward[1]),
+            "perturbation_inline_overhead": total[0] / inside[0],
+            "perturbation_outside_s_per_map": (total[0] - inside[0]) / len(x)}
+
+
+def _timed(fn, *args) -> np.ndarray:
+    """``(wall, cpu)`` seconds of one call of ``fn(*args)``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fn(*args)
+    return np.array([time.perf_counter() - wall, time.process_time() - cpu])
+
+
+def _timed_perturbation(predict, x, p, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(wall, cpu)`` of region perturbation of ``x`` by random maps, and of its forward calls."""
+    from brainage.faithfulness.perturbation import make_baseline, random_maps, region_perturbation
+
     maps = random_maps(x.shape, seed)
     baseline = make_baseline(x, p.baseline, x.mean(axis=0), p.blur_sigma)
-    classes = np.zeros(len(x), dtype=np.int64)
+    inside = np.zeros(2)
 
-    def perturb():
-        region_perturbation(predict, x, maps, classes, baseline, p.patch, p.steps,
-                            p.patches_per_step, batch_size=p.batch_size)
+    def timed_predict(inputs):
+        nonlocal inside
+        wall, cpu = time.perf_counter(), time.process_time()
+        logits = predict(inputs)
+        inside = inside + [time.perf_counter() - wall, time.process_time() - cpu]
+        return logits
 
-    per_map = _median_seconds(perturb, repeats) / len(x)
-    forward = time_call(lambda: predict(full), repeats).median_s / batch
-    return {"perturbation_s_per_map": per_map, "perturbation_forward_ms": 1000 * forward,
-            "perturbation_forward_passes": passes, "perturbation_batch": batch,
-            "perturbation_overhead": per_map / (passes * forward)}
-
-
-def _median_seconds(fn, repeats: int) -> float:
-    """Median wall time of ``repeats`` calls (the forward pass is already warm)."""
-    times = []
-    for _ in range(max(int(repeats), 1)):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    total = _timed(lambda: region_perturbation(
+        timed_predict, x, maps, np.zeros(len(x), np.int64), baseline, p.patch, p.steps,
+        p.patches_per_step, batch_size=p.batch_size))
+    return total, inside
 
 
 def evaluate_cost_entries(setup, x: np.ndarray) -> dict:
@@ -109,7 +131,7 @@ def main(argv=None) -> dict:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subjects", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--steps", type=int, default=None, help="default: evaluate.yaml's")
     parser.add_argument("--shape", type=int, nargs=3, default=[100, 124, 104])
     parser.add_argument("--widths", type=int, nargs="+", default=[8, 16, 32, 64],

@@ -224,8 +224,11 @@ def compare_class_maps(analyzer, pair: ScoredPair, inputs: ScoringInputs,
     over the brain voxels); a row per subject."""
     pos = inputs.class_pos
     x, n_classes = inputs.x[pos], inputs.logits.shape[1]
-    young, old = (explain_maps(analyzer, x, pair.target, np.full(len(pos), k),
-                               settings.batch_size)[0] for k in (0, n_classes - 1))
+    try:
+        young, old = [explain_maps(analyzer, x, pair.target, np.full(len(pos), k),
+                                   settings.batch_size)[0] for k in (0, n_classes - 1)]
+    except ValueError:  # a mode the engine refuses for these classes (e.g. 0-vs-0): undefined
+        young = old = np.zeros_like(x)
     r = map_correlations(young, old, inputs.brain)
     return pd.DataFrame({"subject_id": inputs.subject_ids[pos], "bin": inputs.labels[pos],
                          "method": pair.method, "target": pair.target.text,

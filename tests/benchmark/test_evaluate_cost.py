@@ -31,6 +31,7 @@ def test_cost_and_overhead_on_a_tiny_network(rng):
     assert cost["perturbation_s_per_map"] > 0 and cost["perturbation_forward_ms"] > 0
     expected = cost["perturbation_s_per_map"] / (5 * cost["perturbation_forward_ms"] / 1000)
     assert np.isclose(cost["perturbation_overhead"], expected)
+    assert cost["perturbation_inline_overhead"] >= 1.0  # forward calls are part of the total
 
 
 def test_bench_row_measure_uses_the_evaluate_settings(rng):

@@ -117,3 +117,30 @@ def test_batched_perturbation_equals_the_per_subject_computation(rng):
         np.testing.assert_allclose(got.drops, expected, atol=1e-6)
         assert sum(calls) == 5 * 8  # every subject at every step, once
         assert max(calls) == min(batch_size or 8, 40)  # steps + 1 = 8 by default
+
+
+def test_maps_are_ranked_against_the_perturbations_reference(rng):
+    """Why integrated gradients from zero can sit at the AOPC floor (issue #19): on a linear model,
+    replacing a patch by the mean image changes the logit by Σ_patch w·(x − mean), so a map rooted
+    at the mean (IG from the mean: (x − mean)·w) ranks patches exactly by their effect, while a map
+    rooted at zero (IG from zero: x·w) ranks them by w·x ≈ w·mean on GM-like inputs that sit near
+    the mean — nearly unrelated to what removing them does. With the zeros baseline it flips."""
+    shape = (12, 12, 1)
+    w = rng.standard_normal(shape)
+    mean = rng.uniform(0.3, 0.7, shape)
+    x = (mean[None] + 0.1 * rng.standard_normal((8,) + shape)).astype(np.float32)
+    predict = ff.logit_function(_linear_model(shape, w))
+    zero_rooted, mean_rooted = x * w[None], (x - mean[None]) * w[None]
+    aopc = {}
+    for kind in ("mean", "zeros"):
+        kw = dict(classes=[0] * 8, baseline=ff.make_baseline(x, kind, mean[..., 0]), patch=2,
+                  steps=8, patches_per_step=2)
+        aopc[kind] = {name: ff.region_perturbation(predict, x, m, **kw).aopc.mean()
+                      for name, m in (("zero", zero_rooted), ("mean", mean_rooted))}
+        if kind == "mean":  # the mean-rooted map's first step removes the largest effects
+            labels, n = ff.patch_labels(shape[:-1], 2)
+            top2 = np.sort(ff.patch_relevance(mean_rooted, labels, n), axis=1)[:, -2:].sum(1)
+            np.testing.assert_allclose(
+                ff.region_perturbation(predict, x, mean_rooted, **kw).drops[:, 1], top2, rtol=1e-4)
+    assert aopc["mean"]["mean"] > 3 * aopc["mean"]["zero"]
+    assert aopc["zeros"]["zero"] > 2 * aopc["zeros"]["mean"]
