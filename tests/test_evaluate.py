@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
-from tests.builders import REPO, RUN_SHAPE, write_gm
+from tests.builders import REPO, RUN_CROP, RUN_SHAPE, write_gm
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +27,29 @@ def ground_truth(tmp_path_factory):
     pd.DataFrame({"name": ["Core", "Visual"], "index": [1, 2], "role": ["ageing", "control"],
                   "factor": [1.0, 0.0]}).to_csv(folder / "regions.csv", index=False)
     return folder
+
+
+@pytest.fixture(scope="module")
+def second_run(train_run, tmp_path_factory):
+    """A second tiny training run: the session run's cohort, a model trained from another seed."""
+    import shutil
+
+    import keras
+
+    from brainage.model import build_model
+
+    run = tmp_path_factory.mktemp("second") / "2026-01-02_00-00-00"
+    shutil.copytree(train_run["run"], run)
+    keras.utils.set_random_seed(7)
+    model = build_model(input_shape=tuple(RUN_CROP) + (1,), widths=(3,), dense_units=6,
+                        n_classes=3)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    prep = train_run["prep"]
+    model.fit(np.asarray(prep.volumes, np.float32)[..., None], prep.labels(), epochs=15,
+              batch_size=8, verbose=0)
+    model.save(run / "model.keras")
+    return run
 
 
 def compose_evaluate(train_run, *overrides, methods="dtd,gradient_x_input,gradcam"):
@@ -54,7 +77,9 @@ def test_stage_writes_every_output(evaluated):
                  "randomisation_subjects.csv", "localisation.csv", "localisation_subjects.csv",
                  "subjects.csv", "verdict.md", "evaluate.json", "figures/perturbation.png",
                  "figures/randomisation.png", "figures/localisation.png", "gradcam_layers.csv",
-                 "figures/methods.png"):
+                 "figures/methods.png", "scorecard.csv", "report.html", "figures/scorecard.png",
+                 "class_maps.csv", "class_maps_subjects.csv", "conservation.csv",
+                 "conservation_subjects.csv"):
         assert (out / name).is_file(), name
     assert not (out / ".incomplete").exists()
     assert summary["methods"] == ["dtd", "gradient_x_input", "gradcam", "random"]
@@ -66,8 +91,8 @@ def test_stage_tables_are_consistent(evaluated):
     subjects = pd.read_csv(out / "subjects.csv")
     assert len(subjects) == 6 and sorted(subjects["bin"].value_counts()) == [2, 2, 2]
     curves = pd.read_csv(out / "perturbation.csv")
-    assert list(curves.columns) == ["method", "step", "fraction_removed", "mean_drop", "se_drop",
-                                    "mean_logit", "n"]
+    assert list(curves.columns) == ["method", "target", "step", "fraction_removed", "mean_drop",
+                                    "se_drop", "mean_logit", "n"]
     assert len(curves) == 4 * 5 and (curves[curves.step == 0]["mean_drop"] == 0).all()
     aopc = pd.read_csv(out / "aopc.csv")
     assert list(aopc["rank"]) == [1, 2, 3, 4] and aopc["aopc"].is_monotonic_decreasing
@@ -83,6 +108,45 @@ def test_stage_tables_are_consistent(evaluated):
     assert {"mass_ratio", "mass_ratio_se", "auc", "auc_se", "control_ratio", "mask_share"} <= set(loc)
     random_row = loc[(loc.method == "random") & (loc.bin == "all")].iloc[0]
     assert 0.3 < random_row["auc"] < 0.7  # the floor is near chance
+
+
+SCORECARD_COLUMNS = ["method", "target", "aopc", "aopc_se", "rand_spearman_dense1",
+                     "rand_spearman_all", "class_map_correlation", "loc_auc", "loc_mass_ratio",
+                     "control_ratio", "conservation_error", "pass_randomisation",
+                     "pass_class_maps", "pass_aopc", "pass_localisation", "pass_conservation",
+                     "goals_met", "verdict"]
+
+
+def test_scorecard_has_a_checked_row_per_pair(evaluated):
+    out, summary = evaluated
+    card = pd.read_csv(out / "scorecard.csv")
+    assert set(SCORECARD_COLUMNS) <= set(card.columns)
+    assert list(zip(card["method"], card["target"])) == [
+        (m, "predicted") for m in ("dtd", "gradient_x_input", "gradcam", "random")]
+    row = card.set_index("method")
+    aopc = pd.read_csv(out / "aopc.csv").set_index("method")
+    assert row.loc["dtd", "aopc"] == pytest.approx(aopc.loc["dtd", "aopc"])
+    rand = pd.read_csv(out / "randomisation.csv")
+    at = rand[(rand.method == "gradcam") & (rand.layer == "dense1")]["spearman_abs"].iloc[0]
+    assert row.loc["gradcam", "rand_spearman_dense1"] == pytest.approx(at)
+    # DTD conserves (≤ 1e-5); gradient methods have no identity: NaN, and the check is not met.
+    assert row.loc["dtd", "conservation_error"] < 1e-5 and row.loc["dtd", "pass_conservation"]
+    assert np.isnan(row.loc["gradcam", "conservation_error"])
+    assert not row.loc["gradcam", "pass_conservation"]
+    assert row.loc["random", "verdict"] == "floor"
+    assert 0 <= row.loc["gradient_x_input", "class_map_correlation"] <= 1
+    choice = summary["default_choice"]
+    assert choice["method"] == "dtd" and choice["target"] == "predicted"
+
+
+def test_report_html_is_offline_and_shows_the_scorecard(evaluated):
+    out, summary = evaluated
+    page = (out / "report.html").read_text()
+    assert "Scorecard" in page and "gradient_x_input" in page and "Default DTD variant" in page
+    assert page.count("data:image/png;base64,") == 5  # every figure embedded
+    assert "src='http" not in page and 'src="http' not in page
+    text = (out / "verdict.md").read_text()
+    assert "## Scorecard (issue #19's goals)" in text and "Default DTD variant" in text
 
 
 def test_verdict_names_ranking_checks_and_localisation(evaluated):
@@ -102,6 +166,57 @@ def test_gradcam_layer_profile_covers_every_block(evaluated):
     assert list(layers["layer"]) == ["block1_conv_b"]  # the tiny model has one block
     assert {"roughness", "focus", "between_subject_spearman"} <= set(layers.columns)
     assert (layers["n_subjects"] == 6).all()
+
+
+def test_target_modes_and_pairs_are_scored_side_by_side(train_run, tmp_path):
+    from brainage.evaluate import evaluate
+
+    cfg = compose_evaluate(train_run, "target=[predicted,2]", "pairs=[dtd:true]",
+                           "gradcam_layers.enabled=false", "subjects_limit=3",
+                           "randomisation.subjects=1", "class_maps.subjects=1",
+                           methods="dtd,gradient_x_input")
+    evaluate(cfg, tmp_path)
+    card = pd.read_csv(tmp_path / "scorecard.csv", dtype={"target": str})
+    assert list(zip(card["method"], card["target"])) == [
+        ("dtd", "predicted"), ("gradient_x_input", "predicted"), ("dtd", "2"),
+        ("gradient_x_input", "2"), ("dtd", "true"), ("random", "predicted"), ("random", "2")]
+    per_subject = pd.read_csv(tmp_path / "aopc_subjects.csv", dtype={"target": str})
+    assert (per_subject[per_subject.target == "2"]["class"] == 2).all()
+    truth = per_subject[per_subject.target == "true"]
+    assert (truth["class"] == truth["bin"]).all()
+    rand = pd.read_csv(tmp_path / "randomisation.csv", dtype={"target": str})
+    assert set(zip(rand["method"], rand["target"])) == set(
+        zip(card["method"], card["target"])) - {("random", "predicted"), ("random", "2")}
+    assert "dtd [2]" in (tmp_path / "verdict.md").read_text()
+
+
+def test_several_training_runs_are_summarised(train_run, second_run, tmp_path):
+    from brainage.evaluate import evaluate
+
+    cfg = compose_evaluate(train_run, "train_dir=null",
+                           f"train_dirs=[{train_run['run']},{second_run}]",
+                           "gradcam_layers.enabled=false", "randomisation.enabled=false",
+                           "subjects_limit=3", "class_maps.subjects=1",
+                           methods="dtd,gradient_x_input")
+    summary = evaluate(cfg, tmp_path)
+    assert summary["n_models"] == 2 and len(summary["models"]) == 2
+    models = sorted(p.name for p in (tmp_path / "models").iterdir())
+    assert models == [f"0_{Path(train_run['run']).name}", f"1_{second_run.name}"]
+    for name in models:
+        assert (tmp_path / "models" / name / "scorecard.csv").is_file()
+        assert (tmp_path / "models" / name / "report.html").is_file()
+    per_model = [pd.read_csv(tmp_path / "models" / m / "scorecard.csv") for m in models]
+    table = pd.read_csv(tmp_path / "scorecard_summary.csv")
+    assert list(table["method"]) == ["dtd", "gradient_x_input", "random"]
+    dtd = table.iloc[0]
+    aopcs = [card.iloc[0]["aopc"] for card in per_model]
+    assert dtd["n_models"] == 2 and dtd["aopc"] == pytest.approx(np.mean(aopcs))
+    assert dtd["aopc_sd"] == pytest.approx(np.std(aopcs, ddof=1))
+    assert {"verdict", "goals_met", "pass_conservation_models"} <= set(table.columns)
+    assert len(pd.read_csv(tmp_path / "scorecard.csv")) == 6  # every model's rows
+    text = (tmp_path / "verdict.md").read_text()
+    assert "over several models" in text and "mean ± SD" in text and "2/2" in text
+    assert "models/0_" in (tmp_path / "report.html").read_text()
 
 
 def test_real_data_without_ground_truth_skips_localisation(train_run, tmp_path):
@@ -125,6 +240,12 @@ def test_real_data_without_ground_truth_skips_localisation(train_run, tmp_path):
     ("localisation.mask=regions", "localisation.mask=regions needs localisation.regions"),
     ("explainer.gradcam.layer=nope", "explainer gradcam: gradcam: model has no layer 'nope'"),
     ("target=all", "target='all'; expected predicted or true"),
+    ("target=[predicted,7]", "target '7': class 7 out of range for a model with 3 outputs"),
+    ("pairs=[dtd]", "pairs: 'dtd' is not method:target"),
+    ("pairs=[lrp_composite:true]", "names 'lrp_composite', which is not among the selected"),
+    ("target=predicted-vs-nothing", "dtd:predicted-vs-nothing: the relevance engine refuses"),
+    ("scorecard.randomisation_step=block9", "scorecard.randomisation_step='block9' is not a cascade"),
+    ("train_dirs=[/a,/b]", r"give train_dirs=\[…\] or train_dir/model_path, not both"),
     ("localisation.ground_truth=/nonexistent/gt", "ground_truth=/nonexistent/gt holds no age_effect"),
     ("+explainer.random.name=gradient", "explainer name 'random' is reserved for the random-map floor"),
 ])

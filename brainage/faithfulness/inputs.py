@@ -22,10 +22,12 @@ class ScoringInputs:
     rows : ndarray
         The subjects' rows in the cohort table.
     subjects : DataFrame
-        ``subject_id, age, bin, predicted, class, logit`` (``class``: the explained class).
+        ``subject_id, age, bin, predicted`` and ``logit_<k>`` for every class ``k``.
     x : ndarray (n, *crop, 1)
-    classes : ndarray (n,)
-        The explained class of each subject.
+    logits : ndarray (n, n_classes)
+        The trained network's logits (target modes resolve their classes from them).
+    labels : ndarray (n,)
+        The subjects' age bins.
     predict : callable
         ``predict(inputs) -> logits``, batched.
     baseline : ndarray, shaped like ``x``
@@ -35,6 +37,8 @@ class ScoringInputs:
     truth : GroundTruth
     rand_pos : ndarray
         Positions (into ``x``) of the subjects re-explained in the randomisation cascade.
+    class_pos : ndarray
+        Positions of the subjects whose youngest- and oldest-class maps are compared.
     groups : list
         The cascade steps, top down: ``[(label, [layer names])]``.
     flag_after : str
@@ -44,12 +48,14 @@ class ScoringInputs:
     rows: np.ndarray
     subjects: pd.DataFrame
     x: np.ndarray
-    classes: np.ndarray
+    logits: np.ndarray
+    labels: np.ndarray
     predict: Callable
     baseline: np.ndarray
     brain: np.ndarray
     truth: GroundTruth
     rand_pos: np.ndarray
+    class_pos: np.ndarray
     groups: list
     flag_after: str
 
@@ -94,10 +100,15 @@ def check_request(model, crop_shape: tuple, settings) -> tuple[list, str]:
                             f"{removed} patches, but the {tuple(crop_shape)} crop has only "
                             f"{n_patches} patches of {p.patch} voxels")
     groups = cascade_groups(model, r.granularity)
+    steps = [g for g, _ in groups]
     flag_after = r.flag_after or groups[min(1, len(groups) - 1)][0]
-    if r.enabled and flag_after not in [g for g, _ in groups]:
+    if r.enabled and flag_after not in steps:
         raise EvaluateError(f"randomisation.flag_after={flag_after!r} is not a cascade step; steps "
-                            f"(top down): {[g for g, _ in groups]}")
+                            f"(top down): {steps}")
+    step = settings.scorecard.randomisation_step
+    if r.enabled and step not in steps:
+        raise EvaluateError(f"scorecard.randomisation_step={step!r} is not a cascade step; steps "
+                            f"(top down): {steps}")
     if settings.gradcam_layers.enabled:
         gradcam_layers(model, settings.gradcam_layers.layers)
     return groups, flag_after
@@ -125,21 +136,27 @@ def prepare_inputs(model, prep, rows: np.ndarray, settings, data_root) -> Scorin
     y = prep.labels()[rows]
     predict = logit_function(model, settings.perturbation.batch_size)
     logits = predict(x)
-    classes = logits.argmax(axis=1) if settings.target == "predicted" else y
+    for mode in settings.targets:  # a class index out of range: refused before slow work
+        mode.classes(logits, y)
     subjects = pd.DataFrame({"subject_id": prep.table["subject_id"].to_numpy()[rows],
                              "age": prep.table["age"].to_numpy()[rows], "bin": y,
-                             "predicted": logits.argmax(axis=1), "class": classes,
-                             "logit": logits[np.arange(len(rows)), classes]})
+                             "predicted": logits.argmax(axis=1),
+                             **{f"logit_{k}": logits[:, k] for k in range(logits.shape[1])}})
     mean_image = training_mean(prep)
     brain = mean_image > settings.localisation.brain_threshold
     p = settings.perturbation
     baseline = make_baseline(x, p.baseline, mean_image, p.blur_sigma)
     truth = scored_ground_truth(settings.localisation, data_root, prep.grid, brain)
-    n_rand = min(settings.randomisation.subjects, len(rows))
+    return ScoringInputs(rows, subjects, x, logits, y, predict, baseline, brain, truth,
+                         _spread_positions(rows, y, settings.randomisation.subjects),
+                         _spread_positions(rows, y, settings.class_maps.subjects), groups,
+                         flag_after)
+
+
+def _spread_positions(rows: np.ndarray, bins: np.ndarray, n: int) -> np.ndarray:
+    """Positions (into ``rows``) of at most ``n`` rows taken in turn from each age bin."""
     position = {int(row): i for i, row in enumerate(rows)}
-    rand_pos = np.array([position[int(row)] for row in spread_over_bins(rows, y, n_rand)])
-    return ScoringInputs(rows, subjects, x, classes, predict, baseline, brain, truth, rand_pos,
-                         groups, flag_after)
+    return np.array([position[int(row)] for row in spread_over_bins(rows, bins, min(n, len(rows)))])
 
 
 def scored_ground_truth(settings, data_root, grid, brain: np.ndarray) -> GroundTruth:

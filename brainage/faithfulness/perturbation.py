@@ -89,11 +89,21 @@ def random_maps(shape: Sequence[int], seed: int = 0) -> np.ndarray:
 
 
 def logit_function(model, batch_size: int = 8) -> Callable[[np.ndarray], np.ndarray]:
-    """``predict(x) -> logits`` for a Keras model, in batches of ``batch_size`` (compiled once)."""
+    """``predict(x) -> logits`` for a Keras model, in batches of at most ``batch_size``.
+
+    The model's inference pass is compiled once (``tf.function`` / ``jax.jit``, as the relevance
+    engine compiles) and reused for every call: no ``model.predict`` machinery per call, and at
+    most two traced shapes (full batches and the last, shorter one).
+    """
+    from keras import ops
+
+    from brainage.relevance import compile_function
+
+    forward = compile_function(lambda v: model(v, training=False))
 
     def predict(x):
         x = np.asarray(x, dtype=np.float32)
-        return np.concatenate([np.asarray(model.predict_on_batch(x[i:i + batch_size]))
+        return np.concatenate([np.asarray(ops.convert_to_numpy(forward(x[i:i + batch_size])))
                                for i in range(0, len(x), batch_size)])
 
     return predict
@@ -121,20 +131,56 @@ class PerturbationResult:
     aopc: np.ndarray
 
 
+@dataclass(frozen=True)
+class PatchTiling:
+    """The patches of a spatial grid and their voxels, grouped by patch (built once per grid).
+
+    ``voxels[starts[p]:starts[p + 1]]`` are the flat voxel indices of patch ``p``, so the voxels of
+    any set of patches are gathered without scanning the grid.
+    """
+
+    labels: np.ndarray
+    n_patches: int
+    voxels: np.ndarray
+    starts: np.ndarray
+
+    @classmethod
+    def of(cls, spatial_shape: Sequence[int], patch: int) -> "PatchTiling":
+        labels, n_patches = patch_labels(spatial_shape, patch)
+        flat = labels.ravel()
+        voxels = np.argsort(flat, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(np.bincount(flat, minlength=n_patches))])
+        return cls(labels, n_patches, voxels, starts)
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.diff(self.starts)
+
+    def removal_order(self, scores: np.ndarray, n_removed: int) -> tuple[np.ndarray, np.ndarray]:
+        """The voxels of the ``n_removed`` highest-scoring patches, in removal order, and the
+        number of voxels removed after each patch (ties keep patch order)."""
+        order = np.argsort(-scores, kind="stable")[:n_removed]
+        voxels = np.concatenate([self.voxels[self.starts[p]:self.starts[p + 1]] for p in order]
+                                + [np.empty(0, np.int64)])
+        return voxels, np.concatenate([[0], np.cumsum(self.sizes[order])])
+
+
 def region_perturbation(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, maps: np.ndarray,
                         classes: Sequence[int], baseline: np.ndarray, patch: int = 8, steps: int = 20,
-                        patches_per_step: int = 1) -> PerturbationResult:
+                        patches_per_step: int = 1, batch_size: int | None = None) -> PerturbationResult:
     """Most-relevant-first region perturbation and AOPC (Samek et al. 2017).
 
     Patches are ranked by summed relevance (ties keep patch order); at step ``k`` the top
-    ``k · patches_per_step`` patches of each input hold the baseline. All ``steps + 1`` inputs of one
-    subject are built at once with a rank mask (no loop over voxels) and passed to ``predict``
-    together, so ``predict`` decides the batching.
+    ``k · patches_per_step`` patches of each input hold the baseline. The ``batch × (steps + 1)``
+    perturbed inputs are built in turn into one reused buffer of ``batch_size`` volumes, across
+    subjects and steps: each is a copy of its input with the removed patches' voxels overwritten
+    from the baseline (gathered from a precomputed patch → voxels index, no mask over the grid).
 
     Parameters
     ----------
     predict : callable
-        ``predict(inputs) -> logits (n, n_classes)``, e.g. :func:`logit_function`.
+        ``predict(inputs) -> logits (n, n_classes)``, e.g. :func:`logit_function`; called once per
+        filled buffer.
     x, maps : ndarray (batch, *spatial, channels)
         Inputs and their relevance maps.
     classes : sequence of int
@@ -147,10 +193,31 @@ def region_perturbation(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarr
         ``L``, the number of perturbation steps.
     patches_per_step : int
         Patches removed per step.
+    batch_size : int, optional
+        Perturbed inputs per ``predict`` call; default ``steps + 1`` (one subject per call).
     """
     x = np.asarray(x, dtype=np.float32)
     maps = np.asarray(maps)
     baseline = np.broadcast_to(np.asarray(baseline, dtype=np.float32), x.shape)
+    classes = _checked_request(x, maps, classes, steps, patches_per_step)
+    tiling = PatchTiling.of(x.shape[1:-1], patch)
+    removed = np.arange(int(steps) + 1) * int(patches_per_step)
+    if removed[-1] > tiling.n_patches:
+        raise ValueError(f"{steps} steps of {patches_per_step} patches remove {removed[-1]} patches "
+                         f"but the input has only {tiling.n_patches} patches of {patch} voxels")
+    scores = patch_relevance(maps, tiling.labels, tiling.n_patches)
+    plans = [tiling.removal_order(s, int(removed[-1])) for s in scores]
+    outputs = _perturbed_outputs(predict, x, baseline, plans, removed,
+                                 int(batch_size or removed.size))
+    logits = np.take_along_axis(outputs, classes[:, None, None], axis=2)[..., 0]
+    counts = np.stack([cum[removed] for _, cum in plans])
+    drops = logits[:, :1] - logits
+    return PerturbationResult(logits, drops, (counts / tiling.labels.size).mean(axis=0),
+                              drops.mean(axis=1))
+
+
+def _checked_request(x, maps, classes, steps, patches_per_step) -> np.ndarray:
+    """The classes as int64, after checking shapes and step counts."""
     if maps.shape != x.shape:
         raise ValueError(f"maps of shape {maps.shape} do not match inputs {x.shape}")
     classes = np.asarray(classes, dtype=np.int64).reshape(-1)
@@ -158,24 +225,22 @@ def region_perturbation(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarr
         raise ValueError(f"{classes.shape[0]} classes for {x.shape[0]} inputs")
     if int(steps) < 1 or int(patches_per_step) < 1:
         raise ValueError(f"steps={steps} and patches_per_step={patches_per_step} must be ≥ 1")
-    labels, n_patches = patch_labels(x.shape[1:-1], patch)
-    removed = np.arange(int(steps) + 1) * int(patches_per_step)
-    if removed[-1] > n_patches:
-        raise ValueError(f"{steps} steps of {patches_per_step} patches remove {removed[-1]} patches "
-                         f"but the input has only {n_patches} patches of {patch} voxels")
-    scores = patch_relevance(maps, labels, n_patches)
-    patch_sizes = np.bincount(labels.ravel(), minlength=n_patches)
-    logits = np.empty((x.shape[0], removed.size), dtype=np.float64)
-    fraction = np.empty((x.shape[0], removed.size), dtype=np.float64)
-    for b in range(x.shape[0]):
-        order = np.argsort(-scores[b], kind="stable")
-        rank = np.empty(n_patches, dtype=np.int64)
-        rank[order] = np.arange(n_patches)
-        voxel_rank = rank[labels][..., None]  # (*spatial, 1): rank of the voxel's patch
-        shape = (removed.size,) + (1,) * (x.ndim - 1)
-        masks = voxel_rank[None] < removed.reshape(shape)
-        batch = np.where(masks, baseline[b][None], x[b][None])
-        logits[b] = np.asarray(predict(batch))[:, classes[b]]
-        fraction[b] = np.cumsum(np.concatenate([[0], patch_sizes[order]]))[removed] / labels.size
-    drops = logits[:, :1] - logits
-    return PerturbationResult(logits, drops, fraction.mean(axis=0), drops.mean(axis=1))
+    return classes
+
+
+def _perturbed_outputs(predict, x, baseline, plans, removed, batch_size) -> np.ndarray:
+    """Logits ``(batch, steps + 1, n_classes)`` of every perturbed input, filled batch by batch."""
+    jobs = [(b, k) for b in range(len(x)) for k in range(removed.size)]
+    buffer = np.empty((min(batch_size, len(jobs)), *x.shape[1:]), dtype=np.float32)
+    n_voxels = int(np.prod(x.shape[1:-1]))
+    rows = []
+    for first in range(0, len(jobs), batch_size):
+        chunk = jobs[first:first + batch_size]
+        for slot, (b, k) in enumerate(chunk):
+            voxels, cum = plans[b]
+            gone = voxels[:cum[removed[k]]]
+            buffer[slot] = x[b]
+            target = buffer[slot].reshape(n_voxels, -1)  # a view: written in place
+            target[gone] = baseline[b].reshape(n_voxels, -1)[gone]
+        rows.append(np.asarray(predict(buffer[:len(chunk)]), dtype=np.float64))
+    return np.concatenate(rows).reshape(len(x), removed.size, -1)

@@ -121,9 +121,13 @@ def map_similarity(original: np.ndarray, other: np.ndarray, mask: np.ndarray | N
 
 def cascading_randomisation(model, x: np.ndarray, explain: Callable, granularity: str = "block",
                             seed: int = 0, mask: np.ndarray | None = None, signed: bool = True,
-                            max_voxels: int | None = 200_000, original: np.ndarray | None = None,
+                            max_voxels: int | None = 200_000, original=None,
                             groups: list | None = None) -> pd.DataFrame:
     """Re-explain ``x`` after each cascade step and compare with the trained network's maps.
+
+    One randomised copy serves every method: each step re-initialises one more group of layers
+    once, then ``explain`` builds what it needs from the copy (one analyzer per method, compiled
+    once per step) and explains every map it compares.
 
     Parameters
     ----------
@@ -131,38 +135,46 @@ def cascading_randomisation(model, x: np.ndarray, explain: Callable, granularity
         The trained network (not modified).
     x : ndarray (batch, *spatial, channels)
     explain : callable
-        ``explain(model, x) -> maps`` shaped like ``x``. Explain a fixed class per input (the one
+        ``explain(model, x) -> maps`` shaped like ``x``, or a dict ``{key: maps}`` to compare several
+        methods (or target modes) on one cascade. Explain a fixed class per input (the one
         explained for the trained model) so that only the weights change between steps.
     mask : ndarray of bool, shape ``spatial``, optional
         Voxels for the Spearman correlation (e.g. the brain).
     signed : bool
         Also compare the signed maps (columns ``spearman_signed``, ``ssim_signed``).
-    original : ndarray, optional
+    original : ndarray or dict, optional
         ``explain(model, x)`` when already computed.
 
     Returns
     -------
     DataFrame
-        One row per input and step: ``input``, ``step`` (1-based), ``layer`` (the group randomised at
-        this step), ``n_layers`` (layers randomised so far), ``spearman_abs``, ``ssim_abs`` and, when
-        ``signed``, ``spearman_signed``, ``ssim_signed``. Step 0 (the trained network, similarity 1)
-        is not listed.
+        One row per input and step (and key, in a ``key`` column, when ``explain`` returns a
+        dict): ``input``, ``step`` (1-based), ``layer`` (the group randomised at this step),
+        ``n_layers`` (layers randomised so far), ``spearman_abs``, ``ssim_abs`` and, when
+        ``signed``, ``spearman_signed``, ``ssim_signed``. Step 0 (the trained network,
+        similarity 1) is not listed.
     """
     x = np.asarray(x, dtype=np.float32)
-    original = np.asarray(explain(model, x) if original is None else original)
+    original = explain(model, x) if original is None else original
+    keyed = isinstance(original, dict)
+    original = original if keyed else {None: original}
     rng = np.random.default_rng(seed)
+    kinds = (("abs", False), ("signed", True)) if signed else (("abs", False),)
     rows = []
     for step, (label, done, randomised) in enumerate(
             randomisation_cascade(model, granularity, seed, groups), start=1):
-        maps = np.asarray(explain(randomised, x))
-        for i in range(x.shape[0]):
-            row = {"input": i, "step": step, "layer": label, "n_layers": len(done)}
-            kinds = (("abs", False), ("signed", True)) if signed else (("abs", False),)
-            for tag, sign in kinds:
-                sim = map_similarity(original[i], maps[i], mask, sign, max_voxels, rng)
-                row[f"spearman_{tag}"] = sim["spearman"]
-                row[f"ssim_{tag}"] = sim["ssim"]
-            rows.append(row)
+        maps = explain(randomised, x)
+        maps = maps if keyed else {None: maps}
+        for key, before in original.items():
+            after = np.asarray(maps[key])
+            for i in range(x.shape[0]):
+                row = {"key": key} if keyed else {}
+                row.update({"input": i, "step": step, "layer": label, "n_layers": len(done)})
+                for tag, sign in kinds:
+                    sim = map_similarity(before[i], after[i], mask, sign, max_voxels, rng)
+                    row[f"spearman_{tag}"] = sim["spearman"]
+                    row[f"ssim_{tag}"] = sim["ssim"]
+                rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from brainage.errors import EvaluateError
 from brainage.faithfulness.perturbation import BASELINES
+from brainage.faithfulness.targets import TargetMode, parse_target_mode
 
 
 @dataclass(frozen=True)
@@ -101,10 +102,47 @@ class GradcamLayerSettings:
 
 
 @dataclass(frozen=True)
-class ScoringSettings:
-    """How the methods are scored: subjects, explained class, floor, and the four checks."""
+class ClassMapSettings:
+    """The youngest- and the oldest-class maps of the same subjects compared (``class_maps:``)."""
 
-    target: str  # predicted | true: the class whose logit is explained and tracked
+    enabled: bool
+    subjects: int
+
+    @classmethod
+    def from_cfg(cls, block) -> "ClassMapSettings":
+        _at_least_one("class_maps.subjects", block.subjects)
+        return cls(bool(block.enabled), int(block.subjects))
+
+
+@dataclass(frozen=True)
+class ScorecardSettings:
+    """The goals each scorecard row is checked against (``scorecard:``, issue #19's goals)."""
+
+    randomisation_step: str  # rand_spearman_<step>: Spearman (|map|) after randomising down to it
+    max_rand_spearman: float
+    max_class_map_correlation: float
+    aopc_within_se: float  # AOPC + this many SE reaches the best AOPC of the scorecard
+    min_loc_auc: float
+    max_control_ratio: float
+    max_conservation_error: float
+
+    @classmethod
+    def from_cfg(cls, block) -> "ScorecardSettings":
+        if not block.randomisation_step:
+            raise EvaluateError("scorecard.randomisation_step is empty; name a cascade step "
+                                "(e.g. dense1)")
+        return cls(str(block.randomisation_step), float(block.max_rand_spearman),
+                   float(block.max_class_map_correlation), float(block.aopc_within_se),
+                   float(block.min_loc_auc), float(block.max_control_ratio),
+                   float(block.max_conservation_error))
+
+
+@dataclass(frozen=True)
+class ScoringSettings:
+    """How the methods are scored: subjects, target modes, floor, and the checks."""
+
+    targets: tuple[TargetMode, ...]  # every method is scored in each of these modes
+    pairs: tuple[str, ...]  # more ``method:target`` pairs
     subjects_limit: int | None
     random_map: bool
     seed: int
@@ -114,27 +152,40 @@ class ScoringSettings:
     randomisation: RandomisationSettings
     localisation: LocalisationSettings
     gradcam_layers: GradcamLayerSettings
+    class_maps: ClassMapSettings
+    scorecard: ScorecardSettings
 
     @classmethod
     def from_cfg(cls, cfg) -> "ScoringSettings":
         """Read the scoring keys of a composed ``evaluate`` config."""
-        if cfg.target not in ("predicted", "true"):
-            raise EvaluateError(f"target={cfg.target!r}; expected predicted or true")
+        targets = cfg.target if _is_list(cfg.target) else [cfg.target]
         if cfg.subjects_limit is not None and int(cfg.subjects_limit) < 1:
             raise EvaluateError(f"subjects_limit={cfg.subjects_limit}; expected a positive number "
                                 "or null (all)")
         _at_least_one("batch_size", cfg.batch_size)
-        return cls(str(cfg.target), _optional_int(cfg.subjects_limit), bool(cfg.random_map),
+        return cls(tuple(parse_target_mode(t) for t in targets),
+                   tuple(str(p) for p in cfg.pairs or ()),
+                   _optional_int(cfg.subjects_limit), bool(cfg.random_map),
                    int(cfg.seed), int(cfg.batch_size), bool(cfg.progress),
                    PerturbationSettings.from_cfg(cfg.perturbation),
                    RandomisationSettings.from_cfg(cfg.randomisation),
                    LocalisationSettings.from_cfg(cfg.localisation),
-                   GradcamLayerSettings.from_cfg(cfg.gradcam_layers))
+                   GradcamLayerSettings.from_cfg(cfg.gradcam_layers),
+                   ClassMapSettings.from_cfg(cfg.class_maps),
+                   ScorecardSettings.from_cfg(cfg.scorecard))
+
+    @property
+    def target_texts(self) -> list[str]:
+        return [t.text for t in self.targets]
 
 
 def _at_least_one(name: str, value) -> None:
     if int(value) < 1:
         raise EvaluateError(f"{name}={value}; expected ≥ 1")
+
+
+def _is_list(value) -> bool:
+    return not isinstance(value, (str, int)) and hasattr(value, "__iter__")
 
 
 def _optional_int(value) -> int | None:

@@ -1,7 +1,9 @@
-"""The evaluate stage's figures: perturbation curves and AOPC, randomisation, localisation, methods.
+"""The evaluate stage's figures: scorecard, perturbation curves and AOPC, randomisation,
+localisation, methods.
 
 Every function takes the summary tables the stage writes (``perturbation.csv``, ``aopc.csv``, …) and
-the name of the random-map floor, drawn black and dashed.
+the name of the random-map floor, drawn black and dashed. Curves and bars are labelled by pair
+(``method``, or ``method [target]`` when several target modes were scored).
 """
 from __future__ import annotations
 
@@ -11,33 +13,73 @@ import numpy as np
 import pandas as pd
 
 from brainage.reporting.canvas import new_figure, save
+from brainage.reporting.scorecard_cells import pair_labels
+
+CHECK_COLUMNS = ("randomisation", "class_maps", "aopc", "localisation", "conservation")
 
 
-def method_colours(methods: list, floor: str) -> dict:
-    """A tab10 colour per method, black for the floor."""
+def method_colours(labels: list, floor: str) -> dict:
+    """A tab10 colour per pair label, black for the floor's labels."""
     import matplotlib
 
     cmap = matplotlib.colormaps["tab10"]
-    colours = {m: cmap(i % 10) for i, m in enumerate(m for m in methods if m != floor)}
-    colours[floor] = "black"
+    scored = [label for label in labels if not is_floor(label, floor)]
+    colours = {label: cmap(i % 10) for i, label in enumerate(scored)}
+    colours.update({label: "black" for label in labels if is_floor(label, floor)})
     return colours
 
 
-def evaluate_figures(folder: Path, results: dict, methods: list, cascade: list,
-                     flag_spearman: float, floor: str) -> None:
-    """``perturbation.png``, ``randomisation.png`` and ``localisation.png`` for the checks that ran.
+def is_floor(label: str, floor: str) -> bool:
+    """Whether a pair label (``random`` or ``random [target]``) names the floor."""
+    return str(label) == floor or str(label).startswith(f"{floor} [")
 
-    ``cascade``: the randomisation steps' labels, top down.
+
+def _labelled(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its pairs' display labels in ``method`` (figures group by it)."""
+    return table.assign(method=pair_labels(table))
+
+
+def evaluate_figures(folder: Path, results: dict, card: pd.DataFrame, cascade: list,
+                     flag_spearman: float, floor: str) -> None:
+    """``scorecard.png`` and, for the checks that ran, ``perturbation.png``,
+    ``randomisation.png`` and ``localisation.png``.
+
+    ``card``: the checked scorecard; ``cascade``: the randomisation steps' labels, top down.
     """
-    colours = method_colours(methods, floor)
+    colours = method_colours(list(pair_labels(card)), floor)
+    scorecard_figure(card, folder / "scorecard.png")
     if "perturbation" in results:
-        perturbation_figure(results["perturbation"], results["aopc"], colours, floor,
-                            folder / "perturbation.png")
+        perturbation_figure(_labelled(results["perturbation"]), _labelled(results["aopc"]),
+                            colours, floor, folder / "perturbation.png")
     if "randomisation" in results:
-        randomisation_figure(results["randomisation"], cascade, flag_spearman, colours,
+        randomisation_figure(_labelled(results["randomisation"]), cascade, flag_spearman, colours,
                              folder / "randomisation.png")
     if "localisation" in results:
-        localisation_figure(results["localisation"], colours, folder / "localisation.png")
+        localisation_figure(_labelled(results["localisation"]), colours,
+                            folder / "localisation.png")
+
+
+def scorecard_figure(card: pd.DataFrame, out_png) -> Path:
+    """Pass (green), fail (red) and not measured (grey) per pair and check; the floor left out."""
+    from matplotlib.colors import ListedColormap
+
+    card = card[card["verdict"] != "floor"]
+    labels = list(pair_labels(card))
+    status = np.array([[np.nan if pd.isna(v) else float(bool(v)) for v in card[f"pass_{c}"]]
+                       for c in CHECK_COLUMNS]).T.reshape(len(card), len(CHECK_COLUMNS))
+    fig, ax = new_figure(1, 1, figsize=(7, 0.45 * len(labels) + 1.6))
+    shown = np.where(np.isnan(status), 0.5, status)
+    ax.imshow(shown, cmap=ListedColormap(["#d9534f", "#bbbbbb", "#5cb85c"]), vmin=0, vmax=1,
+              aspect="auto")
+    for (i, j), value in np.ndenumerate(status):
+        ax.text(j, i, "–" if np.isnan(value) else ("pass" if value else "fail"), ha="center",
+                va="center", fontsize=8)
+    ax.set_xticks(range(len(CHECK_COLUMNS)), [c.replace("_", " ") for c in CHECK_COLUMNS])
+    ax.set_yticks(range(len(labels)), [f"{lab} ({g}/5)" for lab, g in zip(labels,
+                                                                           card["goals_met"])])
+    ax.set_title("Faithfulness scorecard: goals of issue #19")
+    fig.tight_layout()
+    return save(fig, out_png, dpi=110)
 
 
 def perturbation_figure(curves: pd.DataFrame, aopc: pd.DataFrame, colours: dict, floor: str,
@@ -48,7 +90,7 @@ def perturbation_figure(curves: pd.DataFrame, aopc: pd.DataFrame, colours: dict,
         pct = 100 * g["fraction_removed"]
         se = g["se_drop"].fillna(0)
         ax.plot(pct, g["mean_drop"], label=method, color=colours[method],
-                ls="--" if method == floor else "-")
+                ls="--" if is_floor(method, floor) else "-")
         ax.fill_between(pct, g["mean_drop"] - se, g["mean_drop"] + se, color=colours[method],
                         alpha=0.15, lw=0)
     ax.axhline(0, color="grey", lw=0.5)

@@ -1,11 +1,20 @@
-"""``verdict.md``: the evaluate stage's findings in words — ranking, failed checks, localisation.
+"""``verdict.md``: the evaluate stage's findings in words — scorecard, ranking, failed checks.
 
-Built from the summary the stage writes to ``evaluate.json`` and its summary tables; ``floor`` names
-the random-map floor, which is ranked but never called faithful.
+Built from the summary the stage writes to ``evaluate.json``, its summary tables and the checked
+scorecard; ``floor`` names the random-map floor, which is ranked but never called faithful. A table
+holding several target modes names each pair ``method [target]``.
 """
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+
+from brainage.reporting.scorecard_cells import (
+    markdown_table,
+    pair_labels,
+    scorecard_cells,
+    scorecard_step,
+)
 
 
 def fmt(value, se=None, digits=3) -> str:
@@ -17,15 +26,19 @@ def fmt(value, se=None, digits=3) -> str:
     return f"{value:.{digits}f} ± {se:.{digits}f}"
 
 
-def verdict(summary: dict, results: dict, train_dir, floor: str) -> str:
-    """The verdict as Markdown: one section per check, then a summary."""
+def verdict(summary: dict, results: dict, card: pd.DataFrame, choice: str, train_dir,
+            floor: str) -> str:
+    """The verdict as Markdown: the scorecard and the default choice, one section per check,
+    then a summary."""
     lines = [
         "# Faithfulness verdict", "",
-        f"Training run `{train_dir}`; {summary['n_subjects']} subjects ({summary['target']} class "
-        f"explained); methods: {', '.join(summary['methods'])}.", ""]
+        f"Training run `{train_dir}`; {summary['n_subjects']} subjects; target modes "
+        f"{', '.join(summary['target'])}; methods: {', '.join(summary['methods'])}.", ""]
+    lines += scorecard_section(summary, card, choice)
     lines += perturbation_section(summary["perturbation"], results, floor)
     lines += randomisation_section(summary, results)
     lines += localisation_section(summary["localisation"], results)
+    lines += class_map_section(results)
     lines += gradcam_section(results)
     lines += summary_section(summary, results, floor)
     lines.append("")
@@ -44,12 +57,13 @@ def perturbation_section(p: dict, results: dict, floor: str) -> list:
         f"by the `{p.get('baseline')}` baseline. AOPC = mean drop of the explained logit over the "
         "steps (step 0 included): higher means the map ranks the patches the network uses first.",
         "", "| rank | method | AOPC ± SE | above random |", "|---|---|---|---|"]
-    for _, row in aopc.iterrows():
+    for label, (_, row) in zip(pair_labels(aopc), aopc.iterrows()):
         above = row.get("above_random")
         mark = "floor" if row["method"] == floor else ("yes" if above else "no") \
             if above is not None else "–"
-        lines.append(f"| {row['rank']} | {row['method']} | {fmt(row['aopc'], row['se'])} | {mark} |")
-    below = [m for m, a in zip(aopc["method"], aopc.get("above_random", [])) if m != floor and not a]
+        lines.append(f"| {row['rank']} | {label} | {fmt(row['aopc'], row['se'])} | {mark} |")
+    below = [label for label, m, a in zip(pair_labels(aopc), aopc["method"],
+                                          aopc.get("above_random", [])) if m != floor and not a]
     if below:
         lines += ["", f"Not clearly above the random floor (AOPC − random ≤ 2 SE): {', '.join(below)}."]
     return lines
@@ -69,12 +83,13 @@ def randomisation_section(summary: dict, results: dict) -> list:
         f"Flag: Spearman > {r.get('flag_spearman')} after randomising down to `{r['flag_after']}`.",
         "", f"| method | Spearman after `{r['flag_after']}` | Spearman, all randomised | "
         "SSIM, all randomised | verdict |", "|---|---|---|---|---|"]
-    for method, g in table.groupby("method", sort=False):
+    table = table.assign(label=pair_labels(table))
+    for (method, target), g in table.groupby(["method", "target"], sort=False):
         at = g[g["layer"] == r["flag_after"]].iloc[0]
         end = g[g["step"] == last].iloc[0]
-        outcome = "**fails** (map ignores the top layers)" if method in summary["flagged"] \
-            else "passes"
-        lines.append(f"| {method} | {fmt(at['spearman_abs'], at['spearman_abs_se'])} | "
+        flagged = f"{method}:{target}" in summary.get("flagged_pairs", {})
+        outcome = "**fails** (map ignores the top layers)" if flagged else "passes"
+        lines.append(f"| {at['label']} | {fmt(at['spearman_abs'], at['spearman_abs_se'])} | "
                      f"{fmt(end['spearman_abs'])} | {fmt(end['ssim_abs'])} | {outcome} |")
     return lines + ["", "The random map is left out: it depends on no weight by construction."]
 
@@ -94,8 +109,8 @@ def localisation_section(loc: dict, results: dict) -> list:
         "generator left unchanged (primary visual cortex; ≤ 1 is right).", "",
         "| method | mass ratio ± SE | AUC ± SE | control ratio | relevance in brain |",
         "|---|---|---|---|---|"]
-    for _, row in overall.iterrows():
-        lines.append(f"| {row['method']} | {fmt(row['mass_ratio'], row['mass_ratio_se'])} | "
+    for label, (_, row) in zip(pair_labels(overall), overall.iterrows()):
+        lines.append(f"| {label} | {fmt(row['mass_ratio'], row['mass_ratio_se'])} | "
                      f"{fmt(row['auc'], row['auc_se'])} | {fmt(row.get('control_ratio'))} | "
                      f"{fmt(row.get('brain_share'))} |")
     return lines + ["", "Per age bin: `localisation.csv`."]
@@ -104,7 +119,7 @@ def localisation_section(loc: dict, results: dict) -> list:
 def gradcam_section(results: dict) -> list:
     if "gradcam_layers" not in results:
         return []
-    lines = ["", "## 4. Grad-CAM across layers (seed 002)", "",
+    lines = ["", "## 5. Grad-CAM across layers (seed 002)", "",
              "Roughness = mean |∇map| / mean |map| in the brain (finer, more local detail is "
              "larger); focus = share of brain voxels holding half the relevance; "
              "between-subject Spearman = how alike the maps of different subjects are "
@@ -120,16 +135,69 @@ def gradcam_section(results: dict) -> list:
 def summary_section(summary: dict, results: dict, floor: str) -> list:
     lines = ["", "## Summary", ""]
     if "aopc" in results:
-        ranked = [m for m in results["aopc"]["method"] if m != floor]
+        aopc = results["aopc"]
+        ranked = [label for label, m in zip(pair_labels(aopc), aopc["method"]) if m != floor]
         lines.append(f"- Most faithful by AOPC: **{ranked[0]}**; order: {' > '.join(ranked)}.")
     if "randomisation" in results:
-        flagged = summary["flagged"]
+        flagged = summary.get("flagged_pairs", {})
         lines.append("- Failed the randomisation check: " + (", ".join(
             f"{m} (Spearman {v:.2f})" for m, v in flagged.items()) if flagged else "none") + ".")
     if "localisation" in results:
         overall = results["localisation"]
         overall = overall[(overall["bin"] == "all") & (overall["method"] != floor)]
-        best = overall.sort_values("auc", ascending=False).iloc[0]
-        lines.append(f"- Best localisation of the ageing ground truth: **{best['method']}** "
+        best = overall.assign(label=pair_labels(overall)).sort_values("auc", ascending=False).iloc[0]
+        lines.append(f"- Best localisation of the ageing ground truth: **{best['label']}** "
                      f"(AUC {best['auc']:.3f}, mass ratio {best['mass_ratio']:.2f}).")
     return lines
+
+
+def scorecard_section(summary: dict, card: pd.DataFrame, choice: str) -> list:
+    """The scorecard table, the goals it is checked against and the default DTD variant."""
+    goals = summary["scorecard"] if "scorecard" in summary else None
+    step = goals["randomisation_step"] if goals else scorecard_step(card)
+    lines = ["## Scorecard (issue #19's goals)", ""]
+    if goals:
+        lines += [
+            f"Goals: Spearman (|map|) after randomising down to `{step}` ≤ "
+            f"{goals['max_rand_spearman']:g}; youngest- vs oldest-class maps |r| ≤ "
+            f"{goals['max_class_map_correlation']:g}; AOPC within {goals['aopc_within_se']:g} SE "
+            f"of the best; ground-truth AUC ≥ {goals['min_loc_auc']:g} with control ratio ≤ "
+            f"{goals['max_control_ratio']:g}; conservation error ≤ "
+            f"{goals['max_conservation_error']:.0e}. ✓ met, ✗ not met, – not measured; "
+            "`scorecard.csv` holds every number, SE and n.", ""]
+    lines += markdown_table(scorecard_cells(card, step))
+    return lines + ["", choice, ""]
+
+
+def class_map_section(results: dict) -> list:
+    """Youngest- vs oldest-class maps: mean |r| and r per pair."""
+    if "class_maps" not in results:
+        return []
+    table = results["class_maps"]
+    lines = ["", "## 4. Class maps: youngest vs oldest bin", "",
+             "The same subjects explained for the youngest and for the oldest class; Pearson r "
+             "of the signed maps over the brain voxels. A map that is one pattern scaled by the "
+             "output gives |r| ≈ 1 (r ≈ −1 when the logits differ in sign), so |r| is scored: "
+             "low = class-discriminative. Where one of the two maps is constant (a method that "
+             "gives an all-zero map for a class, e.g. z⁺ rules for a logit without positive "
+             "inputs) r is undefined: counted, not scored.", "",
+             "| pair | mean \\|r\\| ± SE | mean r | subjects | r undefined |",
+             "|---|---|---|---|---|"]
+    for label, (_, row) in zip(pair_labels(table), table.iterrows()):
+        lines.append(f"| {label} | {fmt(row['abs_pearson_r'], row['abs_pearson_r_se'])} | "
+                     f"{fmt(row['pearson_r'])} | {row['n']} | {row['undefined']} |")
+    return lines
+
+
+def summary_verdict(summary: dict, card: pd.DataFrame, choice: str, floor: str) -> str:
+    """The verdict of several models: the scorecard as mean ± SD over models."""
+    models = "\n".join(f"- `{m['model']}`: training run `{m['train_dir']}` "
+                        f"(models/{m['model']}/verdict.md)" for m in summary["models"])
+    lines = ["# Faithfulness verdict over several models", "",
+             f"{summary['n_models']} independently trained models; target modes "
+             f"{', '.join(summary['target'])}; methods: {', '.join(summary['methods'])}. Each "
+             "number is the mean ± SD over the models (`scorecard_summary.csv`); the checks "
+             "apply to the means, and each mark says how many models passed on their own.", "",
+             models, ""]
+    lines += markdown_table(scorecard_cells(card, scorecard_step(card)))
+    return "\n".join(lines + ["", choice, ""])

@@ -70,3 +70,77 @@ def test_baselines(rng):
         ff.make_baseline(x, "noise")
     with pytest.raises(ValueError, match="needs the cohort mean image"):
         ff.make_baseline(x, "mean")
+
+
+def _per_subject_reference(predict, x, maps, classes, baseline, patch, steps, patches_per_step):
+    """The per-subject computation evaluate used before batching (a full rank mask per step and
+    ``np.where`` copies): the independent reference the batched version must reproduce."""
+    labels, n_patches = ff.patch_labels(x.shape[1:-1], patch)
+    removed = np.arange(steps + 1) * patches_per_step
+    scores = ff.patch_relevance(maps, labels, n_patches)
+    logits = np.empty((len(x), removed.size))
+    for b in range(len(x)):
+        order = np.argsort(-scores[b], kind="stable")
+        rank = np.empty(n_patches, dtype=np.int64)
+        rank[order] = np.arange(n_patches)
+        masks = rank[labels][..., None][None] < removed.reshape((-1,) + (1,) * (x.ndim - 1))
+        logits[b] = np.asarray(predict(np.where(masks, baseline[b][None], x[b][None])))[:, classes[b]]
+    return logits[:, :1] - logits
+
+
+def test_batched_perturbation_equals_the_per_subject_computation(rng):
+    import keras
+
+    keras.utils.set_random_seed(1)
+    shape = (7, 9, 6, 1)  # uneven: patches at the far edges are cut short
+    model = keras.Sequential([
+        keras.Input(shape), keras.layers.Conv3D(3, 3, activation="relu"),
+        keras.layers.BatchNormalization(), keras.layers.AveragePooling3D(2),
+        keras.layers.Flatten(), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(3)])
+    x = rng.uniform(0, 1, (5,) + shape).astype(np.float32)
+    maps = rng.standard_normal(x.shape).astype(np.float32)
+    maps[0] = 0.0  # all ties: patch order decides
+    classes = np.array([0, 2, 1, 1, 0])
+    baseline = ff.make_baseline(x, "mean", x.mean(axis=0))
+    kw = dict(patch=2, steps=7, patches_per_step=3)
+    expected = _per_subject_reference(ff.logit_function(model, 64), x, maps, classes, baseline,
+                                      **kw)
+    for batch_size in (None, 4, 13, 100):  # one subject per call, and batches across subjects
+        calls = []
+
+        def predict(inputs, forward=ff.logit_function(model, 64)):
+            calls.append(len(inputs))
+            return forward(inputs)
+
+        got = ff.region_perturbation(predict, x, maps, classes, baseline, batch_size=batch_size,
+                                     **kw)
+        np.testing.assert_allclose(got.drops, expected, atol=1e-6)
+        assert sum(calls) == 5 * 8  # every subject at every step, once
+        assert max(calls) == min(batch_size or 8, 40)  # steps + 1 = 8 by default
+
+
+def test_maps_are_ranked_against_the_perturbations_reference(rng):
+    """Why integrated gradients from zero can sit at the AOPC floor (issue #19): on a linear model,
+    replacing a patch by the mean image changes the logit by Σ_patch w·(x − mean), so a map rooted
+    at the mean (IG from the mean: (x − mean)·w) ranks patches exactly by their effect, while a map
+    rooted at zero (IG from zero: x·w) ranks them by w·x ≈ w·mean on GM-like inputs that sit near
+    the mean — nearly unrelated to what removing them does. With the zeros baseline it flips."""
+    shape = (12, 12, 1)
+    w = rng.standard_normal(shape)
+    mean = rng.uniform(0.3, 0.7, shape)
+    x = (mean[None] + 0.1 * rng.standard_normal((8,) + shape)).astype(np.float32)
+    predict = ff.logit_function(_linear_model(shape, w))
+    zero_rooted, mean_rooted = x * w[None], (x - mean[None]) * w[None]
+    aopc = {}
+    for kind in ("mean", "zeros"):
+        kw = dict(classes=[0] * 8, baseline=ff.make_baseline(x, kind, mean[..., 0]), patch=2,
+                  steps=8, patches_per_step=2)
+        aopc[kind] = {name: ff.region_perturbation(predict, x, m, **kw).aopc.mean()
+                      for name, m in (("zero", zero_rooted), ("mean", mean_rooted))}
+        if kind == "mean":  # the mean-rooted map's first step removes the largest effects
+            labels, n = ff.patch_labels(shape[:-1], 2)
+            top2 = np.sort(ff.patch_relevance(mean_rooted, labels, n), axis=1)[:, -2:].sum(1)
+            np.testing.assert_allclose(
+                ff.region_perturbation(predict, x, mean_rooted, **kw).drops[:, 1], top2, rtol=1e-4)
+    assert aopc["mean"]["mean"] > 3 * aopc["mean"]["zero"]
+    assert aopc["zeros"]["zero"] > 2 * aopc["zeros"]["mean"]

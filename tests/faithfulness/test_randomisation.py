@@ -84,3 +84,29 @@ def test_map_similarity(rng):
     assert ff.map_similarity(a, -a, signed=True)["spearman"] == pytest.approx(-1)
     other = ff.map_similarity(a, rng.standard_normal(a.shape))
     assert abs(other["spearman"]) < 0.2 and other["ssim"] < 0.3
+
+
+def test_one_cascade_for_several_methods_equals_one_cascade_each(small_cnn, rng):
+    from brainage.relevance import make_analyzer
+
+    x = rng.uniform(0, 1, (2, 10, 9, 1)).astype(np.float32)
+    built = []
+
+    def explainer(name):
+        def explain(model, inputs):
+            built.append(name)
+            return make_analyzer(model, name, compile=False).explain(
+                inputs, target="true", labels=[0, 2]).maps
+        return explain
+
+    alone = {name: ff.cascading_randomisation(small_cnn, x, explainer(name), seed=0)
+             for name in ("gradient", "dtd")}
+    built.clear()
+    both = ff.cascading_randomisation(
+        small_cnn, x, lambda m, v: {name: explainer(name)(m, v) for name in ("gradient", "dtd")},
+        seed=0)
+    assert built == ["gradient", "dtd"] * 4  # the original maps, then once per cascade step
+    assert list(both.columns[:5]) == ["key", "input", "step", "layer", "n_layers"]
+    for name, table in alone.items():
+        mine = both[both["key"] == name].drop(columns="key").reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, table)

@@ -2,6 +2,8 @@
 import subprocess
 import sys
 
+import pandas as pd
+
 from brainage.reporting.verdict import fmt, verdict
 from tests.builders import REPO
 
@@ -36,11 +38,13 @@ def test_figures_touch_no_pyplot_state(tmp_path):
 
 
 def test_verdict_says_which_checks_were_skipped():
-    summary = {"n_subjects": 3, "target": "predicted", "methods": ["dtd", "random"],
+    summary = {"n_subjects": 3, "target": ["predicted"], "methods": ["dtd", "random"],
                "perturbation": {}, "randomisation": {}, "flagged": {},
                "localisation": {"ground_truth_note": "no ground truth (x is missing)"}}
-    text = verdict(summary, {}, "outputs/train/run", floor="random")
-    assert "Training run `outputs/train/run`; 3 subjects (predicted class explained)" in text
+    card = pd.DataFrame({"method": ["dtd"], "target": ["predicted"], "verdict": ["unmeasured"],
+                         "goals_met": [0]})
+    text = verdict(summary, {}, card, "No default chosen.", "outputs/train/run", floor="random")
+    assert "Training run `outputs/train/run`; 3 subjects; target modes predicted; methods: dtd, random" in text
     assert "Skipped (perturbation.enabled=false)." in text
     assert "Skipped (randomisation.enabled=false)." in text
     assert "Skipped: no ground truth (x is missing)." in text

@@ -1,0 +1,95 @@
+"""The faithfulness scorecard as text cells: one row per scored pair, marks for passed checks.
+
+Shared by ``verdict.md`` (Markdown) and the evaluate ``report.html``, so both show the same numbers
+the same way: ``value ± spread`` (SE over subjects for one model, SD over models for a summary), ✓
+for a passed check, ✗ for a failed one, – where it was not measured, and for a summary the number
+of models that passed (``✓ 3/3``).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+MARKS = {True: "✓", False: "✗"}
+
+
+def pair_labels(table: pd.DataFrame) -> pd.Series:
+    """``method`` when the table holds one target mode, else ``method [target]``."""
+    if "target" not in table or table["target"].nunique() <= 1:
+        return table["method"].astype(str)
+    return table["method"].astype(str) + " [" + table["target"].astype(str) + "]"
+
+
+def _number(value, spread=None, digits=3, scientific=False) -> str:
+    if value is None or not np.isfinite(value):
+        return "–"
+    text = f"{value:.1e}" if scientific else f"{value:.{digits}f}"
+    if spread is not None and np.isfinite(spread):
+        text += f" ± {spread:.1e}" if scientific else f" ± {spread:.{digits}f}"
+    return text
+
+
+def _mark(row, check: str | None) -> str:
+    if check is None or f"pass_{check}" not in row:
+        return ""
+    value = row[f"pass_{check}"]
+    mark = "–" if value is None or pd.isna(value) else MARKS[bool(value)]
+    counted = row.get(f"pass_{check}_models")
+    if counted is not None and pd.notna(counted) and pd.notna(row.get("n_models")):
+        mark += f" {int(counted)}/{int(row['n_models'])}"
+    return " " + mark
+
+
+def scorecard_step(card: pd.DataFrame) -> str:
+    """The cascade step of the scorecard's ``rand_spearman_<step>`` column (``dense1`` if none)."""
+    names = [c[len("rand_spearman_"):] for c in card.columns if c.startswith("rand_spearman_")
+             and not c.startswith("rand_spearman_all")
+             and not c.endswith(("_se", "_sd", "_models"))]
+    return names[0] if names else "dense1"
+
+
+def scorecard_columns(step: str) -> list:
+    """``(header, value column, check)`` of the shown scorecard columns."""
+    return [
+        ("AOPC", "aopc", "aopc"),
+        (f"Spearman after {step}", f"rand_spearman_{step}", "randomisation"),
+        ("Spearman, all randomised", "rand_spearman_all", None),
+        ("class-map |r|", "class_map_correlation", "class_maps"),
+        ("GT AUC", "loc_auc", "localisation"),
+        ("mass ratio", "loc_mass_ratio", None),
+        ("control ratio", "control_ratio", None),
+        ("conservation error", "conservation_error", "conservation"),
+    ]
+
+
+def scorecard_cells(card: pd.DataFrame, step: str) -> pd.DataFrame:
+    """The scorecard as strings: ``pair``, one column per measure, ``goals``, ``verdict``.
+
+    A summary over models (``n_models`` column) shows ± SD over models; a single model ± SE.
+    """
+    spread = "_sd" if "n_models" in card else "_se"
+    rows = []
+    for label, (_, row) in zip(pair_labels(card), card.iterrows()):
+        cells = {"pair": label}
+        for header, column, check in scorecard_columns(step):
+            value = row.get(column)
+            sd = row.get(f"{column}{spread}")
+            if column == "conservation_error":
+                text = _number(value, sd if spread == "_sd" else None, scientific=True)
+                text = "no identity" if text == "–" and row["method"] != "random" else text
+            else:
+                text = _number(value, sd)
+            cells[header] = text + (_mark(row, check) if row["verdict"] != "floor" else "")
+        cells["goals"] = "" if row["verdict"] == "floor" else f"{int(row['goals_met'])}/5"
+        cells["verdict"] = row["verdict"]
+        rows.append(cells)
+    return pd.DataFrame(rows)
+
+
+def markdown_table(cells: pd.DataFrame) -> list:
+    """Lines of a Markdown table of string cells (``|`` inside a cell escaped)."""
+    def row(values):
+        return "| " + " | ".join(str(v).replace("|", "\\|") for v in values) + " |"
+
+    return [row(cells.columns), "|" + "---|" * len(cells.columns),
+            *(row(values) for values in cells.itertuples(index=False))]
