@@ -158,7 +158,8 @@ def _body(entries: list) -> str:
                       for section, items in groups.items())
     return ("<p>NiiVue, offline: choose a map; click or drag in a slice to move the cross-hair "
             "(the line below names the atlas region there), scroll to change slice, right-drag "
-            "to zoom. Each map opens with the display range its NIfTI header carries.</p>"
+            "to zoom. Each map opens with the display range its NIfTI header carries "
+            "(<code>report.html#map=&lt;n&gt;</code> opens the n-th choice, from 0).</p>"
             f"<p><label>Map: <select id='viewer-choice'>{options}</select></label></p>"
             "<div id='viewer-box'><canvas id='viewer-canvas'></canvas></div>"
             "<p id='viewer-status'>The viewer needs JavaScript and WebGL 2.</p>"

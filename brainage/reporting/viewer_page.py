@@ -4,7 +4,8 @@ The script reads the config that :mod:`brainage.reporting.viewer` writes into th
 choice's copies on demand (``<script src>`` from ``viewer/data``: allowed on ``file://`` pages,
 unlike ``fetch``), shows the map over its background with the header's display range (red–yellow;
 a signed map's negative side blue–cyan, mirrored by NiiVue onto ``[-cal_max, -cal_min]``), puts the
-cross-hair on the strongest voxel and names the atlas region under it. It marks the page's body
+cross-hair on the strongest voxel and names the atlas region under it; ``report.html#map=<i>``
+opens choice ``i``. It marks the page's body
 ``data-viewer="ready"`` (or ``"error"``) so a headless browser can tell how it went.
 """
 
@@ -91,7 +92,10 @@ CONTROLLER = r"""<script>
       crosshairColor: [0, 1, 0, 0.8], crosshairWidth: 1});
     nv.onLocationChange = describe;
     await nv.attachToCanvas(document.getElementById("viewer-canvas"));
-    await show(0);
+    var asked = /^#map=(\d+)$/.exec(window.location.hash);  // report.html#map=3 opens choice 3
+    var first = asked && Number(asked[1]) < config.entries.length ? Number(asked[1]) : 0;
+    choice.value = String(first);
+    await show(first);
     document.body.dataset.viewer = "ready";
     choice.addEventListener("change", function () { show(Number(choice.value)).catch(fail); });
   }
