@@ -1,5 +1,9 @@
 """The explain stage end to end on a tiny cohort and a tiny trained-run directory."""
 import json
+import os
+import re
+import shutil
+import stat
 import subprocess
 import sys
 
@@ -10,16 +14,81 @@ import pytest
 
 from brainage.errors import ExplainError, RunDirError
 from brainage.explain import explain
+from brainage.neuro.nifti import NOT_SCORED, DisplayRange
 from tests.builders import REPO, RUN_SHAPE, compose_explain
+
+METHODS = "explainer=[dtd,gradient_x_input]"  # DTD and a signed method
+UMASK = 0o002  # the stage runs under it: every file must come out 0664, as a plain open makes it
 
 
 @pytest.fixture(scope="module")
 def explained(train_run, tmp_path_factory):
-    cfg = compose_explain(train_run, "explainer=[dtd,gradient_x_input]", "subjects=all",
-                          "targets=[predicted,all]", "group.correct_only=false")
+    cfg = compose_explain(train_run, METHODS, "subjects=all", "targets=[predicted,all]",
+                          "group.correct_only=false")
     out = tmp_path_factory.mktemp("explain_run")
-    summary = explain(cfg, out)
+    previous = os.umask(UMASK)
+    try:
+        summary = explain(cfg, out)
+    finally:
+        os.umask(previous)
     return out, summary, train_run
+
+
+@pytest.fixture(scope="module")
+def explained_over_background(train_run, tmp_path_factory):
+    """The tiny run's model explaining its cohort with the grey matter zeroed outside a ball.
+
+    The tiny cohort is "brain" to its edges; here a background of zeros surrounds the brain, as
+    in real images, so what a viewer shows outside the brain can be counted.
+    """
+    root = tmp_path_factory.mktemp("ball_cohort")
+    shutil.copy(train_run["prep"].table["path"][0].rsplit("/gm/", 1)[0] + "/participants.tsv",
+                root / "participants.tsv")
+    ijk = np.indices(RUN_SHAPE).transpose(1, 2, 3, 0)
+    centre, radius = (np.array(RUN_SHAPE) - 1) / 2, np.array(RUN_SHAPE) * 0.42
+    ball = np.linalg.norm((ijk - centre) / radius, axis=-1) <= 1
+    (root / "gm").mkdir()
+    for path in train_run["prep"].table["path"]:
+        img = nib.load(path)
+        nib.save(nib.Nifti1Image(np.asarray(img.dataobj) * ball, img.affine, img.header),
+                 str(root / "gm" / os.path.basename(path)))
+    cfg = compose_explain(train_run, METHODS, "subjects=all", "targets=[predicted,all]",
+                          "group.correct_only=false", f"+data.root={root}",
+                          f"+data.cache.dir={root / 'cache'}")
+    out = tmp_path_factory.mktemp("explain_over_background")
+    explain(cfg, out)
+    return out, root, float(cfg.display.brain_threshold)
+
+
+def brain_masks(out, grey_matter_of, threshold: float) -> dict:
+    """Each map's brain: its subject's GM above the threshold; the explained subjects' mean GM
+    for a group map."""
+    subjects = pd.read_csv(out / "subjects.csv", dtype={"subject_id": str})["subject_id"]
+    gm = {sid: np.asarray(nib.load(grey_matter_of(sid)).dataobj) for sid in subjects}
+    mean_gm = np.mean(list(gm.values()), axis=0)
+    masks = {p: gm[p.name.split("_")[0]] > threshold for p in (out / "maps").glob("*.nii.gz")}
+    masks.update({p: mean_gm > threshold for p in (out / "group").glob("*_mean.nii.gz")})
+    return masks
+
+
+def check_what_a_viewer_shows(masks: dict) -> int:
+    """At most 5 % of the shown voxels outside the brain, at least 1 % of the brain shown;
+    a map without relevance in its brain (a class whose logit DTD cannot explain) has no range
+    and shows nothing. Returns how many maps have a range."""
+    with_range = 0
+    for path, brain in masks.items():
+        img = nib.load(path)
+        data = np.asarray(img.dataobj)
+        display = DisplayRange.of(img)
+        shown = display.shown(data)
+        if not (data[brain] != 0).any():
+            assert (display.cal_min, display.cal_max) == (0, 0) and not shown.any(), path.name
+            continue
+        with_range += 1
+        assert 0 < display.cal_min < display.cal_max, path.name
+        assert (shown & ~brain).sum() <= 0.05 * shown.sum(), path.name
+        assert (shown & brain).sum() >= 0.01 * brain.sum(), path.name
+    return with_range
 
 
 def test_contract_files_exist(explained):
@@ -176,3 +245,90 @@ def test_a_bare_true_target_means_the_true_class_not_class_1(train_run, tmp_path
     assert (rows["class"] == rows["subject_id"].map(truth)).all()
     with pytest.raises(ExplainError, match="target False"):
         explain(compose_explain(train_run, "targets=[false]"), tmp_path / "other")
+
+
+def test_every_map_shows_its_strongest_relevance_over_the_brain(explained):
+    out, _, train = explained
+    path_of = dict(zip(train["prep"].table["subject_id"], train["prep"].table["path"]))
+    masks = brain_masks(out, path_of.get, 0.1)
+    assert len(masks) == 24 * 2 * 4 + 2 * 3  # subjects x methods x targets, and group maps
+    assert check_what_a_viewer_shows(masks) >= 24 * 2 * 2 + 2 * 3
+
+
+def test_over_a_background_the_viewer_shows_the_brain_not_the_box(explained_over_background):
+    out, root, threshold = explained_over_background
+    masks = brain_masks(out, lambda sid: root / "gm" / f"{sid}_gm.nii.gz", threshold)
+    assert check_what_a_viewer_shows(masks) >= 24 * 2 * 2 + 2 * 3
+    # the old header (cal_min 0, or -cal_max for a signed map) showed the zero background too
+    grad = nib.load(out / "maps" / "sub-00_gradient_x_input_predicted.nii.gz")
+    data, brain = np.asarray(grad.dataobj), masks[out / "maps" / "sub-00_gradient_x_input_predicted.nii.gz"]
+    old_shown = data > -np.percentile(np.abs(data[data != 0]), 99.5)
+    assert (old_shown & ~brain).sum() > 0.5 * old_shown.sum()
+
+
+def test_headers_name_method_target_and_checks(explained):
+    out, _, train = explained
+    run = train["run"].name
+    for method in ("dtd", "gradient_x_input"):
+        hdr = nib.load(out / "maps" / f"sub-00_{method}_class1.nii.gz").header
+        assert hdr.get_intent() == ("estimate", (), method[:15])
+        descrip = hdr["descrip"].item().decode()
+        assert descrip.startswith(f"{method} target=class1:class1 ")
+        assert f"checks={NOT_SCORED}" in descrip
+        group = nib.load(out / "group" / f"{method}_bin2_mean.nii.gz").header["descrip"].item()
+        assert re.fullmatch(rf"{method} target=predicted bin2 mean share n=\d+ checks={NOT_SCORED}",
+                            group.decode())
+    assert f"run={run}" in nib.load(out / "maps" / "sub-00_dtd_predicted.nii.gz").header[
+        "descrip"].item().decode()
+    grad = nib.load(out / "maps" / "sub-00_gradient_x_input_predicted.nii.gz")
+    assert DisplayRange.of(grad).signed and grad.header["cal_min"] > 0
+
+
+def test_outputs_respect_the_umask(explained):
+    out, _, _ = explained
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert len(files) > 200
+    modes = {p.relative_to(out).as_posix(): oct(stat.S_IMODE(p.stat().st_mode)) for p in files}
+    assert {m for m in modes.values()} == {oct(0o666 & ~UMASK)}, modes
+
+
+def referenced(html_text: str) -> list:
+    return re.findall(r"""(?:src|href)\s*=\s*['"]([^'"#]+)""", html_text)
+
+
+def test_the_report_needs_nothing_from_the_network(explained):
+    out, _, _ = explained
+    html = (out / "report.html").read_text()
+    pages = [out / "report.html", *(out / "group").glob("*_viewer.html")]
+    for page in pages:
+        text = page.read_text()
+        for target in referenced(text):
+            assert not re.match(r"[a-z]+:", target) or target.startswith("data:"), (page, target)
+            if not target.startswith("data:"):
+                assert (page.parent / target).resolve().is_relative_to(out.resolve()), target
+                assert (page.parent / target).is_file(), target
+        assert not re.search(r"url\(\s*['\"]?https?:", text)
+    config = json.loads(re.search(r"id='viewer-config'>(.*?)</script>", html, re.S).group(1))
+    keys = {e[k] for e in config["entries"] for k in ("map", "background")} | {"atlas"}
+    assert all((out / config["data"] / f"{key}.js").is_file() for key in keys)
+    assert len(config["entries"]) == 6 + 2  # the group maps, then one subject (figures.subjects=1)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium to render the report headless")
+def test_the_report_renders_offline_in_a_headless_browser(explained, tmp_path):
+    out, _, _ = explained
+    # Every http(s) request goes to a proxy that is not there: only file:// can load.
+    proc = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--use-angle=swiftshader",
+         "--enable-unsafe-swiftshader", "--disable-background-networking", "--no-first-run",
+         "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path}",
+         "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
+         "--virtual-time-budget=20000", "--dump-dom", (out / "report.html").as_uri()],
+        capture_output=True, text=True, timeout=180)
+    assert '<body data-viewer="ready">' in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
+    status = re.search(r'<p id="viewer-status">([^<]*)', proc.stdout).group(1)
+    assert re.search(r"R = [-0-9.e]+ +(Left_Core|Top|\(outside atlas\))$", status), status

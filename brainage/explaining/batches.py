@@ -137,13 +137,16 @@ def save_maps(context: BatchContext, batch: Batch, name: str, class_maps: ClassM
 
     ``primary`` is the first target's spec when these maps belong to it, else None.
     """
-    from brainage.neuro.nifti import relevance_image, save_atomic
+    from brainage.neuro.nifti import MapLabel, display_range, relevance_image, save_atomic
 
     grid, run_name = context.opened.prep.grid, context.opened.train.dir.name
+    rule = context.settings.display
     for j, sid in enumerate(batch.subject_ids):
-        descrip = (f"{name} target={class_maps.tag}:class{int(class_maps.classes[j])} "
-                   f"model={run_name}")
-        img = relevance_image(class_maps.maps[j], grid, batch.headers[j], descrip)
+        label = MapLabel(name, f"{class_maps.tag}:class{int(class_maps.classes[j])}",
+                         source=run_name)
+        # The brain is the subject's own GM (the crop the network saw; the map is zero outside).
+        display = display_range(class_maps.maps[j], rule.brain_mask(batch.x[j, ..., 0]), rule)
+        img = relevance_image(class_maps.maps[j], grid, batch.headers[j], label, display)
         save_atomic(img, context.maps_dir / f"{sid}_{name}_{class_maps.tag}.nii.gz")
         if primary is not None and class_maps.tag == primary_tag(primary, batch.predicted[j]):
             # The map on the source grid (float32), as written: region sums and group maps.

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from brainage.explaining.settings import ExplainSettings
-from brainage.explaining.targets import primary_tag
+from brainage.explaining.targets import class_tag, primary_tag
 from brainage.explaining.training_run import OpenedRun
 
 
@@ -37,16 +37,20 @@ def combine_parts(settings: ExplainSettings, opened: OpenedRun, parts: list, wor
         (work / sub).mkdir(exist_ok=True)
     tables = write_tables(parts, settings.atlas.name, work)
     group_sum, group_n = sum_groups(parts)
-    group_paths = write_group_maps(group_sum, group_n, opened.prep.grid, work)
-    figures = make_figures(work, opened.prep, list(settings.methods),
-                           overlays(settings, opened, tables.subjects, work), group_paths,
-                           tables.region_summary, tables.conservation, settings.atlas.name,
-                           settings.top_k)
+    mean_gm = mean_grey_matter(opened.prep.volumes, opened.rows)
+    group_paths = write_group_maps(group_sum, group_n, opened.prep.grid, work,
+                                   GroupLabels(settings, mean_gm))
+    subject_overlays = overlays(settings, opened, tables.subjects, work)
+    figures = make_figures(work, opened.prep, list(settings.methods), subject_overlays,
+                           group_paths, tables.region_summary, tables.conservation,
+                           settings.atlas.name, settings.top_k)
     summary = run_summary(settings, opened, tables, group_n, t0, extra)
     traces = [{"method": t["method"], "trace": t["trace"]}
               for t in sorted((t for p in parts for t in p.traces), key=lambda t: t["batch"])]
+    viewer = report_viewer(settings, opened, work, group_paths, group_n, subject_overlays,
+                           mean_gm)
     write_html(work, summary, figures, tables.conservation, tables.region_summary, group_paths,
-               tables.subjects, traces)
+               tables.subjects, traces, viewer)
     return summary
 
 
@@ -82,15 +86,46 @@ def sum_groups(parts: list) -> tuple[dict, dict]:
     return group_sum, group_n
 
 
-def write_group_maps(group_sum: dict, group_n: dict, grid, work: Path) -> dict:
-    """``group/<method>_bin<k>_mean.nii.gz``: the mean normalised map; returns their paths."""
-    from brainage.neuro.nifti import relevance_image, save_atomic
+def mean_grey_matter(volumes, rows, chunk: int = 32) -> np.ndarray:
+    """The mean cropped GM volume of ``rows``: the anatomy under the group maps.
 
+    Read in chunks, so a cohort cached as a memory map is never loaded whole.
+    """
+    total = np.zeros(volumes.shape[1:], dtype=np.float64)
+    rows = np.asarray(rows)
+    for start in range(0, len(rows), chunk):
+        total += np.asarray(volumes[rows[start:start + chunk]], dtype=np.float64).sum(axis=0)
+    return (total / max(len(rows), 1)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class GroupLabels:
+    """What the group maps' headers need: the display rule, the brain, the target explained."""
+
+    settings: ExplainSettings
+    mean_gm: np.ndarray  # cropped: the explained subjects' mean GM
+
+    @property
+    def target(self) -> str:
+        spec = self.settings.targets[0]
+        return "predicted" if spec == "all" else class_tag(spec)
+
+
+def write_group_maps(group_sum: dict, group_n: dict, grid, work: Path, labels: GroupLabels) -> dict:
+    """``group/<method>_bin<k>_mean.nii.gz``: the mean normalised map; returns their paths.
+
+    The display range is taken over the explained subjects' mean GM above the rule's threshold.
+    """
+    from brainage.neuro.nifti import MapLabel, display_range, relevance_image, save_atomic
+
+    rule = labels.settings.display
+    brain = rule.brain_mask(labels.mean_gm)
     paths = {}
     for (name, k), acc in sorted(group_sum.items()):
         n = group_n[(name, k)]
-        mean = (acc / n).astype(np.float32)
-        img = relevance_image(grid.crop(mean), grid, None, f"{name} bin{k} mean share n={n}")
+        mean = grid.crop((acc / n).astype(np.float32))
+        label = MapLabel(name, labels.target, what=f"bin{k} mean share n={n}")
+        img = relevance_image(mean, grid, None, label, display_range(mean, brain, rule))
         paths[(name, k)] = save_atomic(img, work / "group" / f"{name}_bin{k}_mean.nii.gz")
     return paths
 
@@ -129,3 +164,26 @@ def run_summary(settings: ExplainSettings, opened: OpenedRun, tables: Tables, gr
         "seconds": round(time.perf_counter() - t0, 1),
         **(extra or {}),
     }
+
+
+def report_viewer(settings: ExplainSettings, opened: OpenedRun, work: Path, group_paths: dict,
+                  group_n: dict, subject_overlays: list, mean_gm: np.ndarray) -> list:
+    """The report's interactive viewer: every group map, then each overlay subject's map."""
+    from brainage.explaining.atlas_index import atlas_index
+    from brainage.neuro.nifti import grid_image
+    from brainage.reporting.explain_figures import bin_captions
+    from brainage.reporting.viewer import ViewerAtlas, ViewerEntry, viewer_html
+
+    grid, labels = opened.prep.grid, bin_captions(opened.prep.bin_edges)
+    mean_img = grid_image(grid, mean_gm)
+    entries = [ViewerEntry("Group maps", f"{method}: {labels[k]}, mean of {group_n[(method, k)]}",
+                           path, mean_img, "mean-gm")
+               for (method, k), path in sorted(group_paths.items())]
+    for o in subject_overlays:
+        image = o.image_path if o.image_path and Path(o.image_path).is_file() else \
+            grid_image(grid, opened.prep.volumes[o.row])
+        entries.append(ViewerEntry("Subjects", f"{o.subject_id} ({labels[o.bin]}): {o.method}",
+                                   o.map_path, image, f"gm-{o.subject_id}"))
+    index = atlas_index(settings.atlas, grid)
+    note = f"the strongest {100 - settings.display.low_percentile:g} % of brain voxels"
+    return viewer_html(work, entries, ViewerAtlas(index.ids, grid.affine, index.names), note)

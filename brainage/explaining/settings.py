@@ -7,6 +7,7 @@ from brainage.errors import ExplainError
 from brainage.explaining.shards import parse_shard
 from brainage.explaining.targets import target_specs
 from brainage.explaining.training_run import TrainRunRequest, method_configs
+from brainage.neuro.nifti import DisplayRule
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,9 @@ class ExplainSettings:
     top_k : int
         Regions per bin in the report's charts.
     figure_subjects : int or None
-        Overlay figures per method (None: every explained subject).
+        Overlay figures and viewer entries per method (None: every explained subject).
+    display : DisplayRule
+        How each map's display range (``cal_min``/``cal_max``) is chosen.
     shard : (i, n) or None
         Explain only the i-th of n parts.
     merge : tuple of str or None
@@ -63,6 +66,7 @@ class ExplainSettings:
     correct_only: bool
     top_k: int
     figure_subjects: int | None
+    display: DisplayRule
     shard: tuple | None
     merge: tuple | None
     progress: bool
@@ -84,7 +88,8 @@ class ExplainSettings:
                    targets=target_specs(cfg.targets), batch_size=batch_size,
                    atlas=_atlas(cfg.atlas, bool(cfg.regions.merge_hemispheres)),
                    correct_only=bool(cfg.group.correct_only), top_k=int(cfg.regions.top_k),
-                   figure_subjects=_figure_subjects(cfg.figures.subjects), shard=shard,
+                   figure_subjects=_figure_subjects(cfg.figures.subjects),
+                   display=_display(cfg.display), shard=shard,
                    merge=merge, progress=bool(cfg.progress),
                    config=OmegaConf.to_container(cfg, resolve=True))
 
@@ -101,6 +106,14 @@ def _atlas(atlas, merge_hemispheres: bool) -> AtlasSettings:
                            f"atlases: {', '.join(BUNDLED_ATLASES)}")
     return AtlasSettings(str(atlas.name), atlas.path or None, atlas.labels or None,
                          float(atlas.threshold), merge_hemispheres)
+
+
+def _display(display) -> DisplayRule:
+    try:
+        return DisplayRule(float(display.low_percentile), float(display.high_percentile),
+                           float(display.brain_threshold))
+    except ValueError as exc:
+        raise ExplainError(str(exc)) from exc
 
 
 def _merge_dirs(value) -> tuple | None:

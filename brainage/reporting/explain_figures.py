@@ -30,8 +30,21 @@ def bin_captions(edges) -> dict:
 
 
 def relevance_cmap(img) -> str:
-    """A sequential map for non-negative relevance, a diverging one for signed maps."""
+    """A sequential map for non-negative relevance, a diverging one for signed maps.
+
+    ``cold_hot`` is blue–cyan below zero and red–yellow above: the viewer's ``blue2cyan`` and
+    ``redyell`` (FSLeyes: ``blue-lightblue`` and ``red-yellow``).
+    """
     return "cold_hot" if float(np.min(np.asarray(img.dataobj))) < 0 else "hot"
+
+
+def header_style(img) -> dict:
+    """nilearn's threshold/vmax from the map's display range: the figure shows what a viewer shows."""
+    from brainage.neuro.nifti import DisplayRange
+
+    display = DisplayRange.of(img)
+    return dict(threshold=display.cal_min or None, vmax=display.cal_max or None,
+                cmap=relevance_cmap(img))
 
 
 def subject_overlay(map_img, bg_img, title: str, out_png) -> Path:
@@ -39,9 +52,7 @@ def subject_overlay(map_img, bg_img, title: str, out_png) -> Path:
     from nilearn import plotting
 
     fig, axes = new_figure(2, 1, figsize=(11, 6.5))
-    vmax = float(map_img.header["cal_max"]) or None
-    style = dict(vmax=vmax, black_bg=True, threshold=vmax * 0.05 if vmax else None,
-                 cmap=relevance_cmap(map_img))
+    style = dict(black_bg=True, **header_style(map_img))
     plotting.plot_stat_map(map_img, bg_img=bg_img, display_mode="ortho", axes=axes[0],
                            title=title, annotate=True, draw_cross=False, **style)
     plotting.plot_stat_map(map_img, bg_img=bg_img, display_mode="z", cut_coords=7, axes=axes[1],
@@ -56,16 +67,18 @@ def group_comparison(paths: dict, bins: list, labels: dict, title: str, out_png)
 
     fig, axes = new_figure(2, len(bins), figsize=(7 * len(bins), 6), squeeze=False)
     imgs = [nib.load(str(paths[k])) for k in bins]
-    vmax = max(float(np.percentile(np.abs(np.asarray(i.dataobj))[np.asarray(i.dataobj) != 0], 99.5))
-               if np.any(np.asarray(i.dataobj)) else 1e-9 for i in imgs)
-    for col, (k, img) in enumerate(zip(bins, imgs)):
-        cmap = relevance_cmap(img)
+    # One scale for the bins compared: the widest of their display ranges.
+    styles = [header_style(img) for img in imgs]
+    vmax = max((s["vmax"] for s in styles if s["vmax"]), default=None)
+    threshold = min((s["threshold"] for s in styles if s["threshold"]), default=None)
+    for col, (k, img, style) in enumerate(zip(bins, imgs, styles)):
+        cmap = style["cmap"]
         plotting.plot_glass_brain(img, axes=axes[0, col], title=f"{labels[k]} — {title}",
-                                  vmax=vmax, colorbar=True, plot_abs=cmap != "cold_hot", cmap=cmap,
-                                  black_bg=True)
+                                  vmax=vmax, threshold=threshold, colorbar=True,
+                                  plot_abs=cmap != "cold_hot", cmap=cmap, black_bg=True)
         plotting.plot_stat_map(img, display_mode="z", cut_coords=5, axes=axes[1, col], vmax=vmax,
                                annotate=False, colorbar=False, black_bg=True, cmap=cmap,
-                               threshold=vmax * 0.05)
+                               threshold=threshold)
     return save(fig, out_png, facecolor="black")
 
 

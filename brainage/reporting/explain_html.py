@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,9 @@ import pandas as pd
 STYLE = ("<style>body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}"
          "img{max-width:100%;border:1px solid #ccc}.tbl{border-collapse:collapse;font-size:90%}"
          ".tbl td,.tbl th{padding:2px 8px;border-bottom:1px solid #ddd}"
-         "iframe{width:100%;height:420px;border:0}</style>")
+         "</style>")
+# nilearn's page template names its favicon on GitHub: dropped, so nothing is fetched.
+_REMOTE_ICON = re.compile(r"<link\s+rel=[\"']icon[\"'][^>]*https?://[^>]*>", re.IGNORECASE)
 
 
 def table_html(df: pd.DataFrame, floatfmt="{:.4g}") -> str:
@@ -20,18 +23,21 @@ def table_html(df: pd.DataFrame, floatfmt="{:.4g}") -> str:
 
 def write_html(work: Path, summary: dict, figures: list, conservation: pd.DataFrame,
                region_summary: pd.DataFrame, group_paths: dict, subjects: pd.DataFrame,
-               traces: list) -> Path:
-    """Write ``work/report.html`` (and a standalone viewer page per group map); returns its path."""
+               traces: list, viewer: list) -> Path:
+    """Write ``work/report.html`` (and a standalone static page per group map); returns its path.
+
+    ``viewer`` is the interactive viewer's section (:func:`brainage.reporting.viewer.viewer_html`).
+    """
     viewers = group_viewers(work, group_paths)
     top = region_summary[region_summary["rank"].notna() & (region_summary["rank"] <= 5)]
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>brainage explain report</title>",
         STYLE + "</head><body>", "<h1>Relevance report</h1>", run_paragraph(summary, subjects),
+        *viewer, "<h3>Static group-map pages</h3><p>nilearn pages, one per group map, under "
+        "the same display range; they need no WebGL.</p>", viewers_html(viewers),
         "<h2>Conservation</h2><p>Relevance should sum to the explained logit; rel_error = "
         "|ΣR − logit| / |logit|.</p>", table_html(conservation_table(conservation)),
         "<h2>Figures</h2>", *figures_html(figures),
-        "<h2>Interactive group maps</h2><p>Each viewer is a standalone page "
-        "(no server needed).</p>", *viewers_html(viewers),
         "<h2>Top regions per bin</h2>",
         table_html(top[["method", "bin", "rank", "region", "mean_share", "sd_share",
                         "n_subjects"]]),
@@ -42,16 +48,23 @@ def write_html(work: Path, summary: dict, figures: list, conservation: pd.DataFr
 
 
 def group_viewers(work: Path, group_paths: dict) -> list:
-    """A nilearn viewer page per group map, ``group/<method>_bin<k>_viewer.html``."""
+    """A nilearn page per group map, ``group/<method>_bin<k>_viewer.html``, under its header range."""
     import nibabel as nib
     from nilearn import plotting
 
+    from brainage.neuro.nifti import DisplayRange
+    from brainage.reporting.explain_figures import relevance_cmap
+
     viewers = []
     for (method, k), path in sorted(group_paths.items()):
-        view = plotting.view_img(nib.load(str(path)), threshold="90%", symmetric_cmap=True,
-                                 title=f"{method} bin {k}", black_bg=True)
+        img = nib.load(str(path))
+        display = DisplayRange.of(img)
+        view = plotting.view_img(img, threshold=display.cal_min or None,
+                                 vmax=display.cal_max or None, cmap=relevance_cmap(img),
+                                 symmetric_cmap=display.signed, title=f"{method} bin {k}",
+                                 black_bg=True)
         name = f"group/{method}_bin{k}_viewer.html"
-        view.save_as_html(str(work / name))
+        (work / name).write_text(_REMOTE_ICON.sub("", view.get_standalone()), encoding="utf-8")
         viewers.append((f"{method}, bin {k}", name))
     return viewers
 
@@ -78,9 +91,10 @@ def figures_html(figures: list) -> list:
             f"<figcaption>{html.escape(caption)}</figcaption></figure>" for caption, rel in figures]
 
 
-def viewers_html(viewers: list) -> list:
-    return [f"<h3>{html.escape(caption)}</h3><iframe src='{html.escape(rel)}'></iframe>"
-            f"<p><a href='{html.escape(rel)}'>open full page</a></p>" for caption, rel in viewers]
+def viewers_html(viewers: list) -> str:
+    items = "".join(f"<li><a href='{html.escape(rel)}'>{html.escape(caption)}</a></li>"
+                    for caption, rel in viewers)
+    return f"<ul>{items}</ul>"
 
 
 def traces_html(traces: list) -> list:
