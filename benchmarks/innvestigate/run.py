@@ -53,15 +53,17 @@ def rebuild(layers: list[dict], input_shape: list[int], weights):
     return keras.Model(inputs, x)
 
 
-def time_per_volume(fn, batch: int, repeats: int) -> float:
-    """Median ms per volume of ``fn()`` over ``repeats`` runs after one warm-up."""
+def time_per_volume(fn, batch: int, repeats: int) -> tuple[float, float]:
+    """Median wall-clock and CPU ms per volume of ``fn()`` over ``repeats`` runs after one warm-up
+    (as ``brainage.benchmark.timing.time_call``)."""
     fn()
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
         times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times)) / batch
+        cpu.append(time.process_time() - start_cpu)
+    return 1000 * float(np.median(times)) / batch, 1000 * float(np.median(cpu)) / batch
 
 
 def relative_l1(ours, theirs) -> float:
@@ -76,12 +78,12 @@ def innvestigate_row(model, data, repeats: int) -> dict:
     x = data["x"]
     logits = model.predict(x, verbose=0)
     analyzer = innvestigate.create_analyzer("deep_taylor.bounded", model, low=0.0, high=1.0)
-    ms = time_per_volume(lambda: analyzer.analyze(x), len(x), repeats)
+    ms, cpu_ms = time_per_volume(lambda: analyzer.analyze(x), len(x), repeats)
     maps = analyzer.analyze(x)
     # it explains the largest output after a ReLU it adds (DTD wants positive outputs)
     explained = np.maximum(logits.max(axis=1), 0.0).astype(np.float64)
     sums = maps.reshape(len(x), -1).astype(np.float64).sum(1)
-    return {"ms": ms, "logits_max_abs_diff": float(np.abs(logits.max(1) - data["outputs"]).max()),
+    return {"ms": ms, "cpu_ms": cpu_ms, "logits_max_abs_diff": float(np.abs(logits.max(1) - data["outputs"]).max()),
             "relevance_sum": sums.tolist(), "explained_output": explained.tolist(),
             "max_rel_error": float(np.max(np.abs(sums - explained) / np.abs(explained))),
             "maps_rel_l1_from_ours": relative_l1(data["maps"], maps)}
@@ -91,13 +93,14 @@ def print_table(ours: dict, rows: list[dict]) -> None:
     print(f"\nSame network ({ours['weights']} weights, input {ours['input_shape']}), CPU, "
           f"{ours['threads']} intra-op threads; ms per volume, median; conservation = "
           "max |Σ R − output| / |output|")
-    print("| batch | iNNvestigate ÷ ours (DTD) | DTD ours | DTD iNNvestigate | gradient ours "
-          "| forward ours | DTD ÷ forward (ours) | conservation ours | conservation iNNvestigate "
-          "| maps rel. L1 |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| batch | iNNvestigate ÷ ours (DTD) | same, CPU time | DTD ours | DTD iNNvestigate "
+          "| gradient ours | forward ours | DTD ÷ forward (ours) | conservation ours "
+          "| conservation iNNvestigate | maps rel. L1 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
-        t = row["ours"]["times_ms"]
-        print(f"| {row['batch']} | {row['innvestigate']['ms'] / t['dtd']:.1f} | {t['dtd']:.0f} "
+        t, cpu = row["ours"]["times_ms"], row["ours"]["cpu_ms"]
+        print(f"| {row['batch']} | {row['innvestigate']['ms'] / t['dtd']:.1f} "
+              f"| {row['innvestigate']['cpu_ms'] / cpu['dtd']:.1f} | {t['dtd']:.0f} "
               f"| {row['innvestigate']['ms']:.0f} | {t['gradient']:.0f} | {t['forward']:.0f} "
               f"| {t['dtd'] / t['forward']:.2f} | {row['ours']['max_rel_error']:.1e} "
               f"| {row['innvestigate']['max_rel_error']:.1e} | {row['innvestigate']['maps_rel_l1_from_ours']:.2f} |")

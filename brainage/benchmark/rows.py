@@ -23,6 +23,11 @@ RATIOS = (
     ("zennit_lrp_composite_speedup", "zennit_lrp_composite_ms", "lrp_composite_ms"),
     ("torch_gradient_speedup", "torch_gradient_ms", "gradient_ms"),
     ("torch_forward_speedup", "torch_forward_ms", "forward_ms"),
+    # the same from CPU time: steadier than the wall clock beside other processes (threads=1)
+    ("zennit_cpu_speedup", "zennit_dtd_cpu_ms", "dtd_cpu_ms"),
+    ("zennit_lrp_composite_cpu_speedup", "zennit_lrp_composite_cpu_ms", "lrp_composite_cpu_ms"),
+    ("torch_gradient_cpu_speedup", "torch_gradient_cpu_ms", "gradient_cpu_ms"),
+    ("dtd_over_forward_cpu", "dtd_cpu_ms", "forward_cpu_ms"),
 )
 
 

@@ -17,8 +17,9 @@ from brainage.errors import ModelError
 # Random values are drawn around what each layer sees on a calibration batch (uniform [0, 1]
 # volumes, like the timed ones), so that BatchNormalization shifts and scales every channel yet
 # the network stays alive: positive gamma and beta, a moving mean within half a standard
-# deviation of the channel's mean, a positive moving variance around the channel's, and biases
-# of either sign up to a tenth of the layer output's spread.
+# deviation of the channel's mean (or above a floor, see randomize_statistics), a positive moving
+# variance around the channel's, and biases up to a tenth of the layer output's spread (of either
+# sign where no ReLU follows directly).
 BN_GAMMA = (0.5, 1.5)
 BN_BETA = (0.0, 0.5)
 BN_MEAN_SHIFT = (-0.5, 0.5)      # in standard deviations of the channel
@@ -30,33 +31,46 @@ CALIBRATION_BATCH = 2
 def randomize_statistics(model, rng: np.random.Generator) -> None:
     """Give every BatchNormalization random γ, β and moving statistics and every Dense and
     convolution a random bias (in place; kernels stay as initialised), calibrated layer by layer
-    on a random batch. ``model`` must be a single chain of layers (the ``model`` group's)."""
+    on a random batch. ``model`` must be a single chain of layers (the ``model`` group's).
+
+    Relevance must only reach units with positive evidence (``Σ a w > 0``), as DTD assumes:
+    layers with a fused ReLU get non-positive biases, and each BatchNormalization's moving mean
+    stays at or above the point where its output turns positive for a non-positive linear output
+    before it (``μ ≥ max(b, 0) + βσ/γ``, ``b`` the bias of the layer before). Otherwise DTD's z⁺
+    meets units with ``Σ a w⁺ = 0`` that carry relevance (it leaks), and LRP-γ's denominators
+    ``z + b + γ(z⁺ + b⁺)`` cross zero (its maps blow up), which would make these weights a test
+    of float32 rounding rather than of the two implementations.
+    """
     import keras
 
     x = rng.uniform(0.0, 1.0, (CALIBRATION_BATCH, *model.input_shape[1:])).astype("float32")
+    bias = None
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
         if isinstance(layer, keras.layers.BatchNormalization):
-            _randomize_batch_norm(layer, keras.ops.convert_to_numpy(x), rng)
+            _randomize_batch_norm(layer, keras.ops.convert_to_numpy(x), bias, rng)
         y = layer(x)
+        bias = None
         if getattr(layer, "use_bias", False) and getattr(layer, "bias", None) is not None:
             spread = float(np.std(keras.ops.convert_to_numpy(y)))
-            layer.bias.assign((spread * rng.uniform(*BIAS_SCALE, tuple(layer.bias.shape))).astype("float32"))
+            bias = (spread * rng.uniform(*BIAS_SCALE, tuple(layer.bias.shape))).astype("float32")
+            if getattr(layer, "activation", None) is keras.activations.relu:
+                bias = -np.abs(bias)  # DTD's premise for ReLU units: a non-positive bias
+            layer.bias.assign(bias)
             y = layer(x)
         x = y
 
 
-def _randomize_batch_norm(layer, x: np.ndarray, rng: np.random.Generator) -> None:
+def _randomize_batch_norm(layer, x: np.ndarray, bias, rng: np.random.Generator) -> None:
     axes = tuple(range(x.ndim - 1))  # channels last (the only layout the engine supports)
     mean, variance = x.mean(axis=axes), x.var(axis=axes)
     channels = mean.shape
-    values = {
-        "gamma": rng.uniform(*BN_GAMMA, channels),
-        "beta": rng.uniform(*BN_BETA, channels),
-        "moving_mean": mean + np.sqrt(variance) * rng.uniform(*BN_MEAN_SHIFT, channels),
-        "moving_variance": np.maximum(variance, 1e-6) * rng.uniform(*BN_VARIANCE_FACTOR, channels),
-    }
+    gamma, beta = rng.uniform(*BN_GAMMA, channels), rng.uniform(*BN_BETA, channels)
+    moving_variance = np.maximum(variance, 1e-6) * rng.uniform(*BN_VARIANCE_FACTOR, channels)
+    floor = np.maximum(0.0 if bias is None else bias, 0.0) + beta * np.sqrt(moving_variance + layer.epsilon) / gamma
+    moving_mean = np.maximum(mean + np.sqrt(variance) * rng.uniform(*BN_MEAN_SHIFT, channels), floor)
+    values = {"gamma": gamma, "beta": beta, "moving_mean": moving_mean, "moving_variance": moving_variance}
     for name, value in values.items():
         variable = getattr(layer, name, None)
         if variable is not None:  # center=False / scale=False layers lack beta / gamma

@@ -30,7 +30,8 @@ def test_tiny_bench_writes_json_and_markdown_rows(tmp_path, restored_environment
     assert [row["batch"] for row in results["rows"]] == [1, 2]
     for row in results["rows"]:
         assert set(row) == {"batch", "forward_ms", "forward_min_ms", "gradient_ms", "gradient_min_ms",
-                            "dtd_ms", "dtd_min_ms", "dtd_over_gradient", "dtd_over_forward",
+                            "dtd_ms", "dtd_min_ms", "forward_cpu_ms", "gradient_cpu_ms", "dtd_cpu_ms",
+                            "dtd_over_gradient", "dtd_over_forward", "dtd_over_forward_cpu",
                             "dtd_max_rel_error", "dtd_max_trace_rel_error", "train_ms",
                             "train_volumes_per_s", "peak_rss_mb"}
         assert row["dtd_over_gradient"] == pytest.approx(row["dtd_ms"] / row["gradient_ms"])

@@ -30,6 +30,8 @@ def test_every_batch_norm_and_bias_is_moved_off_keras_initialisation(randomized)
         assert np.all((gamma >= BN_GAMMA[0]) & (gamma <= BN_GAMMA[1]))
         assert np.all((beta >= BN_BETA[0]) & (beta <= BN_BETA[1])) and np.all(variance > 0)
         assert not np.allclose(mean, 0) and not np.allclose(variance, 1)
+        # BN turns positive only above a positive linear output (see randomize_statistics)
+        assert np.all(mean >= beta * np.sqrt(variance + layer.epsilon) / gamma - 1e-6)
     biased = [layer for layer in randomized.layers if getattr(layer, "use_bias", False)]
     assert len(biased) == 6  # four convolutions, two dense layers
     assert all(np.any(keras.ops.convert_to_numpy(layer.bias) != 0) for layer in biased)
