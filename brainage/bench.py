@@ -6,11 +6,18 @@ lists and explains every key)::
     python -m brainage.bench batch_sizes=[1,8] repeats=3 device=cpu
     python -m brainage.bench backend=jax device=gpu batch_sizes=[1,8,32]
     python -m brainage.bench methods=[dtd,gradient] mixed_precision=true
+    python -m brainage.bench peer=zennit batch_sizes=[1,2,8]     # pip install -e ".[peer]"
+    python -m brainage.bench peer=zennit model_path=outputs/train/<run>/model.keras
 
 Reports, per batch size: forward, gradient, DTD and every other method in ms per volume, the
-ratio DTD ÷ gradient, the largest DTD conservation error, a training step and peak memory; writes
-``bench.json`` and ``bench.md`` to ``outputs/bench/<date>_<time>/``. Weights are random (Keras
-initialisation: zero biases, identity BatchNormalization), which is what the timing needs.
+ratios DTD ÷ gradient and DTD ÷ forward, the largest DTD conservation error, a training step and
+peak memory; writes ``bench.json`` and ``bench.md`` to ``outputs/bench/<date>_<time>/``. Weights
+are random, with random biases and BatchNormalization statistics, unless ``model_path`` names a
+trained model. With ``peer=zennit`` the same network runs in PyTorch under Zennit's DTD and LRP
+composite too: its times, the gradient's and the ratios (``zennit_speedup``) join each row, and
+maps that differ from ours by more than ``peer_tolerance`` (relative L1) end the run with exit 2
+after the results are written — unless float32 cannot resolve the map that finely (Zennit's own
+float32 and float64 maps differ by more), which is reported as a warning.
 """
 from __future__ import annotations
 
@@ -21,17 +28,27 @@ import hydra
 
 from brainage.benchmark.environment import configure_environment
 from brainage.benchmark.settings import BenchSettings
+from brainage.benchmark.zennit_peer import agreement, import_zennit
+from brainage.errors import BrainageError
 
 
 def bench(cfg, run_dir) -> dict:
     """Run the benchmark of ``cfg`` and write ``bench.json`` and ``bench.md`` to ``run_dir``.
 
-    The backend and device are set in the environment first, so that they take effect when Keras
-    is imported — in a process that has not imported it yet (the command line). Returns the
-    results written to ``bench.json``.
+    The backend, device and threads are set in the environment first, so that they take effect
+    when Keras is imported — in a process that has not imported it yet (the command line).
+    Returns the results written to ``bench.json``.
+
+    Raises
+    ------
+    BrainageError
+        After writing, when a peer's maps differ from ours by more than ``peer_tolerance``
+        where float32 resolves them to ``peer_tolerance``.
     """
     settings = BenchSettings.from_cfg(cfg)
-    configure_environment(settings.backend, settings.device)
+    configure_environment(settings.backend, settings.device, settings.threads)
+    if settings.peer:
+        import_zennit()  # before Keras imports TensorFlow: see import_zennit
     from brainage.benchmark.suite import run_benchmark
     from brainage.benchmark.table import markdown_table
 
@@ -43,6 +60,11 @@ def bench(cfg, run_dir) -> dict:
     (run_dir / "bench.md").write_text(table)
     print(table)
     print(f"written to {run_dir}")
+    differences, unresolved = agreement(results["rows"], settings.peer_tolerance)
+    for line in unresolved:
+        print(f"warning: {line}")
+    if differences:
+        raise BrainageError("bench: " + "; ".join(differences))
     return results
 
 

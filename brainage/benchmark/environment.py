@@ -1,8 +1,9 @@
 """Choose the Keras backend and the visible devices before Keras is imported, and check it worked.
 
 Keras reads ``KERAS_BACKEND`` once, at its first import; TensorFlow and JAX read
-``CUDA_VISIBLE_DEVICES`` / ``JAX_PLATFORMS`` once, when they start. So these variables must be set
-before anything imports them: the ``bench`` stage calls :func:`configure_environment` first.
+``CUDA_VISIBLE_DEVICES`` / ``JAX_PLATFORMS`` once, when they start, and TensorFlow sizes its
+intra-op thread pool from ``TF_NUM_INTRAOP_THREADS`` then. So these variables must be set before
+anything imports them: the ``bench`` stage calls :func:`configure_environment` first.
 """
 from __future__ import annotations
 
@@ -11,9 +12,16 @@ import os
 from brainage.errors import BrainageError
 
 
-def configure_environment(backend: str | None, device: str) -> None:
-    """Set the process environment for ``backend`` (None: leave ``KERAS_BACKEND`` as it is) and
-    ``device`` (``cpu`` hides accelerators from TensorFlow and JAX; ``gpu``/``auto`` do not)."""
+def configure_environment(backend: str | None, device: str, threads: int | None = None) -> None:
+    """Set the process environment for ``backend`` (None: leave ``KERAS_BACKEND`` as it is),
+    ``device`` (``cpu`` hides accelerators from TensorFlow and JAX; ``gpu``/``auto`` do not) and
+    ``threads`` (TensorFlow's intra-op pool, the one its convolutions use; None: its default).
+
+    PyTorch's pool is set with ``torch.set_num_threads`` where it is used (the peer comparison);
+    JAX's XLA CPU client sizes its own pool from the machine and has no such setting.
+    """
+    if threads is not None:
+        os.environ["TF_NUM_INTRAOP_THREADS"] = str(int(threads))
     if backend:
         os.environ["KERAS_BACKEND"] = backend
     if device == "cpu":

@@ -2,7 +2,8 @@
 
 A measure is a function ``(setup, x) -> dict`` of row entries; :data:`MEASURES` lists them in
 column order. A new comparison (a peer library's time, evaluate's seconds per map) is one more
-measure with its own keys, and the table shows its columns when rows carry them.
+measure with its own keys, and the table shows its columns when rows carry them. Ratios of two
+entries are computed last, from :data:`RATIOS`, for the rows that carry both.
 """
 from __future__ import annotations
 
@@ -11,6 +12,23 @@ import numpy as np
 from brainage.benchmark.network import BenchSetup
 from brainage.benchmark.timing import peak_rss_mb, time_call
 from brainage.benchmark.training_step import training_step_entries
+from brainage.benchmark.zennit_peer import peer_entries
+
+# (key, numerator, denominator) of per-volume times; ``zennit_speedup`` > 1: Zennit is slower.
+RATIOS = (
+    ("dtd_over_gradient", "dtd_ms", "gradient_ms"),
+    ("dtd_over_forward", "dtd_ms", "forward_ms"),
+    ("lrp_composite_over_forward", "lrp_composite_ms", "forward_ms"),
+    ("zennit_speedup", "zennit_dtd_ms", "dtd_ms"),
+    ("zennit_lrp_composite_speedup", "zennit_lrp_composite_ms", "lrp_composite_ms"),
+    ("torch_gradient_speedup", "torch_gradient_ms", "gradient_ms"),
+    ("torch_forward_speedup", "torch_forward_ms", "forward_ms"),
+    # the same from CPU time: steadier than the wall clock beside other processes (threads=1)
+    ("zennit_cpu_speedup", "zennit_dtd_cpu_ms", "dtd_cpu_ms"),
+    ("zennit_lrp_composite_cpu_speedup", "zennit_lrp_composite_cpu_ms", "lrp_composite_cpu_ms"),
+    ("torch_gradient_cpu_speedup", "torch_gradient_cpu_ms", "gradient_cpu_ms"),
+    ("dtd_over_forward_cpu", "dtd_cpu_ms", "forward_cpu_ms"),
+)
 
 
 def forward_entries(setup: BenchSetup, x: np.ndarray) -> dict:
@@ -22,13 +40,20 @@ def forward_entries(setup: BenchSetup, x: np.ndarray) -> dict:
 
 
 def method_entries(setup: BenchSetup, x: np.ndarray) -> dict:
-    """``<method>_ms``/``<method>_min_ms`` for every analyzer, and ``dtd_over_gradient``."""
+    """``<method>_ms``/``<method>_min_ms`` for every analyzer."""
     row = {}
     for name, analyzer in setup.analyzers.items():
         timing = time_call(lambda a=analyzer: a.explain(x), setup.settings.repeats)
         row.update({f"{name}_{k}": v for k, v in timing.ms_per_volume(len(x)).items()})
-    row["dtd_over_gradient"] = row["dtd_ms"] / row["gradient_ms"]
     return row
+
+
+def peer_library_entries(setup: BenchSetup, x: np.ndarray) -> dict:
+    """The peer's times, its maps' distance from ours and its conservation (none without a peer);
+    timed right after ours, so that both see the same load."""
+    if setup.peer is None:
+        return {}
+    return peer_entries(setup.peer, setup.analyzers, x, setup.settings.repeats)
 
 
 def conservation_entries(setup: BenchSetup, x: np.ndarray) -> dict:
@@ -45,7 +70,8 @@ def training_entries(setup: BenchSetup, x: np.ndarray) -> dict:
     """A training step's ms per volume and volumes/s (none when ``train`` is off)."""
     if not setup.settings.train:
         return {}
-    return training_step_entries(setup.settings, x, setup.n_classes)
+    trained = setup.model if setup.settings.model_path is not None else None
+    return training_step_entries(setup.settings, x, setup.n_classes, trained)
 
 
 def memory_entries(setup: BenchSetup, x: np.ndarray) -> dict:
@@ -53,12 +79,19 @@ def memory_entries(setup: BenchSetup, x: np.ndarray) -> dict:
     return {"peak_rss_mb": peak_rss_mb()}
 
 
-MEASURES = (forward_entries, method_entries, conservation_entries, training_entries, memory_entries)
+MEASURES = (forward_entries, method_entries, peer_library_entries, conservation_entries,
+            training_entries, memory_entries)
+
+
+def ratio_entries(row: dict) -> dict:
+    """Every ratio of :data:`RATIOS` whose two times the row carries."""
+    return {key: row[num] / row[den] for key, num, den in RATIOS if num in row and den in row}
 
 
 def measure_row(setup: BenchSetup, x: np.ndarray, measures=MEASURES) -> dict:
-    """The row for batch ``x``: ``{"batch": len(x), **entries of every measure}``."""
+    """The row for batch ``x``: ``{"batch": len(x), **entries of every measure, **ratios}``."""
     row = {"batch": int(len(x))}
     for measure in measures:
         row.update(measure(setup, x))
+    row.update(ratio_entries(row))
     return row

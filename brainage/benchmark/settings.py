@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from brainage.errors import BrainageError
 
 DEVICES = ("cpu", "gpu", "auto")
 BACKENDS = ("tensorflow", "jax")
+PEERS = ("zennit",)
 
 
 def _positive_ints(name: str, values) -> tuple[int, ...]:
@@ -42,6 +44,40 @@ def _at_least(name: str, value, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise BrainageError(f"bench: {name} must be an integer >= {low}, got {value!r}")
     return value
+
+
+def _positive_float(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise BrainageError(f"bench: {name} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _threads(value) -> int:
+    """The configured thread count, or (null) every CPU this process may run on."""
+    if value is None:
+        import os
+
+        return len(os.sched_getaffinity(0))
+    return _at_least("threads", value, 1)
+
+
+def _peer(value, device: str) -> str | None:
+    if value is None:
+        return None
+    peer = _choice("peer", value, PEERS)
+    if device != "cpu":
+        raise BrainageError(f"bench: peer={peer} compares both libraries on the CPU; set device=cpu")
+    return peer
+
+
+def _model_path(value) -> Path | None:
+    if value is None:
+        return None
+    path = Path(str(value)).expanduser()
+    if not path.is_file():
+        raise BrainageError(f"bench: model_path must name a saved .keras model, got {str(value)!r} "
+                            "(no such file)")
+    return path
 
 
 @dataclass(frozen=True)
@@ -75,6 +111,16 @@ class BenchSettings:
         Also time the training step in ``mixed_float16``.
     model : mapping
         The ``model`` config group (widths, kernel size, ...), as plain Python values.
+    model_path : Path or None
+        A trained ``.keras`` model to time instead of the ``model`` group's network with random
+        weights (its input shape then replaces ``shape``).
+    threads : int
+        CPU threads of every library (TensorFlow intra-op, PyTorch); null in the config means
+        every CPU the process may use.
+    peer : {"zennit"} or None
+        Also time this library on the same network and weights and compare its maps to ours.
+    peer_tolerance : float
+        Largest relative L1 distance between the peer's maps and ours that counts as agreement.
     """
 
     batch_sizes: tuple[int, ...]
@@ -89,6 +135,15 @@ class BenchSettings:
     train: bool
     mixed_precision: bool
     model: Mapping
+    model_path: Path | None
+    threads: int
+    peer: str | None
+    peer_tolerance: float
+
+    def __post_init__(self):
+        if self.model_path is not None and self.mixed_precision:
+            raise BrainageError("bench: mixed_precision builds the model group's network in "
+                                "mixed_float16, which a model_path cannot be; drop one of them")
 
     @classmethod
     def from_cfg(cls, cfg) -> BenchSettings:
@@ -104,10 +159,11 @@ class BenchSettings:
             if isinstance(methods, str) or not all(isinstance(m, str) for m in methods) or not methods:
                 raise BrainageError(f"bench: methods must be a list of explainer names or null, got {methods!r}")
             methods = tuple(methods)
+        device = _choice("device", cfg.device, DEVICES)
         return cls(
             batch_sizes=_positive_ints("batch_sizes", cfg.batch_sizes),
             repeats=_at_least("repeats", cfg.repeats, 1),
-            device=_choice("device", cfg.device, DEVICES),
+            device=device,
             backend=None if cfg.backend is None else _choice("backend", cfg.backend, BACKENDS),
             jit_compile=_flag("jit_compile", cfg.jit_compile),
             methods=methods,
@@ -117,4 +173,8 @@ class BenchSettings:
             train=_flag("train", cfg.train),
             mixed_precision=_flag("mixed_precision", cfg.mixed_precision),
             model=OmegaConf.to_container(cfg.model, resolve=True),
+            model_path=_model_path(cfg.model_path),
+            threads=_threads(cfg.threads),
+            peer=_peer(cfg.peer, device),
+            peer_tolerance=_positive_float("peer_tolerance", cfg.peer_tolerance),
         )

@@ -38,11 +38,12 @@ def run_benchmark(settings: BenchSettings, measures=MEASURES) -> dict:
     requested one raises :class:`~brainage.errors.BrainageError`. Prints one progress line per row.
     """
     backend = active_backend(settings.backend)
+    load_at_start = os.getloadavg()
     setup = build_setup(settings)
     rng = np.random.default_rng(settings.seed)
     rows = []
     for batch in settings.batch_sizes:
-        x = rng.uniform(0.0, 1.0, (batch, *settings.shape, 1)).astype("float32")
+        x = rng.uniform(0.0, 1.0, (batch, *setup.shape, 1)).astype("float32")
         rows.append(measure_row(setup, x, measures))
         print(_progress(rows[-1]), flush=True)
     return {
@@ -51,7 +52,13 @@ def run_benchmark(settings: BenchSettings, measures=MEASURES) -> dict:
         "device": settings.device,
         "jit_compile": settings.jit_compile,
         "machine": machine_info(),
-        "input_shape": [*settings.shape, 1],
+        # other processes' load: ratios from one run share it, absolute times do not survive it
+        "load_average": {"start": list(load_at_start), "end": list(os.getloadavg())},
+        "input_shape": [*setup.shape, 1],
+        "model_path": None if settings.model_path is None else str(settings.model_path),
+        "weights": "trained" if settings.model_path is not None else "random",
+        "threads": settings.threads,
+        "peer": None if setup.peer is None else {"name": settings.peer, **setup.peer.versions},
         "n_parameters": int(setup.model.count_params()),
         "repeats": settings.repeats,
         "methods": list(setup.methods),

@@ -4,7 +4,8 @@ import os
 import pytest
 
 # What brainage.benchmark.environment.configure_environment may change.
-ENVIRONMENT = ("KERAS_BACKEND", "CUDA_VISIBLE_DEVICES", "JAX_PLATFORMS", "TF_CPP_MIN_LOG_LEVEL")
+ENVIRONMENT = ("KERAS_BACKEND", "CUDA_VISIBLE_DEVICES", "JAX_PLATFORMS", "TF_CPP_MIN_LOG_LEVEL",
+               "TF_NUM_INTRAOP_THREADS")
 
 
 @pytest.fixture
@@ -17,3 +18,23 @@ def restored_environment(monkeypatch):
         else:
             monkeypatch.delenv(name, raising=False)
     return monkeypatch
+
+
+@pytest.fixture
+def peer_extra():
+    """``peer_extra(module)`` imports a module of the ``peer`` extra, or skips the test without it.
+
+    The ``test`` extra installs the ``peer`` extra, so under CI (``CI`` set, a fresh install of
+    ``.[test]``) a missing module is an error, not a skip: CI always runs the peer tests. Import
+    only torch in the test process: zennit must come before TensorFlow (see
+    ``brainage.benchmark.zennit_peer.import_zennit``), so tests run it in a fresh process.
+    """
+    import importlib
+    import importlib.util
+
+    def import_peer_extra(module: str):
+        if os.environ.get("CI") or importlib.util.find_spec(module) is not None:
+            return importlib.import_module(module) if module != "zennit" else None
+        pytest.skip(f"{module} comes with the peer extra: pip install -e '.[peer]'")
+
+    return import_peer_extra

@@ -30,12 +30,16 @@ def test_tiny_bench_writes_json_and_markdown_rows(tmp_path, restored_environment
     assert [row["batch"] for row in results["rows"]] == [1, 2]
     for row in results["rows"]:
         assert set(row) == {"batch", "forward_ms", "forward_min_ms", "gradient_ms", "gradient_min_ms",
-                            "dtd_ms", "dtd_min_ms", "dtd_over_gradient", "dtd_max_rel_error",
-                            "dtd_max_trace_rel_error", "train_ms", "train_volumes_per_s", "peak_rss_mb"}
+                            "dtd_ms", "dtd_min_ms", "forward_cpu_ms", "gradient_cpu_ms", "dtd_cpu_ms",
+                            "dtd_over_gradient", "dtd_over_forward", "dtd_over_forward_cpu",
+                            "dtd_max_rel_error", "dtd_max_trace_rel_error", "train_ms",
+                            "train_volumes_per_s", "peak_rss_mb"}
         assert row["dtd_over_gradient"] == pytest.approx(row["dtd_ms"] / row["gradient_ms"])
+        assert row["dtd_over_forward"] == pytest.approx(row["dtd_ms"] / row["forward_ms"])
         assert row["dtd_max_rel_error"] < 1e-5 and row["train_volumes_per_s"] > 0
+    assert results["weights"] == "random" and results["peer"] is None and results["threads"] >= 1
     table = (tmp_path / "bench.md").read_text().splitlines()
-    assert table[2].startswith("| batch | forward | gradient | dtd | DTD ÷ gradient |")
+    assert table[2].startswith("| batch | forward | gradient | dtd | DTD ÷ gradient | DTD ÷ forward |")
     assert [line.split(" | ")[0] for line in table[4:]] == ["| 1", "| 2"]
 
 
@@ -49,10 +53,19 @@ def test_stage_refuses_a_backend_other_than_the_one_keras_runs(tmp_path, restore
 
 def test_importing_the_stage_leaves_keras_and_backends_unimported():
     code = ("import sys, brainage.bench, brainage.benchmark.suite; "
-            "print(sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))")
+            "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch', 'zennit') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO)},
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_peer_in_a_process_already_running_tensorflow_is_refused_not_crashed(tmp_path, restored_environment):
+    # Zennit's torchvision loads triton, which crashes a process that loaded TensorFlow first
+    import tensorflow  # noqa: F401  (the test process runs it already; say so)
+
+    with pytest.raises(BrainageError, match="start a fresh process"):
+        bench(compose_stage("bench", *TINY, "peer=zennit"), tmp_path)
+    assert not (tmp_path / "bench.json").exists()
 
 
 def test_cli_rejects_a_bad_value_with_one_line_and_exit_2(tmp_path):
