@@ -37,6 +37,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from brainage.data.reference_images import with_reference_images
 from brainage.errors import EvaluateError, ExplainError
 from brainage.explaining.training_run import (
     TrainRunRequest,
@@ -118,13 +119,14 @@ def _evaluate(settings: EvaluateSettings, work: Path, run: TrainRunRequest | Non
     with _as_evaluate_error():
         opened = open_train_run(run, scoring.progress)
         model = load_model(opened.train, opened.prep.input_shape)
-        analyzers = load_analyzers(model, settings.methods)
+        methods = with_reference_images(settings.methods, opened.prep)
+        analyzers = load_analyzers(model, methods)
     bins = opened.prep.labels()
     rows = spread_over_bins(opened.rows, bins[opened.rows], scoring.subjects_limit)
     data_root = opened.train.data_config(run.data).get("root")
     inputs = prepare_inputs(model, opened.prep, rows, scoring, data_root)
     check_pairs(analyzers, inputs, scoring)
-    evaluation = score_methods(model, analyzers, settings.methods, inputs, scoring)
+    evaluation = score_methods(model, analyzers, methods, inputs, scoring)
     results = write_tables(work, evaluation)
     card = apply_checks(build_scorecard([p.key for p in evaluation.pairs], results,
                                         settings.methods, scoring.scorecard.randomisation_step),

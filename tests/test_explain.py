@@ -332,3 +332,24 @@ def test_the_report_renders_offline_in_a_headless_browser(explained, tmp_path):
     assert '<body data-viewer="ready">' in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
     status = re.search(r'<p id="viewer-status">([^<]*)', proc.stdout).group(1)
     assert re.search(r"R = [-0-9.e]+ +(Left_Core|Top|\(outside atlas\))$", status), status
+
+
+def test_a_named_reference_is_the_training_splits_youngest_mean(train_run, tmp_path):
+    """explainer=deeplift with reference=youngest_mean: each map sums to f(x) − f(young mean)."""
+    import keras
+
+    from brainage.data.reference_images import reference_image
+
+    explain(compose_explain(train_run, "explainer=deeplift", "subjects=test"), tmp_path)
+    prep = train_run["prep"]
+    model = keras.saving.load_model(train_run["run"] / "model.keras", compile=False)
+    reference = model.predict(reference_image(prep, "youngest_mean")[None], verbose=0)[0]
+    cons = pd.read_csv(tmp_path / "conservation.csv", dtype={"subject_id": str})
+    rows = dict(zip(prep.table["subject_id"], range(len(prep.table))))
+    for _, row in cons.iterrows():
+        x = np.asarray(prep.volumes[[rows[row.subject_id]]], np.float32)[..., None]
+        logits = model.predict(x, verbose=0)[0]
+        data = nib.load(tmp_path / "maps" / f"{row.subject_id}_deeplift_predicted.nii.gz").get_fdata()
+        explained = logits[row["class"]] - reference[row["class"]]
+        assert data.sum() == pytest.approx(explained, rel=1e-3, abs=1e-4)
+        assert row.rel_error < 1e-4

@@ -16,6 +16,7 @@ from brainage.explaining.atlas_index import AtlasIndex, atlas_index
 from brainage.explaining.parts import Part, PartBuilder
 from brainage.explaining.settings import ExplainSettings
 from brainage.explaining.targets import map_tags, primary_tag
+from brainage.data.reference_images import with_reference_images
 from brainage.explaining.training_run import OpenedRun, load_analyzers, load_model
 
 
@@ -67,7 +68,7 @@ def explain_batches(settings: ExplainSettings, opened: OpenedRun, batches: list,
 
     prep = opened.prep
     model = load_model(opened.train, prep.input_shape)
-    analyzers = load_analyzers(model, settings.methods)
+    analyzers = load_analyzers(model, with_reference_images(settings.methods, prep))
     context = BatchContext(settings, opened, atlas_index(settings.atlas, prep.grid), work / "maps")
     context.maps_dir.mkdir(exist_ok=True)
     which = list(which)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from brainage.data.reference_images import mean_image as split_mean
 from brainage.errors import EvaluateError
 from brainage.faithfulness.ground_truth import GroundTruth, load_ground_truth
 from brainage.faithfulness.perturbation import logit_function, make_baseline, patch_labels
@@ -78,13 +79,9 @@ def spread_over_bins(rows: np.ndarray, bins: np.ndarray, limit: int | None) -> n
     return np.sort(np.asarray(picked))
 
 
-def training_mean(prep, batch: int = 16) -> np.ndarray:
+def training_mean(prep) -> np.ndarray:
     """Mean cropped GM image of the training split (the perturbation baseline, and the brain mask)."""
-    rows = prep.indices("train")
-    total = np.zeros(prep.volumes.shape[1:], dtype=np.float64)
-    for i in range(0, len(rows), batch):
-        total += np.asarray(prep.volumes[rows[i:i + batch]], dtype=np.float64).sum(axis=0)
-    return (total / max(len(rows), 1)).astype(np.float32)
+    return split_mean(prep, prep.indices("train"))
 
 
 def check_request(model, crop_shape: tuple, settings) -> tuple[list, str]:
