@@ -353,3 +353,27 @@ def test_a_named_reference_is_the_training_splits_youngest_mean(train_run, tmp_p
         explained = logits[row["class"]] - reference[row["class"]]
         assert data.sum() == pytest.approx(explained, rel=1e-3, abs=1e-4)
         assert row.rel_error < 1e-4
+
+
+def test_maps_of_a_method_that_failed_its_checks_say_so(train_run, tmp_path):
+    """With an evaluate run of the same model under outputs_dir, each map's descrip and the report
+    carry the method's verdict from its scorecard (first target mode)."""
+    outputs = tmp_path / "outputs"
+    evaluate = outputs / "evaluate" / "2026-01-03_00-00-00"
+    evaluate.mkdir(parents=True)
+    (evaluate / "evaluate.json").write_text(json.dumps({"train_dir": str(train_run["run"])}))
+    pd.DataFrame({"method": ["dtd", "dtd", "gradient_x_input"],
+                  "target": ["predicted", "predicted-vs-mean", "predicted"],
+                  "verdict": ["fails: randomisation", "pass", "pass"]}).to_csv(
+        evaluate / "scorecard.csv", index=False)
+    cfg = compose_explain(train_run, "explainer=[dtd,gradient_x_input]", f"outputs_dir={outputs}",
+                          "subjects=[sub-00]")
+    explain(cfg, tmp_path / "run")
+    maps = tmp_path / "run" / "maps"
+    dtd = nib.load(maps / "sub-00_dtd_predicted.nii.gz").header["descrip"].item().decode()
+    grad = nib.load(maps / "sub-00_gradient_x_input_predicted.nii.gz").header["descrip"].item()
+    assert "checks=fails: randomisation" in dtd and "checks=passed" in grad.decode()
+    group = next((tmp_path / "run" / "group").glob("dtd_bin*_mean.nii.gz"))
+    assert "checks=fails: randomisation" in nib.load(group).header["descrip"].item().decode()
+    report = (tmp_path / "run" / "report.html").read_text()
+    assert "<b>dtd</b>: fails: randomisation" in report

@@ -17,7 +17,7 @@ from brainage.explaining.parts import Part, PartBuilder
 from brainage.explaining.settings import ExplainSettings
 from brainage.explaining.targets import map_tags, primary_tag
 from brainage.data.reference_images import with_reference_images
-from brainage.explaining.training_run import OpenedRun, load_analyzers, load_model
+from brainage.explaining.training_run import OpenedRun, load_analyzers, load_model, method_checks
 
 
 def batch_rows(rows: np.ndarray, batch_size: int) -> list:
@@ -33,6 +33,7 @@ class BatchContext:
     opened: OpenedRun
     atlas: AtlasIndex
     maps_dir: Path
+    checks: dict  # {method: faithfulness checks}, for each map's descrip
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,8 @@ def explain_batches(settings: ExplainSettings, opened: OpenedRun, batches: list,
     prep = opened.prep
     model = load_model(opened.train, prep.input_shape)
     analyzers = load_analyzers(model, with_reference_images(settings.methods, prep))
-    context = BatchContext(settings, opened, atlas_index(settings.atlas, prep.grid), work / "maps")
+    context = BatchContext(settings, opened, atlas_index(settings.atlas, prep.grid), work / "maps",
+                           method_checks(settings, opened))
     context.maps_dir.mkdir(exist_ok=True)
     which = list(which)
     builder = PartBuilder()
@@ -144,7 +146,7 @@ def save_maps(context: BatchContext, batch: Batch, name: str, class_maps: ClassM
     rule = context.settings.display
     for j, sid in enumerate(batch.subject_ids):
         label = MapLabel(name, f"{class_maps.tag}:class{int(class_maps.classes[j])}",
-                         source=run_name)
+                         checks=context.checks[name], source=run_name)
         # The brain is the subject's own GM (the crop the network saw; the map is zero outside).
         display = display_range(class_maps.maps[j], rule.brain_mask(batch.x[j, ..., 0]), rule)
         img = relevance_image(class_maps.maps[j], grid, batch.headers[j], label, display)

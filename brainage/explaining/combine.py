@@ -14,7 +14,7 @@ import pandas as pd
 
 from brainage.explaining.settings import ExplainSettings
 from brainage.explaining.targets import class_tag, primary_tag
-from brainage.explaining.training_run import OpenedRun
+from brainage.explaining.training_run import OpenedRun, method_checks
 
 
 @dataclass(frozen=True)
@@ -38,13 +38,14 @@ def combine_parts(settings: ExplainSettings, opened: OpenedRun, parts: list, wor
     tables = write_tables(parts, settings.atlas.name, work)
     group_sum, group_n = sum_groups(parts)
     mean_gm = mean_grey_matter(opened.prep.volumes, opened.rows)
+    checks = method_checks(settings, opened)
     group_paths = write_group_maps(group_sum, group_n, opened.prep.grid, work,
-                                   GroupLabels(settings, mean_gm))
+                                   GroupLabels(settings, mean_gm, checks))
     subject_overlays = overlays(settings, opened, tables.subjects, work)
     figures = make_figures(work, opened.prep, list(settings.methods), subject_overlays,
                            group_paths, tables.region_summary, tables.conservation,
                            settings.atlas.name, settings.top_k)
-    summary = run_summary(settings, opened, tables, group_n, t0, extra)
+    summary = {**run_summary(settings, opened, tables, group_n, t0, extra), "checks": checks}
     traces = [{"method": t["method"], "trace": t["trace"]}
               for t in sorted((t for p in parts for t in p.traces), key=lambda t: t["batch"])]
     viewer = report_viewer(settings, opened, work, group_paths, group_n, subject_overlays,
@@ -104,6 +105,7 @@ class GroupLabels:
 
     settings: ExplainSettings
     mean_gm: np.ndarray  # cropped: the explained subjects' mean GM
+    checks: dict  # {method: faithfulness checks}
 
     @property
     def target(self) -> str:
@@ -124,7 +126,8 @@ def write_group_maps(group_sum: dict, group_n: dict, grid, work: Path, labels: G
     for (name, k), acc in sorted(group_sum.items()):
         n = group_n[(name, k)]
         mean = grid.crop((acc / n).astype(np.float32))
-        label = MapLabel(name, labels.target, what=f"bin{k} mean share n={n}")
+        label = MapLabel(name, labels.target, checks=labels.checks[name],
+                         what=f"bin{k} mean share n={n}")
         img = relevance_image(mean, grid, None, label, display_range(mean, brain, rule))
         paths[(name, k)] = save_atomic(img, work / "group" / f"{name}_bin{k}_mean.nii.gz")
     return paths

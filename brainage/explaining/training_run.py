@@ -263,3 +263,14 @@ def _unknown_keys(config, overrides: dict, prefix: str) -> list:
 
 def _optional_path(value) -> Path | None:
     return Path(str(value)) if value else None
+
+
+def method_checks(settings, opened: OpenedRun) -> dict:
+    """``{method: checks}`` for each map's ``descrip`` and the report: the verdict of the newest
+    finished evaluate run of this training run under ``outputs_dir`` ("pass", "fails: …"), or
+    "not scored" without one (:func:`brainage.runs.scorecards.faithfulness_status`)."""
+    from brainage.runs.scorecards import faithfulness_status
+
+    status, _ = faithfulness_status(opened.train.dir, settings.run.outputs_dir,
+                                    list(settings.methods))
+    return status

@@ -119,7 +119,7 @@ def finish_run(ctx, results: dict, nulls, work: Path, seconds: float) -> dict:
     """Region tables, checks, faithfulness status and ``report.html``; returns the summary."""
     import nilearn
 
-    from brainage.inference.scorecard import faithfulness_status
+    from brainage.runs.scorecards import faithfulness_status
     from brainage.reporting.inference_report import write_report
 
     s = ctx.settings

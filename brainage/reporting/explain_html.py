@@ -76,7 +76,19 @@ def run_paragraph(summary: dict, subjects: pd.DataFrame) -> str:
             f"{html.escape(', '.join(map(str, summary['targets'])))}; atlas: "
             f"{html.escape(summary['atlas'])}<br>"
             f"{summary['n_subjects']} subjects explained ({acc:.0%} classified correctly), "
-            f"{summary['n_maps']} maps, {summary['seconds']} s.</p>")
+            f"{summary['n_maps']} maps, {summary['seconds']} s.</p>" + checks_paragraph(summary))
+
+
+def checks_paragraph(summary: dict) -> str:
+    """Each method's faithfulness checks (from an evaluate run of the same model), failures first."""
+    checks = summary.get("checks") or {}
+    if not checks:
+        return ""
+    items = sorted(checks.items(), key=lambda kv: (kv[1] == "passed", kv[1] == "not scored"))
+    rows = "".join(f"<li><b>{html.escape(m)}</b>: {html.escape(str(c))}</li>" for m, c in items)
+    return ("<p>Faithfulness checks of each method (the newest <code>make evaluate</code> run of "
+            "this model; \"not scored\" without one; a failing method's maps say so in their "
+            f"NIfTI <code>descrip</code>):</p><ul>{rows}</ul>")
 
 
 def conservation_table(conservation: pd.DataFrame) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 The newest finished evaluate run (``evaluate.json``) whose ``train_dir`` is the explain run's
 training run is used. Its ``scorecard.csv`` decides when it has a pass/fail column (``passed``,
-``pass`` or ``verdict``); otherwise ``evaluate.json``'s ``flagged`` methods (failed the
+``pass`` or ``verdict``; a method scored in several target modes: its first row); otherwise ``evaluate.json``'s ``flagged`` methods (failed the
 randomisation sanity check) do. Without such a run every method is "not scored".
 """
 from __future__ import annotations
@@ -55,7 +55,7 @@ def faithfulness_status(train_dir, outputs_dir, methods) -> tuple:
     column = next((c for c in _PASS_COLUMNS if table is not None and c in table.columns), None)
     if column is not None:
         for method, value in zip(table["method"], table[column]):
-            if method in status:
+            if status.get(method) == NOT_SCORED:  # a method's first row: the first target mode
                 status[method] = _verdict(value)
         return status, run
     summary = json.loads((run / "evaluate.json").read_text())
