@@ -278,3 +278,21 @@ def test_cli_reports_errors_without_a_traceback(tmp_path):
     assert proc.returncode == 2
     assert "error: train_dir=/nonexistent does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_every_explainer_config_is_scored_with_the_named_references(train_run, tmp_path):
+    """Every method in configs/explainer/ goes through the whole scorecard (reference methods
+    rooted at the training split's youngest mean), each with a verdict."""
+    from brainage.evaluate import evaluate
+
+    names = sorted(p.stem for p in (REPO / "configs" / "explainer").glob("*.yaml"))
+    cfg = compose_evaluate(train_run, "localisation.enabled=false", "explainer.smoothgrad.samples=2",
+                           "explainer.smoothgrad_x_input.samples=2",
+                           "explainer.integrated_gradients.steps=2", methods=",".join(names))
+    evaluate(cfg, tmp_path)
+    card = pd.read_csv(tmp_path / "scorecard.csv", dtype={"target": str})
+    assert set(names) <= set(card["method"])
+    assert card["verdict"].notna().all()
+    conserving = card[card["method"].isin(["dtd", "dtd_seed", "dtd_reference", "deeplift",
+                                            "dtd_vs_mean", "dtd_logodds"])]
+    assert (conserving["conservation_error"] < 1e-4).all(), conserving[["method", "target", "conservation_error"]]

@@ -26,8 +26,9 @@ def identity_of(analyzer) -> str | None:
     """Which conservation identity ``analyzer``'s maps obey: :data:`OUTPUT`, :data:`REFERENCE` or
     None (no identity)."""
     from brainage.relevance import IntegratedGradientsAnalyzer, RelevanceAnalyzer
+    from brainage.relevance.reference import ReferenceAnalyzer
 
-    if isinstance(analyzer, IntegratedGradientsAnalyzer):
+    if isinstance(analyzer, (IntegratedGradientsAnalyzer, ReferenceAnalyzer)):
         return REFERENCE
     if isinstance(analyzer, RelevanceAnalyzer):
         return OUTPUT

@@ -101,7 +101,10 @@ def explain_maps(analyzer, x: np.ndarray, target, classes: np.ndarray, batch_siz
     explained, ``classes`` as the labels).
     """
     mode = target.fixed_class_target
-    reference = reference_outputs(analyzer, mode, classes) if identity == REFERENCE else None
+    # Integrated gradients reports f(x): its f(x_ref) is computed here. Reference analyzers
+    # (DeepLIFT, reference-rooted DTD) report f(x) − f(x_ref) themselves.
+    reference = (reference_outputs(analyzer, mode, classes)
+                 if identity == REFERENCE and hasattr(analyzer, "baseline") else None)
     maps, errors = [], []
     for i in range(0, len(x), batch_size):
         explanation = analyzer.explain(x[i:i + batch_size], target=mode,
