@@ -145,7 +145,7 @@ class Composite:
                 index=index,
                 count=len(linear),
                 kind_index=seen[family[step.name]],
-                kind_count=counts[step.op],
+                kind_count=counts[family[step.name]],
             )
             seen[family[step.name]] += 1
             rules[step.name] = self.rule_for(info)

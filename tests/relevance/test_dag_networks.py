@@ -1,0 +1,151 @@
+"""Branching networks end to end: conservation layer by layer (every node of the graph) for every
+conserving method on a residual + concatenating 3D net and a tiny 3D U-Net; the books of the
+others; regions of a per-voxel output; what chain-only methods say."""
+
+import keras
+import numpy as np
+import pytest
+
+from brainage.relevance import make_analyzer
+
+from .dag_nets import calibrate_batch_norm, residual_concat_net, tiny_unet
+from .nets import gm_volume
+
+# (method, parameters): biases left out of every rule, so each conserves exactly (up to dead units,
+# which these nets avoid: biases 0, inputs in [0, 1]).
+CONSERVING = [
+    ("dtd", {}),
+    ("dtd_w2", {}),
+    ("dtd_seed", {}),
+    ("lrp_composite", {"epsilon": 0.0, "use_bias": False}),
+    ("epsilon_plus", {"epsilon": 0.0, "use_bias": False}),
+]
+ABSORBING = [("lrp_composite", {}), ("epsilon_plus", {})]
+
+
+def _assert_conserved_layer_by_layer(e, tol=1e-5):
+    """Every node's frontier sum equals the explained value within ``tol`` relative to the larger
+    of ``|outputs|`` and the map's mass ``Σ|R|``: LRP-0 splits mixed signs, and float32 rounding
+    then scales with the mass (up to ~120× the value on these nets), not with the value. For DTD
+    the maps are nearly positive, so this is ``|outputs|``."""
+    assert e.trace, "no trace"
+    mass = np.abs(e.maps).reshape(*e.outputs.shape, -1).sum(-1)
+    scale = np.maximum(np.abs(e.outputs), mass)
+    for layer, total in e.trace.items():
+        err = np.abs(total - e.outputs) / scale
+        assert np.max(err) <= tol, (layer, err)
+    assert np.max(np.abs(e.relevance_sum - e.outputs) / scale) <= tol
+
+
+@pytest.fixture(scope="module")
+def residual():
+    rng = np.random.default_rng(7)
+    x = gm_volume(rng, (7, 8, 6, 1), batch=2)
+    return residual_concat_net(batch_norm=False), x
+
+
+@pytest.fixture(scope="module")
+def unet():
+    rng = np.random.default_rng(8)
+    x = gm_volume(rng, (6, 8, 4, 1), batch=2)
+    model = tiny_unet()
+    mask = np.zeros(model.output_shape[1:-1], bool)
+    mask[1:4, 2:5, 1:3] = True
+    return model, x, mask
+
+
+@pytest.mark.parametrize("name, params", CONSERVING, ids=[f"{n}{'_nobias' if p else ''}" for n, p in CONSERVING])
+def test_residual_concat_net_conserves_every_node(residual, name, params):
+    model, x = residual
+    e = make_analyzer(model, name, **params).explain(x, target="all" if name != "dtd_seed" else "predicted")
+    names = [layer.name for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    assert sorted(e.trace) == sorted(names)  # every node of the graph has its row
+    _assert_conserved_layer_by_layer(e)
+
+
+@pytest.mark.parametrize("name, params", CONSERVING, ids=[f"{n}{'_nobias' if p else ''}" for n, p in CONSERVING])
+def test_unet_region_conserves_every_node(unet, name, params):
+    model, x, mask = unet
+    e = make_analyzer(model, name, **params).explain(x, target=1, output_mask=mask)
+    logits = np.asarray(model(x), np.float64)
+    np.testing.assert_allclose(e.outputs, logits[:, mask, 1].sum(axis=1), rtol=1e-5)
+    _assert_conserved_layer_by_layer(e)
+
+
+@pytest.mark.parametrize("name, params", ABSORBING, ids=[n for n, _ in ABSORBING])
+def test_absorbing_rules_balance_their_books_on_graphs(residual, unet, name, params):
+    """ε and biases absorb relevance; maps plus every node's sink still equal the explained value."""
+    model, x = residual
+    e = make_analyzer(model, name, **params).explain(x, target="predicted-vs-mean")
+    assert np.nanmax(e.books_rel_error) <= 1e-5
+    model, x, mask = unet
+    e = make_analyzer(model, name, **params).explain(x, target="all", output_mask=mask)
+    assert e.maps.shape == (2, *x.shape)
+    assert np.nanmax(e.books_rel_error) <= 1e-5
+
+
+def test_batch_norm_in_a_branch_canonized_or_passed(rng):
+    """MergeBatchNorm folds the residual branch's BN into conv_b. z⁺ ignores a positive
+    per-channel scale (γ > 0) and the bias, so DTD's map is unchanged; LRP-γ with biases sees the
+    folded bias, so its map changes. Either way the books balance."""
+    x = gm_volume(rng, (7, 8, 6, 1), batch=2)
+    model = calibrate_batch_norm(residual_concat_net(batch_norm=True), rng, x)
+    maps = {}
+    for name in ("dtd", "lrp_composite"):
+        passed = make_analyzer(model, name).explain(x)
+        merged = make_analyzer(model, name, bn_mode="canonize").explain(x)
+        assert merged.trace.keys() == passed.trace.keys()  # the folded BN stays as an identity row
+        for e in (passed, merged):
+            assert np.nanmax(e.books_rel_error) <= 1e-5
+        maps[name] = passed.maps, merged.maps
+    np.testing.assert_allclose(*maps["dtd"], rtol=1e-4, atol=1e-7)
+    assert not np.allclose(*maps["lrp_composite"], rtol=1e-3)
+
+
+def test_region_map_sums_to_the_masked_logit_sum_per_input_mask(unet):
+    model, x, _ = unet
+    masks = np.zeros((2, *model.output_shape[1:-1]), bool)
+    masks[0, 0, 0, 0] = True  # one voxel
+    masks[1] = True  # the whole output
+    e = make_analyzer(model, "dtd").explain(x, target="all", output_mask=masks)
+    logits = np.asarray(model(x), np.float64)
+    for c in range(2):
+        expected = [(logits[i, ..., c] * masks[i]).sum() for i in range(2)]
+        np.testing.assert_allclose(e.outputs[c], expected, rtol=1e-5)
+        np.testing.assert_allclose(e.maps[c].sum(axis=(1, 2, 3, 4)), expected, rtol=1e-5,
+                                   atol=1e-6 * np.abs(expected).max())
+    assert e.target.tolist() == [[0, 0], [1, 1]]
+
+
+def test_region_targets_are_checked(unet, residual):
+    model, x, mask = unet
+    analyzer = make_analyzer(model, "dtd")
+    with pytest.raises(ValueError, match="per-voxel output.*pass output_mask"):
+        analyzer.explain(x, target=0)
+    with pytest.raises(ValueError, match="channel index or 'all'"):
+        analyzer.explain(x, output_mask=mask)
+    with pytest.raises(ValueError, match="channel index or 'all'"):
+        analyzer.explain(x, target="0-vs-1", output_mask=mask)
+    with pytest.raises(ValueError, match=r"output_mask must be boolean, shaped \(4, 7, 3\).*got bool \(3, 7, 3\)"):
+        analyzer.explain(x, target=0, output_mask=mask[:-1])
+    with pytest.raises(ValueError, match="out of range"):
+        analyzer.explain(x, target=2, output_mask=mask)
+    with pytest.raises(ValueError, match="gradient explains chains only"):
+        make_analyzer(model, "gradient")
+    model, x = residual
+    with pytest.raises(ValueError, match="needs a per-voxel output"):
+        make_analyzer(model, "dtd").explain(x, target=0, output_mask=mask)
+
+
+def test_multiply_by_a_constant_and_fan_out_of_the_input(rng):
+    """``x * c`` on Keras tensors passes relevance; the input read by two layers sums both."""
+    inputs = keras.Input((5, 4, 3, 1))
+    left = keras.layers.Conv3D(2, 3, padding="same", activation="relu", name="left")(inputs)
+    right = keras.layers.Conv3D(2, 1, activation="relu", name="right")(inputs)
+    both = keras.layers.Add(name="both")([left * 2.0, right])
+    outputs = keras.layers.Dense(2, name="logits")(keras.layers.GlobalAveragePooling3D(name="gap")(both))
+    model = keras.Model(inputs, outputs)
+    x = gm_volume(rng, (5, 4, 3, 1))
+    e = make_analyzer(model, "dtd").explain(x, target="all")
+    _assert_conserved_layer_by_layer(e)
+    assert len(e.trace) == 6  # left, right, the multiply, both, gap, logits
