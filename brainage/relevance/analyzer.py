@@ -52,8 +52,10 @@ class Analyzer:
     """
 
     method = "analyzer"
-    # Methods that walk branching graphs and explain regions of per-voxel outputs set this.
+    # Methods that walk branching graphs set ``supports_dag``; those that also explain regions
+    # of per-voxel outputs (``explain(output_mask=...)``, through ``_region_graph``) set both.
     supports_dag = False
+    supports_regions = False
 
     def __init__(
         self,
@@ -93,7 +95,8 @@ class Analyzer:
         except ValueError as error:
             if not self.supports_dag:
                 raise ValueError(f"{error} ({self.method} explains chains only; the layer-wise "
-                                 "methods (dtd, lrp...) explain branching graphs)") from error
+                                 "and gradient methods but Grad-CAM explain branching graphs)"
+                                 ) from error
             dag = build_dag(model, self.canonizers)
             return dag, dag.steps
 
@@ -142,9 +145,10 @@ class Analyzer:
     def _explain_region(self, x, target, contrast, output_mask) -> Explanation:
         """:meth:`explain` for a region of a per-voxel output (see ``output_mask``)."""
         who = self.method
-        if not self.supports_dag:
+        if not self.supports_regions:
             raise ValueError(f"{who}: output_mask (regions of per-voxel outputs) needs a "
-                             "layer-wise method (dtd, lrp...)")
+                             "layer-wise method (dtd, lrp...), gradient, gradient_x_input or "
+                             "guided_backprop")
         if not self.output_spatial:
             raise ValueError(f"{who}: output_mask needs a per-voxel output; model {self.model.name!r} "
                              f"outputs (batch, {self.n_classes})")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from keras import ops
 
+from brainage.relevance._backend import value_and_vjp
 from brainage.relevance._dag import Dag, is_merge
 from brainage.relevance.propagation import linear_forward, propagate_step
 from brainage.relevance.rules import ZERO_DENOMINATOR, safe_divide, sum_per_input
@@ -83,15 +84,16 @@ def merge_relevance(step, inputs: list, relevances: list, merge: str = "contribu
     return per_input, sinks
 
 
-def dag_forward(dag: Dag, rules: dict, x) -> tuple[list, list]:
-    """Forward once, keeping every tensor and the linear steps' ``(z, extras)`` caches."""
+def dag_forward(dag: Dag, rules: dict | None, x) -> tuple[dict, list]:
+    """Forward once, keeping every tensor (by number) and the linear steps' ``(z, extras)``
+    caches (``rules`` None: the plain forward, no caches)."""
     tensors: dict = {0: x}
     caches = []
     for node in dag.nodes:
         step, inputs, cache = node.step, [tensors[t] for t in node.inputs], None
         if is_merge(step):
             out = merge_forward(step, inputs)
-        elif step.kind == "linear":
+        elif step.kind == "linear" and rules is not None:
             cache = linear_forward(step, inputs[0], rules[step.name])
             z = cache[0] + step.bias if step.bias is not None else cache[0]
             out = ops.relu(z) if step.relu else z
@@ -150,4 +152,28 @@ def propagate_dag(dag: Dag, rules: dict, tensors: dict, caches: list, relevances
     return pending[0], ops.stack(trace), ops.stack(sinks)
 
 
-__all__ = ["merge_forward", "merge_relevance", "dag_forward", "propagate_dag"]
+def backpropagate_dag(dag: Dag, tensors: dict, cotangents: list, guided: bool = False) -> list:
+    """Vector-Jacobian products node by node, output to input (fan-out sums, as in
+    :func:`propagate_dag`); ``guided``: at every ReLU only positive gradients pass (guided
+    backpropagation), ``g_in = 1[z > 0] · max(g_out, 0)``.
+
+    Returns the gradient at the input tensor, one per cotangent.
+    """
+    pending = {dag.output: list(cotangents)}
+    for node in reversed(dag.nodes):
+        step, grads = node.step, pending.pop(node.output)
+        if guided and step.relu:
+            grads = [ops.relu(g) for g in grads]
+        if is_merge(step):
+            def fn(*inputs, step=step):
+                return merge_forward(step, list(inputs))
+        else:
+            fn = step.forward
+        _, vjp = value_and_vjp(fn, [tensors[t] for t in node.inputs])
+        per_grad = [vjp(g) for g in grads]
+        for i, tensor in enumerate(node.inputs):
+            _add_to(pending, tensor, [g[i] for g in per_grad])
+    return pending[0]
+
+
+__all__ = ["merge_forward", "merge_relevance", "dag_forward", "propagate_dag", "backpropagate_dag"]

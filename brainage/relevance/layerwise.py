@@ -79,6 +79,7 @@ class RelevanceAnalyzer(Analyzer):
         self._chains: dict = {}
 
     supports_dag = True
+    supports_regions = True
 
     def __repr__(self):
         return f"RelevanceAnalyzer(composite={self.composite!r}, canonizers={list(self.canonizers)!r})"

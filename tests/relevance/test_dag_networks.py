@@ -1,15 +1,17 @@
 """Branching networks end to end: conservation layer by layer (every node of the graph) for every
 conserving method on a residual + concatenating 3D net and a tiny 3D U-Net; the books of the
-others; regions of a per-voxel output; what chain-only methods say."""
+others; regions of a per-voxel output; gradient methods on graphs against Keras's own gradient;
+the graph walk on a chain gives the chain's maps."""
 
 import keras
 import numpy as np
 import pytest
 
 from brainage.relevance import make_analyzer
+from brainage.relevance._dag import build_dag
 
 from .dag_nets import calibrate_batch_norm, residual_concat_net, tiny_unet
-from .nets import gm_volume
+from .nets import gm_volume, positive_logit_bias, randomize_batch_norm, taylor_net
 
 # (method, parameters): biases left out of every rule, so each conserves exactly (up to dead units,
 # which these nets avoid: biases 0, inputs in [0, 1]).
@@ -130,8 +132,8 @@ def test_region_targets_are_checked(unet, residual):
         analyzer.explain(x, target=0, output_mask=mask[:-1])
     with pytest.raises(ValueError, match="out of range"):
         analyzer.explain(x, target=2, output_mask=mask)
-    with pytest.raises(ValueError, match="gradient explains chains only"):
-        make_analyzer(model, "gradient")
+    with pytest.raises(ValueError, match="needs a layer-wise method"):
+        make_analyzer(model, "integrated_gradients", steps=2).explain(x, target=0, output_mask=mask)
     model, x = residual
     with pytest.raises(ValueError, match="needs a per-voxel output"):
         make_analyzer(model, "dtd").explain(x, target=0, output_mask=mask)
@@ -149,3 +151,52 @@ def test_multiply_by_a_constant_and_fan_out_of_the_input(rng):
     e = make_analyzer(model, "dtd").explain(x, target="all")
     _assert_conserved_layer_by_layer(e)
     assert len(e.trace) == 6  # left, right, the multiply, both, gap, logits
+
+
+def _keras_gradient(model, x, cotangent):
+    """∂(Σ cotangent · model(x))/∂x by the backend's own autodiff of the Keras model."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return np.asarray(jax.grad(lambda v: (model(v) * cotangent).sum())(x))
+    import tensorflow as tf
+
+    v = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(v)
+        total = tf.reduce_sum(model(v) * cotangent)
+    return tape.gradient(total, v).numpy()
+
+
+def test_gradients_on_graphs_are_the_models_own(residual, unet):
+    model, x = residual
+    e = make_analyzer(model, "gradient_x_input").explain(x, target=2)
+    onehot = np.zeros((2, 3), np.float32)
+    onehot[:, 2] = 1
+    np.testing.assert_allclose(e.maps, x * _keras_gradient(model, x, onehot), rtol=1e-4, atol=1e-7)
+    model, x, mask = unet
+    e = make_analyzer(model, "gradient").explain(x, target=1, output_mask=mask)
+    cotangent = np.zeros((2, *model.output_shape[1:]), np.float32)
+    cotangent[:, mask, 1] = 1
+    np.testing.assert_allclose(e.maps, _keras_gradient(model, x, cotangent), rtol=1e-4, atol=1e-7)
+    guided = make_analyzer(model, "guided_backprop").explain(x, target=1, output_mask=mask)
+    assert guided.maps.shape == x.shape and np.isfinite(guided.maps).all()
+    assert not np.allclose(guided.maps, e.maps)
+
+
+@pytest.mark.parametrize("name", ["dtd", "lrp_composite", "guided_backprop"])
+def test_graph_walk_of_a_chain_gives_the_chains_maps(name, rng):
+    """The same chain, explained by the chain code and by the graph walk (forced), agrees."""
+    shape = (20, 21, 19, 1)
+    x = gm_volume(rng, shape)
+    model = positive_logit_bias(randomize_batch_norm(taylor_net(shape), rng, x), x)
+    chain = make_analyzer(model, name, compile=False)
+    walked = make_analyzer(model, name, compile=False)
+    walked.dag = build_dag(model, walked.canonizers)
+    assert chain.dag is None
+    a, b = chain.explain(x, target="all"), walked.explain(x, target="all")
+    np.testing.assert_allclose(b.maps, a.maps, rtol=1e-6, atol=1e-7 * np.abs(a.maps).max())
+    if a.trace:
+        assert list(b.trace) == list(a.trace)
+        for key in a.trace:
+            np.testing.assert_allclose(b.trace[key], a.trace[key], rtol=1e-6, atol=1e-7)
