@@ -3,7 +3,8 @@
 A *step* is one Keras layer reduced to what the relevance engine needs: its kind
 (linear, pooling, batch norm, reshape, pass-through), its weights as float32 numpy
 arrays (a snapshot taken when the analyzer is built), and whether a ReLU follows.
-Only single chains are supported; anything else raises a ``ValueError`` naming the layer.
+This module parses single chains; anything else raises a ``ValueError`` naming the layer, and
+methods that walk graphs then parse the model with :mod:`brainage.relevance._dag`.
 """
 
 from __future__ import annotations
