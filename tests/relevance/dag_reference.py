@@ -27,10 +27,10 @@ def conv_transpose_matrix(kernel, in_spatial, strides, padding):
     return w, out
 
 
-def copy_matrix(in_spatial, channels, source_of):
-    """0/1 matrix of a layer whose output voxel ``o`` copies input voxel ``source_of(o)`` (None:
-    a zero); returns the matrix and the output spatial shape is given by the caller's map."""
-    out_spatial, source = source_of
+def copy_matrix(in_spatial, channels, geometry):
+    """0/1 matrix of a layer whose output voxel ``o`` copies input voxel ``source(o)`` (None: a
+    zero), every channel alike; ``geometry`` is ``(out_spatial, source)`` from a ``*_map`` below."""
+    out_spatial, source = geometry
     w = np.zeros((int(np.prod(in_spatial)) * channels, int(np.prod(out_spatial)) * channels))
     for o in np.ndindex(*out_spatial):
         p = source(o)
@@ -42,15 +42,18 @@ def copy_matrix(in_spatial, channels, source_of):
 
 
 def upsampling_map(in_spatial, size):
+    """Nearest-neighbour upsampling: output ``o`` copies input ``o // size``."""
     return [n * s for n, s in zip(in_spatial, size)], lambda o: tuple(oi // s for oi, s in zip(o, size))
 
 
 def cropping_map(in_spatial, cropping):
+    """Cropping ``((before, after), ...)``: output ``o`` copies input ``o + before``."""
     out = [n - a - b for n, (a, b) in zip(in_spatial, cropping)]
     return out, lambda o: tuple(oi + a for oi, (a, _) in zip(o, cropping))
 
 
 def padding_map(in_spatial, padding):
+    """Zero padding ``((before, after), ...)``: output ``o`` copies input ``o − before`` or is 0."""
     out = [n + a + b for n, (a, b) in zip(in_spatial, padding)]
 
     def source(o):

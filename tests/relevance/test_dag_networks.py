@@ -200,3 +200,12 @@ def test_graph_walk_of_a_chain_gives_the_chains_maps(name, rng):
         assert list(b.trace) == list(a.trace)
         for key in a.trace:
             np.testing.assert_allclose(b.trace[key], a.trace[key], rtol=1e-6, atol=1e-7)
+
+
+def test_integrated_gradients_and_smoothgrad_run_on_graphs(residual):
+    model, x = residual
+    e = make_analyzer(model, "integrated_gradients", steps=64).explain(x, target=0)
+    completeness = np.asarray(model(x))[:, 0] - np.asarray(model(np.zeros_like(x)))[:, 0]
+    np.testing.assert_allclose(e.maps.reshape(2, -1).sum(1), completeness, rtol=0.02, atol=1e-3)
+    s = make_analyzer(model, "smoothgrad", samples=2, batch_size=4).explain(x, target=0)
+    assert s.maps.shape == x.shape and np.isfinite(s.maps).all() and np.abs(s.maps).max() > 0
