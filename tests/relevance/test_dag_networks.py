@@ -209,3 +209,17 @@ def test_integrated_gradients_and_smoothgrad_run_on_graphs(residual):
     np.testing.assert_allclose(e.maps.reshape(2, -1).sum(1), completeness, rtol=0.02, atol=1e-3)
     s = make_analyzer(model, "smoothgrad", samples=2, batch_size=4).explain(x, target=0)
     assert s.maps.shape == x.shape and np.isfinite(s.maps).all() and np.abs(s.maps).max() > 0
+
+
+def test_a_shared_layer_has_a_row_per_call_and_conserves(rng):
+    """One Conv3D applied to two branches (shared weights): two nodes, two trace rows."""
+    inputs = keras.Input((6, 5, 4, 1))
+    stem = keras.layers.Conv3D(3, 3, padding="same", activation="relu", name="stem")(inputs)
+    shared = keras.layers.Conv3D(3, 1, activation="relu", name="shared")
+    pooled = keras.layers.AveragePooling3D(1, name="identity_pool")(stem)
+    both = keras.layers.Concatenate(name="both")([shared(stem), shared(pooled)])
+    outputs = keras.layers.Dense(2, name="logits")(keras.layers.GlobalAveragePooling3D(name="gap")(both))
+    model = keras.Model(inputs, outputs)
+    e = make_analyzer(model, "dtd").explain(gm_volume(rng, (6, 5, 4, 1)), target="all")
+    assert {"shared", "shared@2"} <= set(e.trace) and len(e.trace) == 7
+    _assert_conserved_layer_by_layer(e)
