@@ -1,4 +1,5 @@
-"""The four-block 3D CNN of Taylor 2019 (seed 000, section 3.1), as one Keras functional graph.
+"""The networks the stages train: the four-block 3D CNN of Taylor 2019 (seed 000, section 3.1)
+and a small residual 3D CNN (:func:`build_resnet3d`), each one Keras functional graph.
 
 Per block ``b`` (1-based) with ``k`` filters::
 
@@ -125,6 +126,56 @@ def build_model(input_shape: Sequence[int] = SEED_INPUT_SHAPE,
     return keras.Model(inputs, outputs, name=name)
 
 
+def build_resnet3d(input_shape: Sequence[int] = SEED_INPUT_SHAPE,
+                   widths: Sequence[int] = (8, 16, 32, 64), kernel_size: int = 3,
+                   dense_units: int = 32, n_classes: int = 3, pool_size: int = 2,
+                   name: str = "resnet3d", bn_momentum: float = 0.99) -> keras.Model:
+    """Build a small residual 3D CNN (issue #14) with stable layer names.
+
+    ``stem_conv`` (Conv3D(widths[0], k, relu, valid)); per block ``b`` with ``k`` filters::
+
+        block{b}_conv_a    Conv3D(k, kernel_size, relu, same)
+        block{b}_conv_b    Conv3D(k, kernel_size, same)     linear: BatchNorm follows
+        block{b}_bn        BatchNormalization
+        block{b}_shortcut  Conv3D(k, 1)                     only where the width changes
+        block{b}_add       Add (the residual connection)
+        block{b}_relu      ReLU
+        block{b}_pool      AveragePooling3D(pool_size)      every block but the last
+
+    then ``global_pool`` (GlobalAveragePooling3D) -> ``dense1`` (Dense, relu) -> ``logits``.
+    Parameters, return value and errors as :func:`build_model`; the input must keep at least one
+    voxel per axis after the stem and the poolings.
+    """
+    input_shape = _checked_input_shape(input_shape)
+    widths = tuple(int(w) for w in widths)
+    _check_sizes(widths, kernel_size, dense_units, n_classes, pool_size, bn_momentum)
+    smallest = (kernel_size - 1) + int(pool_size) ** (len(widths) - 1)
+    if min(input_shape[:3]) < smallest:
+        raise ModelError(f"input {input_shape[:3]} is too small for resnet3d with {len(widths)} "
+                         f"blocks: every axis needs at least {smallest} voxels")
+    layers = keras.layers
+    inputs = keras.Input(shape=input_shape, name="input")
+    x = layers.Conv3D(widths[0], kernel_size, activation="relu", name="stem_conv")(inputs)
+    for block, width in enumerate(widths, start=1):
+        y = layers.Conv3D(width, kernel_size, padding="same", activation="relu",
+                          name=f"block{block}_conv_a")(x)
+        y = layers.Conv3D(width, kernel_size, padding="same", name=f"block{block}_conv_b")(y)
+        y = layers.BatchNormalization(momentum=float(bn_momentum), name=f"block{block}_bn")(y)
+        if x.shape[-1] != width:
+            x = layers.Conv3D(width, 1, name=f"block{block}_shortcut")(x)
+        x = layers.ReLU(name=f"block{block}_relu")(layers.Add(name=f"block{block}_add")([x, y]))
+        if block < len(widths):
+            x = layers.AveragePooling3D(pool_size, name=f"block{block}_pool")(x)
+    x = layers.GlobalAveragePooling3D(name="global_pool")(x)
+    x = layers.Dense(int(dense_units), activation="relu", name="dense1")(x)
+    outputs = layers.Dense(int(n_classes), name="logits", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+# The ``model.architecture`` names and their builders.
+ARCHITECTURES = {"taylor2019": build_model, "resnet3d": build_resnet3d}
+
+
 def _checked_input_shape(input_shape: Sequence[int]) -> tuple:
     input_shape = tuple(int(s) for s in input_shape)
     if len(input_shape) == 3:
@@ -149,12 +200,14 @@ def _check_sizes(widths: tuple, kernel_size, dense_units, n_classes, pool_size,
 
 @dataclass(frozen=True)
 class ModelSettings:
-    """The ``model`` config group (``configs/model/taylor2019.yaml``), read once.
+    """The ``model`` config group (``configs/model/taylor2019.yaml`` or ``resnet3d.yaml``), read
+    once. ``architecture`` picks the builder (:data:`ARCHITECTURES`).
 
     ``n_classes`` None means one output per age bin of the data.
     """
 
     name: str
+    architecture: str
     widths: tuple
     kernel_size: int
     dense_units: int
@@ -164,9 +217,15 @@ class ModelSettings:
 
     @classmethod
     def from_cfg(cls, model_cfg) -> "ModelSettings":
-        """Read the config group; every key comes from the YAML (no defaults here)."""
+        """Read the config group; every key comes from the YAML (no defaults here but one)."""
+        # Configs written before resnet3d existed (old runs' .hydra/config.yaml) lack the key.
+        architecture = str(model_cfg.get("architecture", "taylor2019"))
+        if architecture not in ARCHITECTURES:
+            raise ModelError(f"model.architecture={architecture!r}; choose one of "
+                             f"{sorted(ARCHITECTURES)}")
         return cls(
             name=str(model_cfg.name),
+            architecture=architecture,
             widths=tuple(int(w) for w in model_cfg.widths),
             kernel_size=int(model_cfg.kernel_size),
             dense_units=int(model_cfg.dense_units),
@@ -193,7 +252,7 @@ class ModelSettings:
         n_out = configured if configured is not None else n_classes
         if n_out is None:
             raise ModelError("model.n_classes is null and no class count was given")
-        return build_model(input_shape=input_shape, widths=self.widths,
+        return ARCHITECTURES[self.architecture](input_shape=input_shape, widths=self.widths,
                            kernel_size=self.kernel_size, dense_units=self.dense_units,
                            n_classes=int(n_out), pool_size=self.pool_size, name=self.name,
                            bn_momentum=self.bn_momentum)

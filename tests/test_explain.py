@@ -15,7 +15,7 @@ import pytest
 from brainage.errors import ExplainError, RunDirError
 from brainage.explain import explain
 from brainage.neuro.nifti import NOT_SCORED, DisplayRange
-from tests.builders import REPO, RUN_SHAPE, compose_explain
+from tests.builders import REPO, RUN_CROP, RUN_SHAPE, compose_explain
 
 METHODS = "explainer=[dtd,gradient_x_input]"  # DTD and a signed method
 UMASK = 0o002  # the stage runs under it: every file must come out 0664, as a plain open makes it
@@ -377,3 +377,26 @@ def test_maps_of_a_method_that_failed_its_checks_say_so(train_run, tmp_path):
     assert "checks=fails: randomisation" in nib.load(group).header["descrip"].item().decode()
     report = (tmp_path / "run" / "report.html").read_text()
     assert "<b>dtd</b>: fails: randomisation" in report
+
+
+def test_a_residual_network_run_is_explained_end_to_end(train_run, tmp_path):
+    """A run directory holding a model=resnet3d network (branching: residual Adds) is explained
+    like the seed's, by DTD (conserving) and guided backpropagation."""
+    import keras
+
+    from brainage.model import build_resnet3d
+
+    run = tmp_path / "run"
+    shutil.copytree(train_run["run"], run)
+    keras.utils.set_random_seed(0)
+    build_resnet3d(tuple(RUN_CROP) + (1,), widths=(3, 4), dense_units=6, n_classes=3).save(
+        run / "model.keras")
+    cfg = compose_explain({**train_run, "run": run}, "explainer=[dtd,guided_backprop]",
+                          "subjects=test", "group.correct_only=false")
+    explain(cfg, tmp_path / "out")
+    cons = pd.read_csv(tmp_path / "out" / "conservation.csv")
+    assert set(cons["method"]) == {"dtd", "guided_backprop"}
+    dtd = cons[(cons.method == "dtd") & (cons.output > 0)]
+    assert len(dtd) and (dtd["rel_error"] < 1e-4).all()
+    sid = cons["subject_id"].iloc[0]
+    assert (tmp_path / "out" / "maps" / f"{sid}_guided_backprop_predicted.nii.gz").exists()

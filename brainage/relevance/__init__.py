@@ -12,6 +12,12 @@ behind one interface::
 Targets may contrast the explained class with the others (``"-vs-<k>"``, ``"-vs-runnerup"``,
 ``"-vs-mean"``, ``"-logodds"``; :mod:`brainage.relevance.targets`).
 
+Any Keras functional graph is explained by the layer-wise and gradient methods (not Grad-CAM or
+the reference methods): residual Adds, Subtract, Concatenate, fan-out, UpSampling, Cropping,
+ZeroPadding, Conv*Transpose, Rescaling (:mod:`brainage.relevance.dag_propagation`). A per-voxel
+output (a segmentation network) is explained for a region of it:
+``analyzer.explain(x, target=<channel>, output_mask=mask)`` explains ``Σ_{v∈mask} z_{v,c}``.
+
 Methods are looked up in one registry (``METHODS``; add your own with ``register_method``);
 BatchNormalization handling is a canonizer handed to the analyzer
 (``make_analyzer(model, "dtd", canonizers=[MergeBatchNorm()])``, alias ``bn_mode="canonize"``).

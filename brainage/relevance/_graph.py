@@ -3,7 +3,8 @@
 A *step* is one Keras layer reduced to what the relevance engine needs: its kind
 (linear, pooling, batch norm, reshape, pass-through), its weights as float32 numpy
 arrays (a snapshot taken when the analyzer is built), and whether a ReLU follows.
-Only single chains are supported; anything else raises a ``ValueError`` naming the layer.
+This module parses single chains; anything else raises a ``ValueError`` naming the layer, and
+methods that walk graphs then parse the model with :mod:`brainage.relevance._dag`.
 """
 
 from __future__ import annotations
@@ -64,9 +65,12 @@ class Step:
     name : str
         Keras layer name (the key of the conservation trace).
     kind : str
-        ``linear`` (Dense/Conv), ``avgpool``, ``maxpool``, ``bn``, ``reshape``,
-        ``relu`` (ReLU layer/activation) or ``identity`` (Dropout, linear activation,
-        a BatchNormalization folded into the layer before it).
+        ``linear`` (Dense/Conv/Conv3DTranspose), ``avgpool``, ``maxpool``, ``bn``, ``reshape``,
+        ``relu`` (ReLU layer/activation), ``identity`` (Dropout, linear activation,
+        a BatchNormalization folded into the layer before it); in functional graphs also
+        ``affine`` (Rescaling, multiplication by a constant), ``index`` (UpSampling, Cropping,
+        ZeroPadding: each output copies one input or is zero) and the merges of
+        :mod:`brainage.relevance._dag_steps`.
     layer : keras.Layer
     kernel, bias : numpy.ndarray or None
         Linear steps: weights, possibly with a BatchNormalization folded in.
@@ -77,7 +81,8 @@ class Step:
     nonnegative_input : bool
         The input is known to be ≥ 0 (it comes from a ReLU through sign-preserving steps).
     op : str
-        Linear steps: ``dense`` or ``conv`` (``conv_args`` holds strides, padding, dilation).
+        Linear steps: ``dense``, ``conv`` or ``conv_transpose`` (``conv_args`` holds strides,
+        padding, dilation; a transposed convolution's kernel is stored as (..., in, out)).
     folded_bn : str or None
         Name of the BatchNormalization a canonizer merged into this linear step.
     """
@@ -100,6 +105,8 @@ class Step:
         """The layer's linear map with ``kernel`` and without bias."""
         if self.op == "dense":
             return ops.matmul(x, kernel)
+        if self.op == "conv_transpose":  # kernel kept as (..., in, out), like a convolution's
+            return ops.conv_transpose(x, ops.swapaxes(kernel, -1, -2), **self.conv_args)
         return ops.conv(x, kernel, **self.conv_args)
 
     def pre_activation(self, x):
@@ -107,8 +114,10 @@ class Step:
         if self.kind == "linear":
             z = self.linear(x, self.kernel)
             return z + self.bias if self.bias is not None else z
-        if self.kind == "bn":
+        if self.kind in ("bn", "affine"):
             return x * self.scale + self.shift
+        if self.kind == "index":  # a stateless copy/crop/pad layer: run it as it is
+            return self.layer(x)
         if self.kind == "avgpool":
             return self._pool(x, "average")
         if self.kind == "maxpool":

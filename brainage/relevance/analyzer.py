@@ -17,6 +17,7 @@ import numpy as np
 from keras import ops
 
 from brainage.relevance._backend import backend_name, compile_function
+from brainage.relevance._dag import Dag, build_dag
 from brainage.relevance._graph import Step, build_steps
 from brainage.relevance.canonizers import Canonizer, bn_mode_of, resolve_canonizers
 from brainage.relevance.explanation import Explanation, explanation_from_result
@@ -30,9 +31,12 @@ class Analyzer:
     Parameters
     ----------
     model : keras.Model
-        Functional or Sequential single chain ending in a ``(batch, n_classes)`` logit
-        layer (a final softmax is skipped; ``n_classes`` may be 1, a regression). Weights are
-        snapshotted now: build a new analyzer after further training.
+        Functional or Sequential model ending in a ``(batch, n_classes)`` logit layer (a final
+        softmax is skipped; ``n_classes`` may be 1, a regression). Every method explains single
+        chains; layer-wise methods (``supports_dag``) also explain branching graphs
+        (:mod:`brainage.relevance._dag`) and per-voxel outputs ``(batch, *spatial, channels)``
+        (see ``output_mask`` in :meth:`explain`). Weights are snapshotted now: build a new
+        analyzer after further training.
     canonizers : sequence of Canonizer, optional
         Applied in order to the parsed chain (e.g. ``[MergeBatchNorm()]``).
     bn_mode : {"passthrough", "canonize"}, optional
@@ -48,6 +52,10 @@ class Analyzer:
     """
 
     method = "analyzer"
+    # Methods that walk branching graphs set ``supports_dag``; those that also explain regions
+    # of per-voxel outputs (``explain(output_mask=...)``, through ``_region_graph``) set both.
+    supports_dag = False
+    supports_regions = False
 
     def __init__(
         self,
@@ -62,9 +70,10 @@ class Analyzer:
         backend_name()
         self.model = model
         self.canonizers = resolve_canonizers(canonizers, bn_mode)
-        self.steps: list[Step] = build_steps(model, self.canonizers)
         output_shape = tuple(model.output_shape)
-        if len(output_shape) != 2:
+        self.output_spatial = tuple(output_shape[1:-1])
+        self.dag, self.steps = self._parse(model)
+        if len(output_shape) != 2 and self.dag is None:
             raise ValueError(
                 f"model {model.name!r}: output shape {output_shape} is not (batch, n_classes)"
             )
@@ -75,13 +84,29 @@ class Analyzer:
         self.contrast = parse_target("predicted", contrast, who=self.method).contrast
         self._compiled_graphs: dict = {}
 
+    def _parse(self, model) -> tuple[Dag | None, list[Step]]:
+        """``(dag, steps)``: the model as a :class:`Dag` when the chain code cannot explain it
+        (branches, graph-only layers, a per-voxel output), else ``(None, chain)``, unchanged."""
+        if self.supports_dag and len(self.output_spatial) > 0:
+            dag = build_dag(model, self.canonizers)
+            return dag, dag.steps
+        try:
+            return None, build_steps(model, self.canonizers)
+        except ValueError as error:
+            if not self.supports_dag:
+                raise ValueError(f"{error} ({self.method} explains chains only; the layer-wise "
+                                 "and gradient methods but Grad-CAM explain branching graphs)"
+                                 ) from error
+            dag = build_dag(model, self.canonizers)
+            return dag, dag.steps
+
     @property
     def bn_mode(self) -> str:
         """``"canonize"`` when a :class:`MergeBatchNorm` is applied, else ``"passthrough"``."""
         return bn_mode_of(self.canonizers)
 
     # ------------------------------------------------------------------ public
-    def explain(self, x, target="predicted", labels=None, contrast=None) -> Explanation:
+    def explain(self, x, target="predicted", labels=None, contrast=None, output_mask=None) -> Explanation:
         """Explain a batch.
 
         Parameters
@@ -96,7 +121,16 @@ class Analyzer:
             True classes, for ``target="true"``.
         contrast : None, int or str, optional
             The contrast as its own argument (instead of a suffix); default: the analyzer's.
+        output_mask : array-like of bool, optional
+            For a per-voxel output ``(batch, *spatial, channels)`` (a segmentation network):
+            which output voxels to explain, shaped ``spatial`` (every input) or
+            ``(batch, *spatial)``. The explained value is the sum of channel ``target``'s logits
+            over the mask, ``Σ_{v∈mask} z_{v,c}`` (seed 003); ``target`` is then a channel index
+            or ``"all"`` (each channel in turn), without contrast. Required for such outputs,
+            refused for ``(batch, n_classes)`` outputs. Layer-wise methods only.
         """
+        if output_mask is not None or self.output_spatial:
+            return self._explain_region(x, target, contrast, output_mask)
         x, spec, classes, others = self._prepare(x, target, labels, contrast)
         return self._assemble(self._run(x, classes, others, spec.mode), spec)
 
@@ -107,6 +141,41 @@ class Analyzer:
         classes, others = target_indices(spec, labels, x.shape[0], self.n_classes, self.method)
         self._check_target(spec)
         return x, spec, classes, others
+
+    def _explain_region(self, x, target, contrast, output_mask) -> Explanation:
+        """:meth:`explain` for a region of a per-voxel output (see ``output_mask``)."""
+        who = self.method
+        if not self.supports_regions:
+            raise ValueError(f"{who}: output_mask (regions of per-voxel outputs) needs a "
+                             "layer-wise method (dtd, lrp...), gradient, gradient_x_input or "
+                             "guided_backprop")
+        if not self.output_spatial:
+            raise ValueError(f"{who}: output_mask needs a per-voxel output; model {self.model.name!r} "
+                             f"outputs (batch, {self.n_classes})")
+        if output_mask is None:
+            raise ValueError(f"{who}: model {self.model.name!r} has a per-voxel output (batch, "
+                             f"{', '.join(map(str, self.output_spatial))}, {self.n_classes}): pass "
+                             "output_mask (the output voxels to explain) and target=<channel>")
+        x = self._check_input(x)
+        spec = parse_target(target, contrast, who=who)
+        if spec.contrast is not None or spec.base in ("predicted", "true"):
+            raise ValueError(f"{who}: with output_mask, target is a channel index or 'all', without "
+                             f"contrast; got {spec.tag!r}")
+        classes, _ = target_indices(spec, None, x.shape[0], self.n_classes, who)
+        mask = np.asarray(output_mask)
+        if mask.dtype != bool or mask.shape not in (self.output_spatial, (x.shape[0], *self.output_spatial)):
+            raise ValueError(f"{who}: output_mask must be boolean, shaped {self.output_spatial} or "
+                             f"{(x.shape[0], *self.output_spatial)}; got {mask.dtype} {mask.shape}")
+        mask = np.broadcast_to(mask, (x.shape[0], *self.output_spatial)).astype(np.float32)
+        if "region" not in self._compiled_graphs:
+            self._compiled_graphs["region"] = compile_function(
+                self._region_graph, self.compile, self.jit_compile)
+        result = self._compiled_graphs["region"](x, classes, mask)
+        return self._assemble({k: ops.convert_to_numpy(v) for k, v in result.items()}, spec)
+
+    def _region_graph(self, x, classes, mask):  # pragma: no cover - interface
+        """Compiled core of :meth:`_explain_region`: the dict of :meth:`_graph`."""
+        raise NotImplementedError
 
     def _assemble(self, result: dict, spec: TargetSpec) -> Explanation:
         return explanation_from_result(

@@ -57,6 +57,10 @@ def _matches(selector: Selector, info: LayerInfo) -> bool:
     return bool(selector(info))
 
 
+# How Add/Subtract split relevance (see Composite's ``merge``).
+MERGES = ("contribution", "positive")
+
+
 class Composite:
     """Assign rules to Dense/Conv layers.
 
@@ -73,6 +77,13 @@ class Composite:
         Used when nothing else matches; without it an unmatched layer raises.
     name : str
         Shown in ``repr`` and reports.
+    merge : {"contribution", "positive"}
+        How Add/Subtract in a branching graph split relevance among their inputs:
+        ``"contribution"``, ``z_i / Σ_k z_k`` (LRP-0 on the sum); ``"positive"``, ``z_i⁺ / Σ_k z_k⁺``
+        (z⁺ on the sum, falling back to ``z_i / Σ_k z_k`` where no input is positive). Both
+        shares sum to one. Under z⁺ below a merge, ``"positive"`` is what conserves: an input
+        that is a pre-activation gets relevance only where it is positive, so it has a positive
+        contribution to hand it to (a negative ``z_i`` with relevance would be a dead unit).
 
     Examples
     --------
@@ -87,7 +98,11 @@ class Composite:
         last: Rule | None = None,
         default: Rule | None = None,
         name: str = "custom",
+        merge: str = "contribution",
     ):
+        if merge not in MERGES:
+            raise ValueError(f"composite {name!r}: merge must be one of {MERGES}, got {merge!r}")
+        self.merge = merge
         self.layer_map = list(layer_map)
         self.name_map = dict(name_map or {})
         self.first = first
@@ -117,20 +132,22 @@ class Composite:
     def assign(self, steps) -> dict[str, Rule]:
         """Rules for every linear step of a parsed chain, keyed by layer name."""
         linear = [s for s in steps if s.kind == "linear"]
-        counts = {k: sum(s.op == k for s in linear) for k in ("dense", "conv")}
+        # Conv3DTranspose (op "conv_transpose") is a convolution for the composite's selectors.
+        family = {s.name: "dense" if s.op == "dense" else "conv" for s in linear}
+        counts = {k: sum(f == k for f in family.values()) for k in ("dense", "conv")}
         seen = {"dense": 0, "conv": 0}
         rules = {}
         for index, step in enumerate(linear):
             info = LayerInfo(
                 name=step.name,
                 layer=step.layer,
-                kind=step.op,
+                kind=family[step.name],
                 index=index,
                 count=len(linear),
-                kind_index=seen[step.op],
-                kind_count=counts[step.op],
+                kind_index=seen[family[step.name]],
+                kind_count=counts[family[step.name]],
             )
-            seen[step.op] += 1
+            seen[family[step.name]] += 1
             rules[step.name] = self.rule_for(info)
         return rules
 
@@ -147,17 +164,20 @@ class Composite:
             parts.append(f"layer_map={shown!r}")
         if self.default is not None:
             parts.append(f"default={self.default!r}")
+        if self.merge != "contribution":
+            parts.append(f"merge={self.merge!r}")
         return f"Composite({', '.join(parts)})"
 
 
 def dtd(low=0.0, high=1.0) -> Composite:
-    """Deep Taylor decomposition (seed 000): z⁺ on every hidden layer, zᴮ at the input."""
-    return Composite([("linear", ZPlus())], first=ZBox(low, high), name="dtd")
+    """Deep Taylor decomposition (seed 000): z⁺ on every hidden layer (and on merges), zᴮ at the
+    input."""
+    return Composite([("linear", ZPlus())], first=ZBox(low, high), name="dtd", merge="positive")
 
 
 def dtd_w2() -> Composite:
     """Deep Taylor decomposition with the w² rule at the input (unbounded input domain)."""
-    return Composite([("linear", ZPlus())], first=WSquare(), name="dtd_w2")
+    return Composite([("linear", ZPlus())], first=WSquare(), name="dtd_w2", merge="positive")
 
 
 def _upper_conv(info: LayerInfo) -> bool:
@@ -187,7 +207,7 @@ def epsilon_plus(epsilon=0.25, low=0.0, high=1.0, use_bias=True) -> Composite:
     """
     return Composite(
         [("dense", Epsilon(epsilon, use_bias)), ("conv", ZPlus())], first=ZBox(low, high),
-        name="epsilon_plus",
+        name="epsilon_plus", merge="positive",
     )
 
 

@@ -69,6 +69,8 @@ class CLRPAnalyzer(RelevanceAnalyzer):
         ``compile``, ``jit_compile``).
     """
 
+    supports_regions = False  # the dual starts from the logits, not from a region
+
     def __init__(self, model, *, dual="others", clip=True, composite="dtd", **params):
         if dual not in CLRP_DUALS:
             raise ValueError(f"clrp: dual must be one of {list(CLRP_DUALS)}, got {dual!r}")
@@ -125,6 +127,8 @@ class SGLRPAnalyzer(RelevanceAnalyzer):
     **params
         Passed to :class:`RelevanceAnalyzer`.
     """
+
+    supports_regions = False  # the dual starts from the logits, not from a region
 
     def __init__(self, model, *, composite="dtd", **params):
         super().__init__(model, composite, **params)

@@ -1,7 +1,9 @@
 """Gradient-based explanations with the same interface as the relevance analyzers.
 
 Gradient, gradient × input, integrated gradients, guided backpropagation (seed 003) and
-Grad-CAM at any named spatial layer (seed 002). Targets, batching and the
+Grad-CAM at any named spatial layer (seed 002). All but Grad-CAM also explain branching graphs
+and (gradient, gradient × input, guided backpropagation) regions of per-voxel outputs. Targets,
+batching and the
 :class:`~brainage.relevance.Explanation` diagnostics are shared with
 :class:`~brainage.relevance.RelevanceAnalyzer`; there is no conservation trace. A contrast
 target differentiates the contrast (``z_c − z_k``, the log-odds, ...): the backward pass starts
@@ -15,6 +17,8 @@ from keras import ops
 
 from brainage.relevance._backend import value_and_vjp
 from brainage.relevance.analyzer import Analyzer
+from brainage.relevance.dag_propagation import backpropagate_dag, dag_forward
+from brainage.relevance.heads import region_head
 
 
 class GradientAnalyzer(Analyzer):
@@ -34,15 +38,26 @@ class GradientAnalyzer(Analyzer):
         self.method = "gradient_x_input" if times_input else "gradient"
         super().__init__(model, compile=compile, jit_compile=jit_compile, contrast=contrast)
 
+    supports_dag = True
+    supports_regions = True
+
     def _logits(self, x):
+        if self.dag is not None:
+            return dag_forward(self.dag, None, x)[0][self.dag.output]
         for step in self.steps:
             x = step.forward(x)
         return x
 
     def _graph(self, x, classes, others, mode):
         logits, vjp = value_and_vjp(self._logits, [x])
-        head = self._select(logits, classes, others, mode)
-        maps = ops.stack([vjp(head.cotangent[i])[0] for i in range(classes.shape[0])])
+        return self._result(x, self._select(logits, classes, others, mode), vjp, classes.shape[0])
+
+    def _region_graph(self, x, classes, mask):
+        outputs, vjp = value_and_vjp(self._logits, [x])
+        return self._result(x, region_head(outputs, classes, mask), vjp, classes.shape[0])
+
+    def _result(self, x, head, vjp, n_targets):
+        maps = ops.stack([vjp(head.cotangent[i])[0] for i in range(n_targets)])
         if self.times_input:
             maps = maps * x[None]
         return {"maps": maps, "outputs": head.outputs, "target": head.chosen, "other": head.other}
@@ -63,6 +78,8 @@ class IntegratedGradientsAnalyzer(GradientAnalyzer):
     baseline : float or array-like
         ``x₀``, broadcastable to one input (default zeros).
     """
+
+    supports_regions = False  # its _run integrates the contrast graph only
 
     def __init__(self, model, *, steps=32, baseline=0.0, compile=True, jit_compile=False,
                  contrast=None):
@@ -102,6 +119,10 @@ class GuidedBackpropAnalyzer(GradientAnalyzer):
         self.method = "guided_backprop"
 
     def _graph(self, x, classes, others, mode):
+        if self.dag is not None:
+            tensors, _ = dag_forward(self.dag, None, x)
+            head = self._select(tensors[self.dag.output], classes, others, mode)
+            return self._guided_dag(tensors, head, classes.shape[0])
         acts = self._forward(x)
         head = self._select(acts[-1], classes, others, mode)
         grads = [head.cotangent[i] for i in range(classes.shape[0])]
@@ -113,6 +134,17 @@ class GuidedBackpropAnalyzer(GradientAnalyzer):
                 grads = [ops.relu(g) for g in grads]
             _, vjp = value_and_vjp(step.forward, [a])
             grads = [vjp(g)[0] for g in grads]
+        return {"maps": ops.stack(grads), "outputs": head.outputs, "target": head.chosen,
+                "other": head.other}
+
+    def _region_graph(self, x, classes, mask):
+        tensors, _ = dag_forward(self.dag, None, x)
+        head = region_head(tensors[self.dag.output], classes, mask)
+        return self._guided_dag(tensors, head, classes.shape[0])
+
+    def _guided_dag(self, tensors, head, n_targets):
+        cotangents = [head.cotangent[i] for i in range(n_targets)]
+        grads = backpropagate_dag(self.dag, tensors, cotangents, guided=True)
         return {"maps": ops.stack(grads), "outputs": head.outputs, "target": head.chosen,
                 "other": head.other}
 

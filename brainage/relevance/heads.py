@@ -45,9 +45,9 @@ class Head:
         Explained class; contrast class (−1 when the contrast has none).
     outputs : tensor, shape (T, B)
         The explained value (what a conservative map sums to).
-    cotangent : tensor, shape (T, B, n_classes)
+    cotangent : tensor, shape (T, B, n_classes) (per-voxel outputs: (T, B, *spatial, channels))
         Gradient of ``outputs`` with respect to the logits.
-    relevance : tensor, shape (T, B, units)
+    relevance : tensor, shape (T, B, units) (per-voxel outputs: like ``cotangent``)
         Relevance of the top units (the logits, or the virtual units of :func:`virtual_layer`).
     scale : tensor, shape (T, B)
         Magnitude relative errors are measured against (``|outputs|`` unless a method says).
@@ -153,4 +153,30 @@ def select_head(logits, classes, others, mode: str | None) -> Head:
     return Head(chosen, other, outputs, cotangent, unit * outputs[..., None], ops.abs(outputs))
 
 
-__all__ = ["Head", "virtual_layer", "merge_virtual_layer", "chain_for", "select_head"]
+def region_head(outputs, classes, mask) -> Head:
+    """The :class:`Head` of a region of a per-voxel output (``Analyzer.explain(output_mask=...)``).
+
+    Parameters
+    ----------
+    outputs : tensor, shape (B, *spatial, channels)
+        Per-voxel logits.
+    classes : tensor of int32, shape (T, B)
+        The explained channel per target.
+    mask : tensor, shape (B, *spatial)
+        1.0 on the output voxels explained, else 0.0.
+
+    The explained value is ``Σ_{v∈mask} z_{v,c}``; the top relevance is ``z_{v,c}`` on each masked
+    voxel of channel ``c`` (what a conservative rule below passes on in total).
+    """
+    n = int(outputs.shape[-1])
+    onehot = ops.one_hot(classes, n, dtype=outputs.dtype)  # (T, B, C)
+    spatial = len(outputs.shape) - 2
+    onehot = ops.reshape(onehot, tuple(onehot.shape[:2]) + (1,) * spatial + (n,))
+    cotangent = onehot * mask[None, ..., None]
+    relevance = cotangent * outputs[None]
+    explained = ops.sum(relevance, axis=tuple(range(2, len(relevance.shape))))
+    return Head(classes, ops.zeros_like(classes) - 1, explained, cotangent, relevance,
+                ops.abs(explained))
+
+
+__all__ = ["Head", "virtual_layer", "merge_virtual_layer", "chain_for", "select_head", "region_head"]

@@ -9,7 +9,8 @@ from keras import ops
 from brainage.relevance.analyzer import Analyzer
 from brainage.relevance.canonizers import Canonizer
 from brainage.relevance.composites import Composite, get_composite
-from brainage.relevance.heads import Head, chain_for, virtual_layer
+from brainage.relevance.dag_propagation import dag_forward, propagate_dag
+from brainage.relevance.heads import Head, chain_for, merge_virtual_layer, region_head, virtual_layer
 from brainage.relevance.propagation import forward_with_caches, propagate_chain
 
 
@@ -18,6 +19,9 @@ class RelevanceAnalyzer(Analyzer):
 
     Relevance starts at the target's logit (pre-softmax) and is passed down layer by layer;
     the cost is about one forward and one backward pass (see :mod:`brainage.relevance.rules`).
+    Branching graphs (residual, concatenating, U-Nets) are walked node by node
+    (:mod:`brainage.relevance.dag_propagation`); per-voxel outputs are explained for a region
+    (``explain(x, target=<channel>, output_mask=mask)``).
 
     A contrast target (``"predicted-vs-mean"``, ``contrast="logodds"``, ...) merges a virtual
     difference layer into the logits layer before its rule is applied
@@ -74,11 +78,20 @@ class RelevanceAnalyzer(Analyzer):
         self.rules = composite.assign(self.steps)
         self._chains: dict = {}
 
+    supports_dag = True
+    supports_regions = True
+
     def __repr__(self):
         return f"RelevanceAnalyzer(composite={self.composite!r}, canonizers={list(self.canonizers)!r})"
 
     def _trace_names(self):
-        return [s.name for s in reversed(self.steps)]
+        """Layer names, output to input; a layer called n times (shared weights) in a graph has
+        n rows, the later calls named ``<layer>@2``, ``<layer>@3``, ... (in forward order)."""
+        names, calls = [], {}
+        for step in self.steps:
+            calls[step.name] = calls.get(step.name, 0) + 1
+            names.append(step.name if calls[step.name] == 1 else f"{step.name}@{calls[step.name]}")
+        return names[::-1]
 
     def _virtual_layer(self, mode):
         """The difference layer merged into the logits layer for ``mode`` (None: none)."""
@@ -99,7 +112,43 @@ class RelevanceAnalyzer(Analyzer):
         """Post-processing of the input relevance (CLRP's clipping); none here."""
         return maps
 
+    def _dag_for(self, mode):
+        """The graph with the mode's virtual layer merged into the output node's step."""
+        virtual = self._virtual_layer(mode)
+        if virtual is None:
+            return self.dag
+        if ("dag", mode) not in self._chains:
+            output_step = self.dag.producer(self.dag.output).step
+            merged, _ = merge_virtual_layer([output_step], virtual)
+            self._chains[("dag", mode)] = self.dag.with_output_step(merged[0])
+        return self._chains[("dag", mode)]
+
+    def _dag_graph(self, x, classes, others, mode):
+        dag = self._dag_for(mode)
+        tensors, caches = dag_forward(dag, self.rules, x)
+        logits = tensors[dag.output]
+        if dag is not self.dag:  # the real logits, for the head: the original output step
+            node = self.dag.producer(self.dag.output)
+            logits = node.step.forward(tensors[node.inputs[0]])
+        head = self._top(logits, classes, others, mode)
+        return self._dag_result(dag, tensors, caches, head, classes.shape[0])
+
+    def _dag_result(self, dag, tensors, caches, head, n_targets):
+        relevances = [head.relevance[i] for i in range(n_targets)]
+        relevances, trace, sinks = propagate_dag(dag, self.rules, tensors, caches, relevances,
+                                                 self.composite.merge)
+        return {"maps": self._finish(ops.stack(relevances)), "outputs": head.outputs,
+                "target": head.chosen, "other": head.other, "scale": head.scale,
+                "trace": trace, "sinks": sinks}
+
+    def _region_graph(self, x, classes, mask):
+        tensors, caches = dag_forward(self.dag, self.rules, x)
+        head = region_head(tensors[self.dag.output], classes, mask)
+        return self._dag_result(self.dag, tensors, caches, head, classes.shape[0])
+
     def _graph(self, x, classes, others, mode):
+        if self.dag is not None:
+            return self._dag_graph(x, classes, others, mode)
         steps, top = self._chain(mode)
         acts, caches = forward_with_caches(steps, self.rules, x)
         logits = acts[-1]

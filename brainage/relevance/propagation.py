@@ -16,7 +16,8 @@ import numpy as np
 from keras import ops
 
 from brainage.relevance._backend import value_and_vjp
-from brainage.relevance._graph import Step, _step_from_layer
+from brainage.relevance._dag_steps import step_for_operation
+from brainage.relevance._graph import Step
 from brainage.relevance.rules import Rule, safe_divide, sum_per_input
 
 
@@ -37,9 +38,10 @@ def propagate_step(step: Step, a, relevances: list, rule: Rule | None = None, ca
     Dense/Conv use ``rule`` (``cache``: ``(z, extras)`` from :func:`linear_forward`, else
     computed here); average pooling uses LRP-0 (relevance in proportion to each input's
     contribution); max pooling is winner-take-all (everything to the window's maximum,
-    via the max-pool gradient); BatchNormalization without a canonizer, ReLU, Dropout and
-    identities pass relevance unchanged (seed 000 eq. 3.1: ``R_i = R_j``); Flatten/Reshape
-    reshape it.
+    via the max-pool gradient); BatchNormalization without a canonizer, Rescaling, ReLU,
+    Dropout and identities pass relevance unchanged (seed 000 eq. 3.1: ``R_i = R_j``);
+    Flatten/Reshape reshape it; UpSampling/Cropping/ZeroPadding (``index`` steps) send it back
+    through their transpose (the relevance of padded zeros is their sink).
 
     Returns
     -------
@@ -58,6 +60,10 @@ def propagate_step(step: Step, a, relevances: list, rule: Rule | None = None, ca
         shares = [safe_divide(r, z) for r in relevances]
         return ([a * vjp(s)[0] for s in shares],
                 [sum_per_input(r - z * s) for r, s in zip(relevances, shares)])
+    if step.kind == "index":  # copies summed back; relevance of padded zeros is the sink
+        _, vjp = value_and_vjp(step.pre_activation, [a])
+        ins = [vjp(r)[0] for r in relevances]
+        return ins, [sum_per_input(r) - sum_per_input(i) for r, i in zip(relevances, ins)]
     none = [ops.zeros_like(sum_per_input(r)) for r in relevances]
     if step.kind == "maxpool":
         _, vjp = value_and_vjp(step.pre_activation, [a])
@@ -125,7 +131,8 @@ def propagate(layer, a, relevance, rule: Rule | None = None, nonnegative_input=N
     Parameters
     ----------
     layer : keras.Layer
-        A built layer of a supported type (BatchNormalization: passthrough).
+        A built single-input layer of a supported type (BatchNormalization: passthrough;
+        UpSampling/Cropping/ZeroPadding, Conv*Transpose and Rescaling too).
     a : array-like
         The layer's input, with batch axis.
     relevance : array-like
@@ -135,7 +142,7 @@ def propagate(layer, a, relevance, rule: Rule | None = None, nonnegative_input=N
     nonnegative_input : bool, optional
         Let z⁺/αβ assume ``a ≥ 0`` (default: ``a.min() >= 0``).
     """
-    step = _step_from_layer(layer, is_last=False)
+    step = step_for_operation(layer, is_last=False)
     a = ops.convert_to_tensor(np.asarray(a, dtype=np.float32))
     if step is None:
         return np.asarray(relevance, dtype=np.float32)

@@ -111,6 +111,9 @@ class ReferenceAnalyzer(Analyzer):
         self._reference = self._checked_reference(value)
 
     def _checked_reference(self, value) -> np.ndarray:
+        if isinstance(value, str):  # e.g. youngest_mean: an image of a cohort the engine lacks
+            raise ValueError(f"{self.method}: reference {value!r} names an image of the cohort; "
+                             "the explain and evaluate stages resolve it, here pass the array")
         reference = np.asarray(value, dtype=np.float32)
         shape = tuple(1 if d is None else d for d in self.input_shape)
         try:

@@ -37,6 +37,8 @@ class SmoothGradAnalyzer(GradientAnalyzer):
         See :class:`~brainage.relevance.Analyzer`.
     """
 
+    supports_regions = False  # its _run averages the contrast graph over noisy inputs
+
     def __init__(self, model, *, noise_level=0.15, samples=32, batch_size=16, seed=0,
                  times_input=False, compile=True, jit_compile=False, contrast=None):
         name = "smoothgrad_x_input" if times_input else "smoothgrad"
