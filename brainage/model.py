@@ -10,7 +10,12 @@ Per block ``b`` (1-based) with ``k`` filters::
 
 then ``flatten`` -> ``dense1`` (Dense(32, relu)) -> ``logits`` (Dense(3), no softmax: the loss
 applies it, and relevance starts at the logit). The layer names are stable: the relevance engine
-addresses layers by them. At 100 x 124 x 104 x 1 the network has 253,291 parameters, 240 of them
+addresses layers by them.
+
+With ``task="regression"`` (issue #13) the head is ``dense1`` -> ``age_standardised`` (Dense(1),
+the age in standard deviations of the training ages) -> ``age`` (a fixed, non-trainable Dense(1):
+``age = sd * z + mean`` with the training split's mean and SD), so the network learns standardised
+age while its output, its loss and its relevance are in years. At 100 x 124 x 104 x 1 the network has 253,291 parameters, 240 of them
 the batch-norm moving statistics (non-trainable).
 """
 from __future__ import annotations
@@ -23,6 +28,8 @@ import keras
 from brainage.errors import ModelError
 
 SEED_INPUT_SHAPE = (100, 124, 104, 1)
+TASKS = ("classification", "regression")
+REGRESSION_LOSSES = ("mae", "mse")
 
 
 def feature_shape(input_shape: Sequence[int], n_blocks: int, kernel_size: int = 3,
@@ -66,7 +73,8 @@ def minimum_input_size(n_blocks: int, kernel_size: int = 3, pool_size: int = 2) 
 def build_model(input_shape: Sequence[int] = SEED_INPUT_SHAPE,
                 widths: Sequence[int] = (8, 16, 32, 64), kernel_size: int = 3,
                 dense_units: int = 32, n_classes: int = 3, pool_size: int = 2,
-                name: str = "taylor2019", bn_momentum: float = 0.99) -> keras.Model:
+                name: str = "taylor2019", bn_momentum: float = 0.99,
+                age_scale: tuple | None = None) -> keras.Model:
     """Build the Taylor 2019 3D CNN.
 
     The defaults are the seed's network (section 3.1); ``configs/model/taylor2019.yaml`` holds the
@@ -91,11 +99,15 @@ def build_model(input_shape: Sequence[int] = SEED_INPUT_SHAPE,
         start at mean 0, variance 1 and forget that start as ``momentum ** steps``: short runs
         (a few hundred steps) need a lower value such as 0.9, or inference sees other statistics
         than training did.
+    age_scale : (mean, sd) or None
+        None: the classifier (``logits``). ``(mean, sd)`` of the training ages: the age regressor,
+        one output ``age`` in years (``n_classes`` is ignored).
 
     Returns
     -------
     keras.Model
-        Functional model mapping ``(batch, X, Y, Z, 1)`` to ``(batch, n_classes)`` logits. Layers
+        Functional model mapping ``(batch, X, Y, Z, 1)`` to ``(batch, n_classes)`` logits (or
+        ``(batch, 1)`` ages in years). Layers
         follow the global dtype policy (e.g. ``mixed_float16``) except ``logits``, which stays
         float32 so the loss and the relevance start in full precision.
 
@@ -109,8 +121,19 @@ def build_model(input_shape: Sequence[int] = SEED_INPUT_SHAPE,
     _check_sizes(widths, kernel_size, dense_units, n_classes, pool_size, bn_momentum)
     feature_shape(input_shape, len(widths), kernel_size, pool_size)
 
-    layers = keras.layers
     inputs = keras.Input(shape=input_shape, name="input")
+    x = _backbone(inputs, widths, kernel_size, pool_size, bn_momentum)
+    x = keras.layers.Dense(int(dense_units), activation="relu", name="dense1")(x)
+    if age_scale is None:
+        outputs = keras.layers.Dense(int(n_classes), name="logits", dtype="float32")(x)
+    else:
+        outputs = age_head(x, *age_scale)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _backbone(inputs, widths: tuple, kernel_size: int, pool_size: int, bn_momentum: float):
+    """The convolution blocks and ``flatten``: what classifier and regressor share."""
+    layers = keras.layers
     x = inputs
     for block, width in enumerate(widths, start=1):
         x = layers.Conv3D(width, kernel_size, padding="valid", activation="relu",
@@ -119,10 +142,34 @@ def build_model(input_shape: Sequence[int] = SEED_INPUT_SHAPE,
         x = layers.BatchNormalization(momentum=float(bn_momentum), name=f"block{block}_bn")(x)
         x = layers.ReLU(name=f"block{block}_relu")(x)
         x = layers.AveragePooling3D(pool_size, name=f"block{block}_pool")(x)
-    x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(int(dense_units), activation="relu", name="dense1")(x)
-    outputs = layers.Dense(int(n_classes), name="logits", dtype="float32")(x)
-    return keras.Model(inputs, outputs, name=name)
+    return layers.Flatten(name="flatten")(x)
+
+
+def age_head(features, mean: float, sd: float):
+    """The regression head on ``features``: standardised age, then years by a fixed affine.
+
+    ``age_standardised`` is trained; ``age`` is a non-trainable Dense(1) holding ``sd`` and
+    ``mean`` (saved with the model, so a reloaded model predicts years). A Dense layer rather than
+    a custom one: every relevance method already propagates through it, and DTD's conservation
+    (relevance sums to the output) then holds in years.
+
+    Raises
+    ------
+    ModelError
+        When ``sd`` is not positive or either value is not finite.
+    """
+    import math
+
+    mean, sd = float(mean), float(sd)
+    if not (math.isfinite(mean) and math.isfinite(sd) and sd > 0):
+        raise ModelError(f"age standardisation needs a finite mean and a positive SD, got "
+                         f"mean={mean}, sd={sd} (are all training ages equal?)")
+    layers = keras.layers
+    z = layers.Dense(1, name="age_standardised", dtype="float32")(features)
+    years = layers.Dense(1, name="age", dtype="float32", trainable=False,
+                         kernel_initializer=keras.initializers.Constant(sd),
+                         bias_initializer=keras.initializers.Constant(mean))
+    return years(z)
 
 
 def _checked_input_shape(input_shape: Sequence[int]) -> tuple:
@@ -151,7 +198,8 @@ def _check_sizes(widths: tuple, kernel_size, dense_units, n_classes, pool_size,
 class ModelSettings:
     """The ``model`` config group (``configs/model/taylor2019.yaml``), read once.
 
-    ``n_classes`` None means one output per age bin of the data.
+    ``n_classes`` None means one output per age bin of the data. ``task`` is ``classification``
+    (age bins) or ``regression`` (age in years, trained with ``regression_loss``).
     """
 
     name: str
@@ -161,10 +209,25 @@ class ModelSettings:
     n_classes: int | None
     pool_size: int
     bn_momentum: float
+    task: str
+    regression_loss: str
 
     @classmethod
     def from_cfg(cls, model_cfg) -> "ModelSettings":
-        """Read the config group; every key comes from the YAML (no defaults here)."""
+        """Read the config group; every key comes from the YAML (no defaults here).
+
+        Raises
+        ------
+        ModelError
+            An unknown ``task`` or ``regression_loss``.
+        """
+        # .get: the config saved by a run made before regression existed lacks both keys.
+        task = str(model_cfg.get("task") or "classification")
+        loss = str(model_cfg.get("regression_loss") or "mae")
+        for key, value, allowed in (("task", task, TASKS),
+                                    ("regression_loss", loss, REGRESSION_LOSSES)):
+            if value not in allowed:
+                raise ModelError(f"model.{key}={value!r}; expected one of {', '.join(allowed)}")
         return cls(
             name=str(model_cfg.name),
             widths=tuple(int(w) for w in model_cfg.widths),
@@ -173,10 +236,18 @@ class ModelSettings:
             n_classes=None if model_cfg.n_classes is None else int(model_cfg.n_classes),
             pool_size=int(model_cfg.pool_size),
             bn_momentum=float(model_cfg.bn_momentum),
+            task=task,
+            regression_loss=loss,
         )
 
-    def build(self, input_shape: Sequence[int], n_classes: int | None = None) -> keras.Model:
-        """The network for volumes of ``input_shape``; ``n_classes`` is the data's bin count.
+    @property
+    def is_regression(self) -> bool:
+        return self.task == "regression"
+
+    def build(self, input_shape: Sequence[int], n_classes: int | None = None,
+              age_scale: tuple | None = None) -> keras.Model:
+        """The network for volumes of ``input_shape``; ``n_classes`` is the data's bin count,
+        ``age_scale`` the training ages' ``(mean, sd)`` (required for regression).
 
         Raises
         ------
@@ -184,6 +255,13 @@ class ModelSettings:
             The configured ``n_classes`` disagrees with the data, neither is given, or a size
             does not fit (see :func:`build_model`).
         """
+        if self.is_regression:
+            if age_scale is None:
+                raise ModelError("model.task=regression needs the training ages' mean and SD")
+            return build_model(input_shape=input_shape, widths=self.widths,
+                               kernel_size=self.kernel_size, dense_units=self.dense_units,
+                               pool_size=self.pool_size, name=self.name,
+                               bn_momentum=self.bn_momentum, age_scale=age_scale)
         configured = self.n_classes
         if configured is not None and n_classes is not None and configured != int(n_classes):
             raise ModelError(
