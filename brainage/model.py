@@ -15,7 +15,11 @@ addresses layers by them.
 With ``task="regression"`` (issue #13) the head is ``dense1`` -> ``age_standardised`` (Dense(1),
 the age in standard deviations of the training ages) -> ``age`` (a fixed, non-trainable Dense(1):
 ``age = sd * z + mean`` with the training split's mean and SD), so the network learns standardised
-age while its output, its loss and its relevance are in years. At 100 x 124 x 104 x 1 the network has 253,291 parameters, 240 of them
+age while its output and its loss are in years. The trained model is saved with the two folded
+into one Dense(1) ``age`` (:func:`fold_age_head`): the same function, and the plain chain the
+relevance methods expect, whose top layer sees only the non-negative ``dense1`` activations (DTD's
+z+ rule then passes the whole predicted age down; through the signed standardised age it would
+be absorbed wherever that is negative, i.e. for every subject younger than the mean). At 100 x 124 x 104 x 1 the network has 253,291 parameters, 240 of them
 the batch-norm moving statistics (non-trainable).
 """
 from __future__ import annotations
@@ -129,6 +133,25 @@ def build_model(input_shape: Sequence[int] = SEED_INPUT_SHAPE,
     else:
         outputs = age_head(x, *age_scale)
     return keras.Model(inputs, outputs, name=name)
+
+
+def fold_age_head(model: keras.Model) -> keras.Model:
+    """The regressor with ``age_standardised`` and the fixed ``age`` folded into one Dense(1)
+    ``age`` (kernel ``sd * W``, bias ``sd * b + mean``): the same outputs, one linear top layer.
+
+    A model without ``age_standardised`` (a classifier, or already folded) is returned as is.
+    """
+    names = [layer.name for layer in model.layers]
+    if "age_standardised" not in names:
+        return model
+    kernel, bias = model.get_layer("age_standardised").get_weights()
+    scale, offset = model.get_layer("age").get_weights()
+    sd, mean = float(scale[0, 0]), float(offset[0])
+    features = model.get_layer("age_standardised").input
+    top = keras.layers.Dense(1, name="age", dtype="float32")
+    folded = keras.Model(model.input, top(features), name=model.name)
+    top.set_weights([kernel * sd, bias * sd + mean])
+    return folded
 
 
 def _backbone(inputs, widths: tuple, kernel_size: int, pool_size: int, bn_momentum: float):

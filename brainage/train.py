@@ -129,7 +129,7 @@ def _fit_and_evaluate(settings, run_dir: Path, data, state, backend: str, device
     with distribution.scope():
         model, sequences = fit_model(settings, data, state, run_dir, distribution, devices,
                                      callbacks)
-        model.save(run_dir / "model.keras")
+        _saved_model(model).save(run_dir / "model.keras")
         logits, predict_seconds = predict_test(model, sequences, data, distribution)
         if settings.model.is_regression:  # the bias correction is fitted on validation
             val_ages, _ = predict_test(model, sequences, data, distribution, split="val")
@@ -144,6 +144,13 @@ def _fit_and_evaluate(settings, run_dir: Path, data, state, backend: str, device
     write_run_outputs(run_dir, state.history, state.best_epoch, data, logits, metrics)
     log.info("test results (%s)\n%s", run_dir, format_summary(metrics))
     return metrics
+
+
+def _saved_model(model):
+    """What ``model.keras`` holds: the model, a regressor's head folded into one layer."""
+    from brainage.model import fold_age_head
+
+    return fold_age_head(model)
 
 
 def _regression_results(settings, run_dir: Path, data, state, predicted: tuple, timings: dict,

@@ -61,6 +61,8 @@ def test_an_accuracy_monitor_is_refused_for_a_regression():
         TrainSettings.from_cfg(compose_train("model.task=regression", "trainer.monitor=val_accuracy"))
     with pytest.raises(TrainError, match="needs model.task=regression"):
         TrainSettings.from_cfg(compose_train("trainer.monitor=val_mae"))
+    with pytest.raises(TrainError, match="cv_folds with model.task=regression"):
+        TrainSettings.from_cfg(compose_train("model.task=regression", "trainer.cv_folds=3"))
 
 
 @pytest.mark.parametrize("loss, expected", [("mae", (1.0 + 3.0) / 2), ("mse", (1.0 + 9.0) / 2)])
