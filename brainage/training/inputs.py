@@ -50,8 +50,6 @@ def fit_targets(settings: TrainSettings, data):
 
 def age_scale(data) -> tuple:
     """``(mean, sd)`` of the training split's ages: the regression head's fixed affine."""
-    import numpy as np
-
     ages = data.table["age"].to_numpy(dtype=float)[data.indices("train")]
     return float(ages.mean()), float(ages.std())
 
