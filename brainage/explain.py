@@ -19,6 +19,7 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
+from brainage.explaining.age_groups import check_regression_targets
 from brainage.explaining.batches import batch_rows, explain_batches
 from brainage.explaining.combine import combine_parts
 from brainage.explaining.merge import merge_shards
@@ -55,7 +56,10 @@ def _pin_train_run(settings: ExplainSettings) -> ExplainSettings:
     even if another finishes meanwhile); class targets checked against its model before any
     data or model is loaded."""
     train = resolve_train_run(settings.run)
-    check_target_classes(settings.targets, train.n_classes, train.dir)
+    if train.is_regression:
+        check_regression_targets(settings.targets, train.dir)
+    else:
+        check_target_classes(settings.targets, train.n_classes, train.dir)
     return replace(settings, run=replace(settings.run, train_dir=train.dir,
                                          model_path=train.model_path))
 

@@ -4,6 +4,7 @@
     python -m brainage.train experiment=seed_taylor2019       # the seed's set-up
     python -m brainage.train trainer.resume=outputs/train/<run>   # continue an interrupted run
     python -m brainage.train trainer.cv_folds=5               # stratified 5-fold cross-validation
+    python -m brainage.train experiment=brainage_regression   # brain age in years (model.task=regression)
 
 Writes into the Hydra run directory: ``model.keras`` (best validation epoch), ``metrics.json``,
 ``history.csv``, ``split.csv``, ``test_predictions.csv`` (per test subject: true and predicted bin,
@@ -11,7 +12,10 @@ logits), ``training_curves.png``, ``confusion_matrix.png`` and ``checkpoint/`` (
 full state, which ``trainer.resume`` continues from). ``metrics.json`` also holds the scikit-learn
 baselines fitted on the same split and 95 % Wilson intervals. With ``trainer.cv_folds=k`` each fold
 is such a run in ``fold<i>/`` and the run directory gets the fold table (``sweep.md``, mean and SD
-over folds). A run directory is never overwritten.
+over folds). A run directory is never overwritten. With ``model.task=regression`` the network
+predicts age in years: ``metrics.json`` holds MAE, RMSE, Pearson r and R² with bootstrap
+intervals and the brain-age gap corrected on the validation split, ``test_predictions.csv`` the
+gap per test subject, and the figures are ``predicted_age.png`` and ``age_gap.png``.
 The work is done by :mod:`brainage.training`.
 """
 from __future__ import annotations
@@ -120,20 +124,46 @@ def _fit_and_evaluate(settings, run_dir: Path, data, state, backend: str, device
     from brainage.training.outputs import write_run_outputs
 
     # Before the network: seconds, and a bad atlas fails before minutes of training.
-    baselines = fit_baselines(settings.baselines, data)
+    baselines = fit_baselines(settings.baselines, data, settings.model.task)
     distribution = training_distribution(settings, backend)
     with distribution.scope():
         model, sequences = fit_model(settings, data, state, run_dir, distribution, devices,
                                      callbacks)
-        model.save(run_dir / "model.keras")
+        _saved_model(model).save(run_dir / "model.keras")
         logits, predict_seconds = predict_test(model, sequences, data, distribution)
+        if settings.model.is_regression:  # the bias correction is fitted on validation
+            val_ages, _ = predict_test(model, sequences, data, distribution, split="val")
     placement = {"backend": backend, "devices": devices, "distribution": distribution.kind,
                  "replicas": distribution.n_replicas, "dtype_policy": model.dtype_policy.name}
     timings = run_timings(placement, state, len(data.indices("train")), len(logits),
                           predict_seconds)
+    if settings.model.is_regression:
+        return _regression_results(settings, run_dir, data, state, (logits, val_ages), timings,
+                                   baselines)
     metrics = run_metrics(settings, data, state, logits, timings, baselines)
     write_run_outputs(run_dir, state.history, state.best_epoch, data, logits, metrics)
     log.info("test results (%s)\n%s", run_dir, format_summary(metrics))
+    return metrics
+
+
+def _saved_model(model):
+    """What ``model.keras`` holds: the model, a regressor's head folded into one layer."""
+    from brainage.model import fold_age_head
+
+    return fold_age_head(model)
+
+
+def _regression_results(settings, run_dir: Path, data, state, predicted: tuple, timings: dict,
+                        baselines: dict) -> dict:
+    """A regression run's metrics and files from its ``(test, val)`` predicted ages."""
+    from brainage.training.age_metrics import format_regression_summary, regression_run_metrics
+    from brainage.training.outputs import write_regression_outputs
+
+    test_ages, val_ages = (p[:, 0] for p in predicted)
+    metrics, table = regression_run_metrics(settings, data, state, test_ages, val_ages, timings,
+                                            baselines)
+    write_regression_outputs(run_dir, state.history, state.best_epoch, table, metrics)
+    log.info("test results (%s)\n%s", run_dir, format_regression_summary(metrics))
     return metrics
 
 

@@ -143,7 +143,7 @@ def test_model_architecture_is_checked():
     cfg = OmegaConf.load(CONFIGS / "model" / "resnet3d.yaml")
     assert ModelSettings.from_cfg(cfg).architecture == "resnet3d"
     cfg.architecture = "vgg"
-    with pytest.raises(ModelError, match="model.architecture='vgg'; choose one of"):
+    with pytest.raises(ModelError, match="model.architecture='vgg'; expected one of taylor2019, resnet3d"):
         ModelSettings.from_cfg(cfg)
 
 

@@ -32,8 +32,9 @@ class VolumeSequence(keras.utils.PyDataset):
         Usually the read-only memmap of the cache; rows are read lazily per batch.
     indices : array of int
         Rows of ``volumes`` in this dataset.
-    labels : array of int or None
-        Class per row of ``volumes`` (indexed like ``volumes``); None yields inputs only.
+    labels : array of int or float, or None
+        Class (int) or age (float) per row of ``volumes`` (indexed like ``volumes``); None yields
+        inputs only.
     batch_size : int
     shuffle : bool
         New seeded order each epoch.
@@ -49,7 +50,7 @@ class VolumeSequence(keras.utils.PyDataset):
                          max_queue_size=max_queue_size)
         self.volumes = volumes
         self.indices = np.asarray(indices, dtype=np.int64)
-        self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
+        self.labels = None if labels is None else _targets(labels)
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
@@ -88,3 +89,9 @@ class VolumeSequence(keras.utils.PyDataset):
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
+
+
+def _targets(labels) -> np.ndarray:
+    """Class indices stay int64; real-valued targets (ages of a regression) become float32."""
+    labels = np.asarray(labels)
+    return labels.astype(np.float32) if labels.dtype.kind == "f" else labels.astype(np.int64)

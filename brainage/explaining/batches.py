@@ -3,7 +3,8 @@
 A batch is read once (volumes, labels, the subjects' image headers, the predicted classes); each
 method explains it once per target; each class slice of an explanation becomes one map file per
 subject and one conservation row; each subject's primary map also goes into the region table and
-its bin's group sum.
+its bin's group sum. For a regression run the "bins" of groups and region tables are the gap
+groups of :mod:`brainage.explaining.age_groups` (0 low, 1 high corrected gap).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from brainage.explaining.age_groups import GapGroups, gap_groups
 from brainage.explaining.atlas_index import AtlasIndex, atlas_index
 from brainage.explaining.parts import Part, PartBuilder
 from brainage.explaining.settings import ExplainSettings
@@ -34,11 +36,16 @@ class BatchContext:
     atlas: AtlasIndex
     maps_dir: Path
     checks: dict  # {method: faithfulness checks}, for each map's descrip
+    groups: GapGroups | None = None  # a regression run's gap groups
 
 
 @dataclass(frozen=True)
 class Batch:
-    """One batch read for explaining: inputs, true and predicted bins, each subject's header."""
+    """One batch read for explaining: inputs, true and predicted bins, each subject's header.
+
+    For a regression: ``bins`` and ``predicted`` are both the gap group, and ``predicted_age``
+    and ``gap_corrected`` are set.
+    """
 
     index: int
     rows: np.ndarray
@@ -47,6 +54,8 @@ class Batch:
     bins: np.ndarray
     predicted: np.ndarray
     headers: list
+    predicted_age: np.ndarray | None = None
+    gap_corrected: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -70,8 +79,10 @@ def explain_batches(settings: ExplainSettings, opened: OpenedRun, batches: list,
     prep = opened.prep
     model = load_model(opened.train, prep.input_shape)
     analyzers = load_analyzers(model, with_reference_images(settings.methods, prep))
+    groups = (gap_groups(opened, model, settings.batch_size) if opened.train.is_regression
+              else None)
     context = BatchContext(settings, opened, atlas_index(settings.atlas, prep.grid), work / "maps",
-                           method_checks(settings, opened))
+                           method_checks(settings, opened), groups)
     context.maps_dir.mkdir(exist_ok=True)
     which = list(which)
     builder = PartBuilder()
@@ -92,17 +103,28 @@ def read_batch(context: BatchContext, model, index: int, rows: np.ndarray) -> Ba
 
     opened, grid = context.opened, context.opened.prep.grid
     x = np.asarray(opened.prep.volumes[rows], dtype=np.float32)[..., None]
-    predicted = np.asarray(model.predict(x, verbose=0)).argmax(axis=1)
+    outputs = np.asarray(model.predict(x, verbose=0))
     headers = [reference_header(opened.image_path(r), grid) for r in rows]
-    return Batch(index, rows, opened.subject_ids(rows), x, opened.prep.labels()[rows], predicted,
-                 headers)
+    ids = opened.subject_ids(rows)
+    if context.groups is None:
+        return Batch(index, rows, ids, x, opened.prep.labels()[rows], outputs.argmax(axis=1),
+                     headers)
+    ages = opened.prep.table["age"].to_numpy(dtype=float)[rows]
+    gaps = context.groups.corrected_gap(ages, outputs[:, 0])
+    group = context.groups.group(gaps)
+    return Batch(index, rows, ids, x, group, group, headers, outputs[:, 0], gaps)
 
 
 def subject_rows(batch: Batch, table) -> list[dict]:
-    return [{"batch": batch.index, "subject_id": sid, "age": table["age"][r],
+    rows = [{"batch": batch.index, "subject_id": sid, "age": table["age"][r],
              "bin": int(batch.bins[j]), "predicted": int(batch.predicted[j]),
              "split": table["split"][r]}
             for j, (r, sid) in enumerate(zip(batch.rows, batch.subject_ids))]
+    if batch.predicted_age is not None:  # a regression: "bin" and "predicted" are the gap group
+        for j, row in enumerate(rows):
+            row.update(predicted_age=float(batch.predicted_age[j]),
+                       gap_corrected=float(batch.gap_corrected[j]))
+    return rows
 
 
 def explain_method(context: BatchContext, batch: Batch, name: str, analyzer,

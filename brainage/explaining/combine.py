@@ -1,7 +1,9 @@
 """Combine parts into an explain run: tables, group maps, figures, report and summary.
 
 One code path serves a single job (one part) and a merge of shards, so both write the same files:
-rows in single-job order, group maps from the summed float64 partial sums.
+rows in single-job order, group maps from the summed float64 partial sums. A regression run's
+groups are its gap groups (``group/<method>_lowgap_mean.nii.gz``, ``..._highgap_...``; see
+:mod:`brainage.explaining.age_groups`).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from brainage.explaining.age_groups import GROUP_NAMES, gap_captions, gap_summary
 from brainage.explaining.settings import ExplainSettings
 from brainage.explaining.targets import class_tag, primary_tag
 from brainage.explaining.training_run import OpenedRun, method_checks
@@ -39,17 +42,19 @@ def combine_parts(settings: ExplainSettings, opened: OpenedRun, parts: list, wor
     group_sum, group_n = sum_groups(parts)
     mean_gm = mean_grey_matter(opened.prep.volumes, opened.rows)
     checks = method_checks(settings, opened)
+    regression = opened.train.is_regression
     group_paths = write_group_maps(group_sum, group_n, opened.prep.grid, work,
-                                   GroupLabels(settings, mean_gm, checks))
+                                   GroupLabels(settings, mean_gm, checks, regression))
     subject_overlays = overlays(settings, opened, tables.subjects, work)
+    captions = gap_captions(tables.subjects) if regression else None
     figures = make_figures(work, opened.prep, list(settings.methods), subject_overlays,
                            group_paths, tables.region_summary, tables.conservation,
-                           settings.atlas.name, settings.top_k)
+                           settings.atlas.name, settings.top_k, captions)
     summary = {**run_summary(settings, opened, tables, group_n, t0, extra), "checks": checks}
     traces = [{"method": t["method"], "trace": t["trace"]}
               for t in sorted((t for p in parts for t in p.traces), key=lambda t: t["batch"])]
     viewer = report_viewer(settings, opened, work, group_paths, group_n, subject_overlays,
-                           mean_gm)
+                           mean_gm, captions)
     write_html(work, summary, figures, tables.conservation, tables.region_summary, group_paths,
                tables.subjects, traces, viewer)
     return summary
@@ -106,6 +111,11 @@ class GroupLabels:
     settings: ExplainSettings
     mean_gm: np.ndarray  # cropped: the explained subjects' mean GM
     checks: dict  # {method: faithfulness checks}
+    regression: bool = False  # groups are gap groups, not age bins
+
+    def group(self, k: int) -> str:
+        """``bin<k>``, or a regression's ``lowgap`` / ``highgap``."""
+        return GROUP_NAMES[int(k)] if self.regression else f"bin{k}"
 
     @property
     def target(self) -> str:
@@ -114,7 +124,8 @@ class GroupLabels:
 
 
 def write_group_maps(group_sum: dict, group_n: dict, grid, work: Path, labels: GroupLabels) -> dict:
-    """``group/<method>_bin<k>_mean.nii.gz``: the mean normalised map; returns their paths.
+    """``group/<method>_bin<k>_mean.nii.gz`` (or ``_lowgap_``/``_highgap_``): the mean normalised
+    map; returns their paths.
 
     The display range is taken over the explained subjects' mean GM above the rule's threshold.
     """
@@ -126,10 +137,11 @@ def write_group_maps(group_sum: dict, group_n: dict, grid, work: Path, labels: G
     for (name, k), acc in sorted(group_sum.items()):
         n = group_n[(name, k)]
         mean = grid.crop((acc / n).astype(np.float32))
+        group = labels.group(k)
         label = MapLabel(name, labels.target, checks=labels.checks[name],
-                         what=f"bin{k} mean share n={n}")
+                         what=f"{group} mean share n={n}")
         img = relevance_image(mean, grid, None, label, display_range(mean, brain, rule))
-        paths[(name, k)] = save_atomic(img, work / "group" / f"{name}_bin{k}_mean.nii.gz")
+        paths[(name, k)] = save_atomic(img, work / "group" / f"{name}_{group}_mean.nii.gz")
     return paths
 
 
@@ -157,12 +169,17 @@ def run_summary(settings: ExplainSettings, opened: OpenedRun, tables: Tables, gr
                 extra: dict | None) -> dict:
     """What ``explain.json`` records about the run."""
     conservation = tables.conservation
+    regression = opened.train.is_regression
+    labels = GroupLabels(settings, np.zeros(0), checks={}, regression=regression)
+    if regression:
+        extra = {**gap_summary(tables.subjects), **(extra or {})}
     return {
         "train_dir": str(opened.train.dir), "model_path": str(opened.train.model_path),
         "methods": settings.methods, "targets": list(settings.targets),
         "atlas": settings.atlas.name,
         "n_subjects": int(len(tables.subjects)), "n_maps": int(len(conservation)),
-        "group_counts": {f"{n}_bin{k}": v for (n, k), v in sorted(group_n.items())},
+        "task": opened.train.task,
+        "group_counts": {f"{n}_{labels.group(k)}": v for (n, k), v in sorted(group_n.items())},
         "max_rel_error": {m: float(g["rel_error"].max()) for m, g in conservation.groupby("method")},
         "seconds": round(time.perf_counter() - t0, 1),
         **(extra or {}),
@@ -170,14 +187,15 @@ def run_summary(settings: ExplainSettings, opened: OpenedRun, tables: Tables, gr
 
 
 def report_viewer(settings: ExplainSettings, opened: OpenedRun, work: Path, group_paths: dict,
-                  group_n: dict, subject_overlays: list, mean_gm: np.ndarray) -> list:
+                  group_n: dict, subject_overlays: list, mean_gm: np.ndarray,
+                  captions: dict | None = None) -> list:
     """The report's interactive viewer: every group map, then each overlay subject's map."""
     from brainage.explaining.atlas_index import atlas_index
     from brainage.neuro.nifti import grid_image
     from brainage.reporting.explain_figures import bin_captions
     from brainage.reporting.viewer import ViewerAtlas, ViewerEntry, viewer_html
 
-    grid, labels = opened.prep.grid, bin_captions(opened.prep.bin_edges)
+    grid, labels = opened.prep.grid, captions or bin_captions(opened.prep.bin_edges)
     mean_img = grid_image(grid, mean_gm)
     entries = [ViewerEntry("Group maps", f"{method}: {labels[k]}, mean of {group_n[(method, k)]}",
                            path, mean_img, "mean-gm")

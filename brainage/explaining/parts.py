@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 
 SUBJECT_COLUMNS = ["batch", "subject_id", "age", "bin", "predicted", "split"]
+# A regression run's subjects also carry these (their "bin" and "predicted" are the gap group).
+REGRESSION_SUBJECT_COLUMNS = ["predicted_age", "gap_corrected"]
 CONSERVATION_COLUMNS = ["batch", "subject_id", "method", "target", "output", "relevance_sum",
                         "rel_error", "class", "negative_share"]
 REGION_COLUMNS = ["batch", "subject_id", "bin", "method", "region", "n_voxels", "sum", "mean",
@@ -64,7 +66,8 @@ class PartBuilder:
     def build(self, seconds: float = 0.0) -> Part:
         regions = (pd.concat(self._regions, ignore_index=True) if self._regions
                    else pd.DataFrame(columns=REGION_COLUMNS))
-        return Part(subjects=pd.DataFrame(self._subjects, columns=SUBJECT_COLUMNS),
+        extra = [c for c in REGRESSION_SUBJECT_COLUMNS if self._subjects and c in self._subjects[0]]
+        return Part(subjects=pd.DataFrame(self._subjects, columns=SUBJECT_COLUMNS + extra),
                     conservation=pd.DataFrame(self._conservation, columns=CONSERVATION_COLUMNS),
                     regions=regions, group_sum=self._group_sum, group_n=self._group_n,
                     traces=self._traces, seconds=seconds)

@@ -74,10 +74,25 @@ class TrainRun:
     split: pd.DataFrame
 
     @property
-    def n_classes(self) -> int:
-        """Classes of the model: ``model.n_classes``, or one per age bin of the run's data."""
+    def task(self) -> str:
+        """``classification`` or ``regression`` (``model.task``; runs made before regression
+        existed have no such key and are classifiers)."""
         from omegaconf import OmegaConf
 
+        return str(OmegaConf.select(self.cfg, "model.task") or "classification")
+
+    @property
+    def is_regression(self) -> bool:
+        return self.task == "regression"
+
+    @property
+    def n_classes(self) -> int:
+        """Classes of the model: ``model.n_classes``, or one per age bin of the run's data (1,
+        the age output, for a regression)."""
+        from omegaconf import OmegaConf
+
+        if self.is_regression:
+            return 1
         n_classes = OmegaConf.select(self.cfg, "model.n_classes")
         return int(n_classes) if n_classes else len(self.cfg.data.bin_edges) - 1
 
@@ -226,10 +241,13 @@ def method_configs(explainer) -> dict:
 
 
 def load_model(train: TrainRun, input_shape: tuple):
-    """The trained Keras model, checked against the data's input shape."""
+    """The trained Keras model, checked against the data's input shape (a regressor saved with
+    its head unfolded is folded: :func:`brainage.model.fold_age_head`)."""
     import keras
 
-    model = keras.saving.load_model(train.model_path, compile=False)
+    from brainage.model import fold_age_head
+
+    model = fold_age_head(keras.saving.load_model(train.model_path, compile=False))
     expected = tuple(model.input_shape[1:])
     if expected != tuple(input_shape):
         raise ExplainError(f"model {train.model_path} expects inputs {expected} but the data are "

@@ -113,13 +113,15 @@ def conservation_chart(conservation: pd.DataFrame, out_png) -> Path:
 
 
 def make_figures(work: Path, prep, methods: list, overlays: list, group_paths: dict,
-                 region_summary, conservation, atlas_name: str, top_k: int) -> list:
+                 region_summary, conservation, atlas_name: str, top_k: int,
+                 captions: dict | None = None) -> list:
     """All figures of the report, in ``work/figures``; returns ``(caption, relative path)`` pairs.
 
     ``overlays``: one :class:`Overlay` figure each; ``prep`` (the cohort) gives the bin captions
-    and the backgrounds of subjects whose source image is gone.
+    and the backgrounds of subjects whose source image is gone. ``captions`` ``{group: text}``
+    replace the bin captions (a regression's gap groups).
     """
-    labels = bin_captions(prep.bin_edges)
+    labels = captions or bin_captions(prep.bin_edges)
     figures = overlay_figures(work, prep, overlays, labels)
     for method in methods:
         figures += method_figures(work, method, group_paths, region_summary, labels, atlas_name,
@@ -156,9 +158,12 @@ def method_figures(work: Path, method: str, group_paths: dict, region_summary, l
         pair = [bins[0], bins[-1]]
         out = group_comparison({k: group_paths[(method, k)] for k in pair}, pair, labels, method,
                                work / "figures" / f"group_{method}.png")
-        figures.append((f"{method}: mean relevance share, youngest vs oldest bin",
+        what = "youngest vs oldest bin" if "bin" in labels[pair[0]] else \
+            f"{labels[pair[0]]} vs {labels[pair[-1]]}"
+        figures.append((f"{method}: mean relevance share, {what}",
                         out.relative_to(work)))
     out = top_regions_chart(region_summary, method, labels, top_k,
                             work / "figures" / f"regions_{method}_{atlas_name}.png")
-    figures.append((f"{method}: top {top_k} {atlas_name} regions per age bin", out.relative_to(work)))
+    per = "age bin" if all("bin" in text for text in labels.values()) else "group"
+    figures.append((f"{method}: top {top_k} {atlas_name} regions per {per}", out.relative_to(work)))
     return figures

@@ -48,7 +48,9 @@ def write_html(work: Path, summary: dict, figures: list, conservation: pd.DataFr
 
 
 def group_viewers(work: Path, group_paths: dict) -> list:
-    """A nilearn page per group map, ``group/<method>_bin<k>_viewer.html``, under its header range."""
+    """A nilearn page per group map, ``group/<method>_<group>_viewer.html`` beside
+    ``group/<method>_<group>_mean.nii.gz`` (``bin<k>``, or a regression's ``lowgap``/``highgap``),
+    under its header range."""
     import nibabel as nib
     from nilearn import plotting
 
@@ -57,25 +59,32 @@ def group_viewers(work: Path, group_paths: dict) -> list:
 
     viewers = []
     for (method, k), path in sorted(group_paths.items()):
+        group = Path(path).name[len(method) + 1:].replace("_mean.nii.gz", "")
         img = nib.load(str(path))
         display = DisplayRange.of(img)
         view = plotting.view_img(img, threshold=display.cal_min or None,
                                  vmax=display.cal_max or None, cmap=relevance_cmap(img),
-                                 symmetric_cmap=display.signed, title=f"{method} bin {k}",
+                                 symmetric_cmap=display.signed, title=f"{method} {group}",
                                  black_bg=True)
-        name = f"group/{method}_bin{k}_viewer.html"
+        name = f"group/{method}_{group}_viewer.html"
         (work / name).write_text(_REMOTE_ICON.sub("", view.get_standalone()), encoding="utf-8")
-        viewers.append((f"{method}, bin {k}", name))
+        viewers.append((f"{method}, {group.replace('bin', 'bin ')}", name))
     return viewers
 
 
 def run_paragraph(summary: dict, subjects: pd.DataFrame) -> str:
-    acc = float((subjects["predicted"] == subjects["bin"]).mean()) if len(subjects) else float("nan")
+    if "predicted_age" in subjects:  # a regression run
+        mae = float((subjects["predicted_age"] - subjects["age"]).abs().mean())
+        quality = f"MAE {mae:.2f} years"
+    else:
+        acc = (float((subjects["predicted"] == subjects["bin"]).mean()) if len(subjects)
+               else float("nan"))
+        quality = f"{acc:.0%} classified correctly"
     return (f"<p>Training run: <code>{html.escape(summary['train_dir'])}</code><br>"
             f"Methods: {html.escape(', '.join(summary['methods']))}; targets: "
             f"{html.escape(', '.join(map(str, summary['targets'])))}; atlas: "
             f"{html.escape(summary['atlas'])}<br>"
-            f"{summary['n_subjects']} subjects explained ({acc:.0%} classified correctly), "
+            f"{summary['n_subjects']} subjects explained ({quality}), "
             f"{summary['n_maps']} maps, {summary['seconds']} s.</p>" + checks_paragraph(summary))
 
 

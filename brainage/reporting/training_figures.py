@@ -7,8 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def training_curves_figure(history: list, best_epoch: int | None = None):
-    """Loss and accuracy per epoch, training and validation, with the best epoch marked.
+def training_curves_figure(history: list, best_epoch: int | None = None, metric: str = "accuracy"):
+    """Loss and ``metric`` (accuracy, or a regression's ``mae``) per epoch, training and
+    validation, with the best epoch marked.
 
     Parameters
     ----------
@@ -22,7 +23,7 @@ def training_curves_figure(history: list, best_epoch: int | None = None):
 
     fig = Figure(figsize=(10, 4), layout="constrained")
     epochs = [row["epoch"] for row in history]
-    for ax, key in zip(fig.subplots(1, 2), ["loss", "accuracy"]):
+    for ax, key in zip(fig.subplots(1, 2), ["loss", metric]):
         ax.plot(epochs, [row[key] for row in history], "o-", label="train")
         ax.plot(epochs, [row[f"val_{key}"] for row in history], "o-", label="validation")
         if best_epoch is not None:

@@ -21,7 +21,7 @@ from brainage.training.settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
-LOGGED = ("loss", "accuracy", "val_loss", "val_accuracy")
+LOGGED = ("loss", "accuracy", "val_loss", "val_accuracy")  # a classifier's; settings.logged
 
 
 def stage_callbacks(settings: TrainSettings, state: RunState, run_dir: Path, train_seq,
@@ -44,10 +44,10 @@ def stage_callbacks(settings: TrainSettings, state: RunState, run_dir: Path, tra
     callbacks += [
         BestEpoch(state, settings.monitor, settings.maximise, settings.early_stopping_patience,
                   settings.epochs),
-        EpochCheckpoint(state, run_dir, clock),
+        EpochCheckpoint(state, run_dir, clock, settings.logged),
         # Placed explicitly so that the epoch's log line follows the finished bar.
         keras.callbacks.ProgbarLogger(),
-        EpochReport(state, settings.epochs, settings.monitor),
+        EpochReport(state, settings.epochs, settings.monitor, settings.logged[1]),
     ]
     return callbacks
 
@@ -147,9 +147,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
     and ``history.csv``. ``state.json`` is replaced only after the files it names exist; the
     files it no longer names are removed after it."""
 
-    def __init__(self, state: RunState, run_dir: Path, clock: EpochClock):
+    def __init__(self, state: RunState, run_dir: Path, clock: EpochClock, logged=LOGGED):
         super().__init__()
         self.state, self.run_dir, self.clock = state, Path(run_dir), clock
+        self.logged = tuple(logged)
         self.checkpoint_dir = self.run_dir / CHECKPOINT_DIR
 
     def on_epoch_end(self, epoch, logs=None):
@@ -163,7 +164,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         state.last_model = f"epoch{epoch + 1:04d}.keras"
         model.save(self.checkpoint_dir / state.last_model)
         state.epochs_done = epoch + 1
-        state.history.append({"epoch": epoch + 1, **{key: float(logs[key]) for key in LOGGED},
+        state.history.append({"epoch": epoch + 1, **{key: float(logs[key]) for key in self.logged},
                               "lr": self.clock.lr, "seconds": seconds})
         train_seconds = self.clock.train_seconds
         state.train_step_seconds.append(seconds if train_seconds is None else train_seconds)
@@ -178,15 +179,16 @@ class EpochReport(keras.callbacks.Callback):
     """One log line per epoch (losses, accuracies, learning rate, seconds, best mark) and the
     reason when training stops early."""
 
-    def __init__(self, state: RunState, epochs: int, monitor: str):
+    def __init__(self, state: RunState, epochs: int, monitor: str, metric: str = "accuracy"):
         super().__init__()
-        self.state, self.epochs, self.monitor = state, epochs, monitor
+        self.state, self.epochs, self.monitor, self.metric = state, epochs, monitor, metric
 
     def on_epoch_end(self, epoch, logs=None):
         state, row = self.state, self.state.history[-1]
-        log.info("epoch %d/%d  loss %.4f  acc %.3f  val_loss %.4f  val_acc %.3f  lr %.2e  %.1f s%s",
-                 row["epoch"], self.epochs, row["loss"], row["accuracy"], row["val_loss"],
-                 row["val_accuracy"], row["lr"], row["seconds"],
+        short = "acc" if self.metric == "accuracy" else self.metric
+        log.info("epoch %d/%d  loss %.4f  %s %.3f  val_loss %.4f  val_%s %.3f  lr %.2e  %.1f s%s",
+                 row["epoch"], self.epochs, row["loss"], short, row[self.metric], row["val_loss"],
+                 short, row[f"val_{self.metric}"], row["lr"], row["seconds"],
                  "  *best" if state.best_epoch == row["epoch"] else "")
         if state.stopped_early:
             log.info("early stopping: %s has not improved for %d epochs (best: epoch %d)",

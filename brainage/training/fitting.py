@@ -51,7 +51,7 @@ def fit_model(settings: TrainSettings, data, state: RunState, run_dir: Path,
     checkpoint_dir = run_dir / CHECKPOINT_DIR
     model = compiled_model(settings, data, state, checkpoint_dir, devices)
     sequences = split_sequences(settings, data)
-    train_data, fit_class_weight = distribution.batches(sequences.train, class_weights(data))
+    train_data, fit_class_weight = distribution.batches(sequences.train, class_weights(data, settings))
     val_data, _ = distribution.batches(sequences.val)
     log.info(
         "train %d / val %d / test %d volumes of %s, %d parameters, batch %d, %d epochs%s",
@@ -94,10 +94,12 @@ def _precise_bn_batches(settings: TrainSettings, data):
     return precise_bn_sequence(settings, data, settings.batch_size)
 
 
-def predict_test(model, sequences: SplitSequences, data, distribution: Distribution):
-    """Logits of the test split in split order, and the seconds prediction took."""
-    test_data, _ = distribution.batches(sequences.test)
+def predict_test(model, sequences: SplitSequences, data, distribution: Distribution,
+                 split: str = "test"):
+    """Outputs (logits, or ages of a regression) of the test split (or ``split``) in split
+    order, and the seconds prediction took."""
+    split_data, _ = distribution.batches(getattr(sequences, split))
     start = time.perf_counter()
     # Padding that splits a short batch evenly over devices comes last: keep the real rows.
-    logits = model.predict(test_data, verbose=0)[:len(data.indices("test"))]
+    logits = model.predict(split_data, verbose=0)[:len(data.indices(split))]
     return logits, time.perf_counter() - start

@@ -1,4 +1,7 @@
-"""What the network is fed: the train/val/test splits as streamed batch sequences, class weights."""
+"""What the network is fed: the train/val/test splits as streamed batch sequences, class weights.
+
+The targets are the age bins (classification) or the ages in years (``model.task=regression``).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,7 +28,7 @@ def split_sequences(settings: TrainSettings, data) -> SplitSequences:
     """
     from brainage.data.stream import VolumeSequence
 
-    labels = data.labels()
+    labels = fit_targets(settings, data)
     common = dict(batch_size=settings.batch_size, workers=settings.stream_workers,
                   max_queue_size=settings.stream_prefetch)
     return SplitSequences(
@@ -34,6 +37,21 @@ def split_sequences(settings: TrainSettings, data) -> SplitSequences:
         val=VolumeSequence(data.volumes, data.indices("val"), labels, **common),
         test=VolumeSequence(data.volumes, data.indices("test"), labels, **common),
     )
+
+
+def fit_targets(settings: TrainSettings, data):
+    """Per row of the cohort: its age bin, or its age in years (float32) for a regression."""
+    import numpy as np
+
+    if settings.model.is_regression:
+        return data.table["age"].to_numpy(dtype=np.float32)
+    return data.labels()
+
+
+def age_scale(data) -> tuple:
+    """``(mean, sd)`` of the training split's ages: the regression head's fixed affine."""
+    ages = data.table["age"].to_numpy(dtype=float)[data.indices("train")]
+    return float(ages.mean()), float(ages.std())
 
 
 def precise_bn_sequence(settings: TrainSettings, data, batch_size: int):
@@ -52,8 +70,9 @@ def precise_bn_sequence(settings: TrainSettings, data, batch_size: int):
                           shuffle=True, seed=settings.seed, max_shift=0)
 
 
-def class_weights(data) -> dict | None:
-    """``{bin: weight}`` as Keras takes it, or None when the data stage did not weight bins."""
-    if not data.class_weights:
+def class_weights(data, settings: TrainSettings | None = None) -> dict | None:
+    """``{bin: weight}`` as Keras takes it, or None when the data stage did not weight bins or
+    the run is a regression (its targets are ages, not bins)."""
+    if not data.class_weights or (settings is not None and settings.model.is_regression):
         return None
     return {int(k): float(v) for k, v in data.class_weights.items()}

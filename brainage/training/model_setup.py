@@ -1,7 +1,8 @@
 """The network ready to fit: built under its dtype policy and compiled, or reloaded from a checkpoint.
 
-Adam with the configured learning-rate schedule, sparse categorical cross-entropy on the logits,
-accuracy as the metric.
+Adam with the configured learning-rate schedule; sparse categorical cross-entropy on the logits and
+accuracy as the metric, or for a regression (``model.task``) the MAE or MSE in years and the MAE
+as the metric (``mae``).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from brainage.errors import ModelError, TrainError
 from brainage.training.checkpoint import RunState
+from brainage.training.inputs import age_scale
 from brainage.training.settings import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,9 @@ def compiled_model(settings: TrainSettings, data, state: RunState, checkpoint_di
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
     try:
-        model = settings.model.build(data.input_shape, n_classes=data.n_classes)
+        model = settings.model.build(data.input_shape, n_classes=data.n_classes,
+                                     age_scale=age_scale(data) if settings.model.is_regression
+                                     else None)
     except ModelError as err:
         raise TrainError(f"model: {err}") from err
     finally:
@@ -44,10 +48,22 @@ def compiled_model(settings: TrainSettings, data, state: RunState, checkpoint_di
     model.compile(
         optimizer=keras.optimizers.Adam(
             learning_rate=learning_rate(settings, len(data.indices("train")))),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        **loss_and_metrics(settings),
     )
     return model
+
+
+def loss_and_metrics(settings: TrainSettings) -> dict:
+    """``loss`` and ``metrics`` for ``compile``: cross-entropy and accuracy, or for a regression
+    the configured loss in years (``mae`` or ``mse``) and the MAE."""
+    import keras
+
+    if not settings.model.is_regression:
+        return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+    loss = {"mae": keras.losses.MeanAbsoluteError(),
+            "mse": keras.losses.MeanSquaredError()}[settings.model.regression_loss]
+    return {"loss": loss, "metrics": [keras.metrics.MeanAbsoluteError(name="mae")]}
 
 
 def dtype_policy(mixed_precision: bool, devices: list) -> str:

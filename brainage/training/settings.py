@@ -17,7 +17,9 @@ from brainage.training.baselines.settings import BaselineSettings
 from brainage.training.distribution import DISTRIBUTIONS
 
 LR_SCHEDULES = ("none", "cosine", "plateau")
-MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
+MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy", "val_mae", "mae")
+# What a regression run logs besides the loss (mean absolute error in years).
+REGRESSION_MONITORS = ("val_loss", "loss", "val_mae", "mae")
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,8 +39,8 @@ class TrainSettings:
     plateau_patience : int
     early_stopping_patience : int or None
         None: never stop early.
-    monitor : {"val_loss", "val_accuracy", "loss", "accuracy"}
-        Picks the best epoch (the model kept) and drives early stopping and the plateau schedule.
+    monitor : {"val_loss", "val_accuracy", "loss", "accuracy", "val_mae", "mae"}
+        Accuracies for classification, MAE for regression (``model.task``). Picks the best epoch (the model kept) and drives early stopping and the plateau schedule.
     max_shift : int
         Augmentation by random translation of up to this many voxels; 0 when augmentation is off.
     mixed_precision, deterministic : bool
@@ -147,6 +149,7 @@ class TrainSettings:
         for key, value, allowed in choices:
             if value not in allowed:
                 raise TrainError(f"trainer.{key}={value!r}; expected one of {', '.join(allowed)}")
+        self._check_task()
         for key in ("epochs", "batch_size", "stream_workers", "stream_prefetch"):
             if getattr(self, key) < 1:
                 where = f"data.stream.{key[7:]}" if key.startswith("stream") else f"trainer.{key}"
@@ -157,6 +160,24 @@ class TrainSettings:
             raise TrainError(f"trainer.precise_bn.batches={self.precise_bn_batches}; expected a "
                              "positive number or null (all training batches)")
         self._check_folds()
+
+    def _check_task(self) -> None:
+        regression = self.model.is_regression
+        if regression and self.monitor not in REGRESSION_MONITORS:
+            raise TrainError(f"trainer.monitor={self.monitor} with model.task=regression; expected "
+                             f"one of {', '.join(REGRESSION_MONITORS)}")
+        if not regression and "mae" in self.monitor:
+            raise TrainError(f"trainer.monitor={self.monitor} needs model.task=regression")
+        if regression and self.cv_folds is not None:
+            # The fold tables (brainage.training.sweeps) summarise accuracies only, so far.
+            raise TrainError("trainer.cv_folds with model.task=regression is not supported yet; "
+                             "train one split (trainer.cv_folds=null)")
+
+    @property
+    def logged(self) -> tuple:
+        """What every epoch logs: the loss and the task's metric, on training and validation."""
+        metric = "mae" if self.model.is_regression else "accuracy"
+        return ("loss", metric, "val_loss", f"val_{metric}")
 
     def _check_folds(self) -> None:
         folds, fold = self.cv_folds, self.cv_fold

@@ -11,8 +11,11 @@ from brainage.training.baselines.settings import BaselineSettings
 log = logging.getLogger(__name__)
 
 
-def fit_baselines(settings: BaselineSettings, data) -> dict:
+def fit_baselines(settings: BaselineSettings, data, task: str = "classification") -> dict:
     """``{name: entry}`` for each of ``settings.models`` (empty when baselines are off).
+
+    For a regression run (``task``) only the baselines that predict age are fitted, their penalty
+    chosen by the validation MAE, and each entry has the test ``mae`` (years).
 
     ``data`` is the run's :class:`~brainage.data.prepared.PreparedData`: the same subjects in
     the same train/validation/test split as the network.
@@ -26,6 +29,14 @@ def fit_baselines(settings: BaselineSettings, data) -> dict:
         return {}
     start = time.perf_counter()
     baselines = [BASELINES[name] for name in settings.models]
+    if task == "regression":
+        skipped = [b.name for b in baselines if b.target != "age"]
+        if skipped:
+            log.info("regression run: baselines %s predict bins, not age; skipped",
+                     ", ".join(skipped))
+        baselines = [b for b in baselines if b.target == "age"]
+        if not baselines:
+            return {}
     kinds = sorted({b.features for b in baselines})
     regions = atlas_on_grid(settings.atlas, data.grid) if "regions" in kinds else None
     features = feature_tables(data.volumes, kinds, settings.block_size, regions)
@@ -36,7 +47,8 @@ def fit_baselines(settings: BaselineSettings, data) -> dict:
     for baseline in baselines:
         penalties = settings.ridge_alphas if baseline.target == "age" else settings.logistic_cs
         entry = {"n_features": int(features[baseline.features].shape[1]),
-                 **fit_baseline(baseline, by_split[baseline.features], data, penalties)}
+                 **fit_baseline(baseline, by_split[baseline.features], data, penalties,
+                                by_mae=task == "regression")}
         if baseline.features == "blocks":
             entry["block_size"] = settings.block_size
         else:
