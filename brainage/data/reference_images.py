@@ -20,6 +20,9 @@ import numpy as np
 from brainage.errors import DataError
 
 NAMED_REFERENCES = ("training_mean", "youngest_mean", "zeros")
+# The method parameters that may name one: DeepLIFT's and reference DTD's ``reference``,
+# integrated gradients' ``baseline``.
+REFERENCE_KEYS = ("reference", "baseline")
 
 
 def mean_image(prep, rows: np.ndarray, batch: int = 16) -> np.ndarray:
@@ -51,17 +54,19 @@ def reference_image(prep, name: str) -> np.ndarray:
 
 
 def with_reference_images(methods: dict, prep) -> dict:
-    """``methods`` (``{name: params}``) with every named ``reference`` replaced by its image.
+    """``methods`` (``{name: params}``) with every named ``reference`` (or integrated gradients'
+    ``baseline``) replaced by its image.
 
     Each named reference is computed once however many methods use it; numbers and arrays are
     left as they are.
     """
     images, resolved = {}, {}
     for method, params in methods.items():
-        reference = params.get("reference")
-        if isinstance(reference, str):
-            if reference not in images:
-                images[reference] = reference_image(prep, reference)
-            params = {**params, "reference": images[reference]}
+        for key in REFERENCE_KEYS:
+            name = params.get(key)
+            if isinstance(name, str):
+                if name not in images:
+                    images[name] = reference_image(prep, name)
+                params = {**params, key: images[name]}
         resolved[method] = params
     return resolved

@@ -46,3 +46,11 @@ def test_an_unknown_name_is_refused_with_the_choices():
     with pytest.raises(DataError, match="reference 'old'; expected a number or one of "
                                         "training_mean, youngest_mean, zeros"):
         reference_image(tiny_data(), "old")
+
+
+def test_integrated_gradients_baseline_may_name_a_reference_too():
+    prep = tiny_data()
+    resolved = with_reference_images(
+        {"ig": {"name": "integrated_gradients", "baseline": "training_mean"}}, prep)
+    np.testing.assert_array_equal(resolved["ig"]["baseline"],
+                                  reference_image(prep, "training_mean"))
