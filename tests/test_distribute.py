@@ -12,11 +12,11 @@ from brainage.training.stream_measure import write_test_cache
 from tests.builders import REPO, compose_stage
 
 
-def _cli(tmp_path, *args):
+def _cli(tmp_path, *args, run="run"):
     # The reader threads need keras only for PyDataset: JAX starts in half TensorFlow's time.
     env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="jax")
     return subprocess.run([sys.executable, "-m", "brainage.distribute", *args,
-                           f"hydra.run.dir={tmp_path / 'run'}"],
+                           f"hydra.run.dir={tmp_path / run}"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -41,6 +41,6 @@ def test_cli_takes_the_earlier_flags(tmp_path):
     report = json.loads((tmp_path / "run" / "stream.json").read_text())
     assert report["shape"] == [6, 100, 124, 104] and report["batch_size"] == 4
     assert [r["workers"] for r in report["results"]] == [1, 2]
-    missing = _cli(tmp_path, f"cache={tmp_path / 'none.npy'}")
+    missing = _cli(tmp_path, f"cache={tmp_path / 'none.npy'}", run="run2")  # "run" is finished
     assert missing.returncode == 2 and missing.stderr.startswith("error: cache=")
     assert "Traceback" not in missing.stderr
