@@ -13,6 +13,7 @@ Every stage's ``main()`` calls :func:`run_stage`, which
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from pathlib import Path
@@ -51,6 +52,7 @@ def run_stage(stage, cfg, errors: tuple = (BrainageError,), *, run_dir=None,
     (Path, dict)
         The run directory and the stage's summary.
     """
+    from_command_line = run_dir is None  # Hydra's run directory: this process is the stage's own
     run_dir = _run_dir(run_dir)
     try:
         record = _open_record(run_dir, _stage_name(stage), reopen)
@@ -68,7 +70,7 @@ def run_stage(stage, cfg, errors: tuple = (BrainageError,), *, run_dir=None,
         _exit(f"error: {exc}", 2)
     except KeyboardInterrupt:
         _record_end(record, run_dir, INTERRUPTED, "Ctrl-C (SIGINT)")
-        _exit(_interrupted_message(run_dir, record), INTERRUPTED_STATUS)
+        _exit(_interrupted_message(run_dir, record), INTERRUPTED_STATUS, now=from_command_line)
     except Exception as exc:  # a bug: recorded, then Hydra prints the traceback
         _record_end(record, run_dir, FAILED, f"{type(exc).__name__}: {exc}", exc_info=True)
         raise
@@ -121,8 +123,20 @@ def _interrupted_message(run_dir: Path, record: RunRecord) -> str:
     return f"interrupted: {run_dir} is marked interrupted (run.json); run the stage again"
 
 
-def _exit(message: str, status: int):
+def _exit(message: str, status: int, now: bool = False):
+    """Print ``message`` and exit with ``status``; ``now``: without the interpreter's teardown.
+
+    A process interrupted inside TensorFlow can crash while its threads are torn down (seen: a
+    segmentation fault after the interrupted run was recorded, so exit status -11 instead of
+    130). Once the record is written and the streams and logs are flushed, nothing is left to
+    do, so a command-line run ends at once.
+    """
     print(message, file=sys.stderr)
+    if now:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(status)
     sys.exit(status)
 
 
