@@ -100,10 +100,11 @@ def test_verdict_and_report_say_what_does_not_apply(evaluated):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("target='true'", "target 'true': 'true' needs classes, but the training run .* is a regression"),
+    ("target='true'", "target 'true': the class anchor 'true' needs classes, but the training "
+                      "run .* is a regression"),
     ("target=predicted-vs-mean", "the contrast '-vs-mean' needs classes"),
     ("pairs=[clrp:predicted]", "pairs: 'clrp:predicted': clrp is skipped on the regression run"),
-    ("pairs=[dtd:1]", "pairs: 'dtd:1': '1' needs classes"),
+    ("pairs=[dtd:1]", "pairs: 'dtd:1': the class anchor 1 needs classes"),
 ])
 def test_class_targets_on_a_regression_run_are_clear_errors(regression_run, tmp_path, override,
                                                              message):

@@ -86,23 +86,22 @@ def check_regression_request(targets, pairs, skipped: dict, run_dir) -> None:
         The training run, named in the message.
     """
     for mode in targets:
-        _check_mode(mode, "target", run_dir)
+        _check_mode(mode, f"target {mode.text!r}", run_dir)
     for text in pairs:
         method, _, target = str(text).partition(":")
         if method in skipped:
             raise EvaluateError(f"pairs: {text!r}: {method} is skipped on the regression run "
                                 f"{run_dir} ({skipped[method]}); pair a method without classes")
-        _check_mode(parse_target_mode(target), f"pairs: {text!r}:", run_dir)
+        _check_mode(parse_target_mode(target), f"pairs: {text!r}", run_dir)
 
 
 def _check_mode(mode: TargetMode, where: str, run_dir) -> None:
     if mode.anchor in ("predicted", 0) and not mode.suffix:
         return
-    what = (f"the contrast {mode.suffix!r}" if mode.suffix and mode.anchor in ("predicted", 0)
-            else f"{mode.text!r}")
-    raise EvaluateError(f"{where} {mode.text!r}: {what} needs classes, but the training run "
-                        f"{run_dir} is a regression (one output, the age in years); use "
-                        "target=predicted")
+    what = (f"the contrast {mode.suffix!r}" if mode.anchor in ("predicted", 0)
+            else f"the class anchor {mode.anchor!r}")
+    raise EvaluateError(f"{where}: {what} needs classes, but the training run {run_dir} is a "
+                        "regression (one output, the age in years); use target=predicted")
 
 
 def regression_scope(methods: dict, settings, run_dir) -> tuple[dict, dict]:

@@ -44,10 +44,12 @@ def test_explainers_that_contrast_classes_are_skipped_with_the_reason():
 
 
 @pytest.mark.parametrize("targets, pairs, message", [
-    (["true"], [], "target 'true': 'true' needs classes, but the training run RUN is a regression"),
-    (["predicted", 2], [], "target '2': '2' needs classes"),
+    (["true"], [], "target 'true': the class anchor 'true' needs classes, but the training run "
+                   "RUN is a regression"),
+    (["predicted", 2], [], "target '2': the class anchor 2 needs classes"),
+    (["true-vs-mean"], [], "target 'true-vs-mean': the class anchor 'true' needs classes"),
     (["predicted-vs-mean"], [], "target 'predicted-vs-mean': the contrast '-vs-mean' needs classes"),
-    (["predicted"], ["dtd:predicted-logodds"], "pairs: 'dtd:predicted-logodds': .* the contrast "
+    (["predicted"], ["dtd:predicted-logodds"], "pairs: 'dtd:predicted-logodds': the contrast "
                                                "'-logodds' needs classes"),
     (["predicted"], ["clrp:predicted"], "pairs: 'clrp:predicted': clrp is skipped on the "
                                         "regression run RUN"),

@@ -67,6 +67,7 @@ def test_predictions_use_the_stored_correction(regression_infer):
     assert summary["gap_correction"]["correction"] == CORRECTION
     assert summary["gap_correction"]["from"] == str(run["train"] / "metrics.json")
     assert summary["mae_subjects"] == pytest.approx(np.abs(predicted - age).mean())
+    assert "Age regression: predicted age and brain-age gap" in (out / "report.html").read_text()
 
 
 def test_the_default_design_compares_the_gap_groups(regression_infer):
