@@ -133,3 +133,35 @@ def test_several_regression_runs_are_summarised(regression_run, tmp_path):
     assert (card["pass_class_maps"] == "n/a").all() and card["n_models"].tolist() == [2, 2]
     assert "of 4 goals met" in (tmp_path / "out" / "verdict.md").read_text()
     assert json.loads((tmp_path / "out" / "evaluate.json").read_text())["n_models"] == 2
+
+
+def test_explain_then_infer_writes_the_predictions_of_a_regression_run(regression_run, tmp_path):
+    """The chain a user runs: explain the regression run, then infer on that explain run — the
+    predicted ages are the model's, the gap corrected by the training run's stored correction."""
+    from brainage.data.age_gap import gap_table
+    from brainage.explain import explain
+    from brainage.infer import infer
+    from tests.builders import compose_stage
+
+    from omegaconf import OmegaConf
+
+    explained = tmp_path / "explain"
+    cfg = compose_stage("explain", f"train_dir={regression_run['run']}", "explainer=dtd",
+                        "subjects=all", "atlas=custom", f"atlas.path={regression_run['atlas']}",
+                        f"atlas.labels={regression_run['labels']}", "progress=false",
+                        "figures.subjects=1")
+    explain(cfg, explained)
+    (explained / ".hydra").mkdir()
+    OmegaConf.save(cfg, explained / ".hydra" / "config.yaml")  # what Hydra writes beside a run
+    summary = infer(compose_stage("infer", f"explain_dir={explained}", "voxelwise.enabled=false",
+                                  "covariates=[]", "regions.n_perm=1000"), tmp_path / "infer")
+    table = pd.read_csv(tmp_path / "infer" / "predictions.csv", dtype={"subject_id": str})
+    subjects = pd.read_csv(explained / "subjects.csv", dtype={"subject_id": str})
+    expected = gap_table(subjects["subject_id"], subjects["age"], subjects["predicted_age"],
+                         regression_run["correction"])
+    pd.testing.assert_frame_equal(table, expected, check_exact=False, rtol=1e-6)
+    np.testing.assert_allclose(table["gap_corrected"], subjects["gap_corrected"], rtol=1e-5,
+                               atol=1e-4)  # explain's gap groups used the same correction
+    assert summary["design"]["name"] == "highgap_vs_lowgap"
+    assert summary["gap_correction"]["correction"] == pytest.approx(
+        regression_run["correction"].as_dict())
