@@ -14,6 +14,9 @@ training run (the newest unless ``train_dir=…`` or ``model_path=…``):
   ``localisation.csv``, ``localisation_subjects.csv``, ``figures/localisation.png`` — skipped, with
   a note, for cohorts without a ground truth;
 * youngest- vs oldest-class maps: ``class_maps.csv``; conservation: ``conservation.csv``;
+* a regression run (``model.task=regression``) is scored on its age output: AOPC in years,
+  relevance summing to the predicted age, class maps not applicable (``n/a``), explainers that
+  contrast classes skipped with a note (:mod:`brainage.faithfulness.regression`);
 * Grad-CAM across layers (seed 002): ``gradcam_layers.csv``, ``figures/methods.png``;
 * ``report.html`` (offline), ``verdict.md`` and ``evaluate.json`` (settings, timings).
 
@@ -47,9 +50,15 @@ from brainage.explaining.training_run import (
     open_train_run,
 )
 from brainage.faithfulness.aggregate import summarise_scorecards
-from brainage.faithfulness.checks import apply_checks
+from brainage.faithfulness.checks import CHECKS, apply_checks
 from brainage.faithfulness.default_choice import choose_default
 from brainage.faithfulness.inputs import prepare_inputs, spread_over_bins
+from brainage.faithfulness.regression import (
+    REGRESSION_NOT_APPLICABLE,
+    regression_scope,
+    regression_subjects,
+    regression_summary,
+)
 from brainage.faithfulness.scorecard import build_scorecard
 from brainage.faithfulness.scoring import RANDOM, Evaluation, check_pairs, score_methods
 from brainage.faithfulness.settings import ScoringSettings
@@ -118,32 +127,41 @@ def _evaluate(settings: EvaluateSettings, work: Path, run: TrainRunRequest | Non
     scoring, run = settings.scoring, run or settings.runs[0]
     with _as_evaluate_error():
         opened = open_train_run(run, scoring.progress)
+    regression = opened.train.is_regression
+    explainers, skipped = (regression_scope(settings.methods, scoring, opened.train.dir)
+                           if regression else (settings.methods, {}))
+    with _as_evaluate_error():
         model = load_model(opened.train, opened.prep.input_shape)
-        methods = with_reference_images(settings.methods, opened.prep)
+        methods = with_reference_images(explainers, opened.prep)
         analyzers = load_analyzers(model, methods)
     bins = opened.prep.labels()
     rows = spread_over_bins(opened.rows, bins[opened.rows], scoring.subjects_limit)
     data_root = opened.train.data_config(run.data).get("root")
     inputs = prepare_inputs(model, opened.prep, rows, scoring, data_root)
+    if regression:
+        inputs = dataclasses.replace(inputs, subjects=regression_subjects(inputs.subjects))
     check_pairs(analyzers, inputs, scoring)
     evaluation = score_methods(model, analyzers, methods, inputs, scoring)
     results = write_tables(work, evaluation)
+    not_applicable = tuple(REGRESSION_NOT_APPLICABLE) if regression else ()
     card = apply_checks(build_scorecard([p.key for p in evaluation.pairs], results,
                                         settings.methods, scoring.scorecard.randomisation_step),
-                        scoring.scorecard)
+                        scoring.scorecard, not_applicable)
     card.to_csv(work / "scorecard.csv", index=False)
     choice = choose_default(card)
     summary = {"train_dir": str(opened.train.dir), "model_path": str(opened.train.model_path),
                **evaluation.summary(scoring, settings.methods),
+               **(regression_summary(skipped) if regression else {}),
                "default_choice": dataclasses.asdict(choice),
                "seconds": round(time.perf_counter() - t0, 1)}
-    _write_report(work, evaluation, results, card, summary, choice)
+    _write_report(work, evaluation, results, card, summary,
+                  choice.sentence(len(CHECKS) - len(not_applicable)))
     return summary
 
 
 def _write_report(work: Path, evaluation: Evaluation, results: dict, card, summary: dict,
-                  choice) -> None:
-    """``figures/``, ``verdict.md`` and ``report.html``."""
+                  choice: str) -> None:
+    """``figures/``, ``verdict.md`` and ``report.html`` (``choice``: the default-choice sentence)."""
     scoring_figures = work / "figures"
     scoring_figures.mkdir()
     evaluate_figures(scoring_figures, results, card, summary["randomisation"]["cascade"],
@@ -153,15 +171,15 @@ def _write_report(work: Path, evaluation: Evaluation, results: dict, card, summa
         methods_figure(evaluation.inputs.x[first], evaluation.compare_maps,
                        f"{evaluation.inputs.subject_ids[first]}: DTD, LRP composite, guided "
                        "backprop and Grad-CAM per layer", scoring_figures / "methods.png")
-    text = verdict(summary, results, card, choice.sentence(), summary["train_dir"], RANDOM)
+    text = verdict(summary, results, card, choice, summary["train_dir"], RANDOM)
     (work / "verdict.md").write_text(text)
-    write_report(work, summary, card, choice.sentence(), text)
+    write_report(work, summary, card, choice, text)
 
 
 def _evaluate_models(settings: EvaluateSettings, work: Path) -> dict:
     """Score every training run of ``train_dirs`` into ``models/<k>_<run>/``, then summarise."""
     t0 = time.perf_counter()
-    cards, models = {}, []
+    cards, models, summaries = {}, [], []
     for k, run in enumerate(settings.runs):
         label = f"{k}_{run.train_dir.name}"
         folder = work / "models" / label
@@ -170,22 +188,42 @@ def _evaluate_models(settings: EvaluateSettings, work: Path) -> dict:
         (folder / "evaluate.json").write_text(json.dumps(summary, indent=2, default=str))
         cards[label] = pd.read_csv(folder / "scorecard.csv", dtype={"target": str})
         models.append({"model": label, "train_dir": summary["train_dir"]})
+        summaries.append(summary)
+    regression = _one_task(summaries)
+    not_applicable = tuple(REGRESSION_NOT_APPLICABLE) if regression else ()
     table = summarise_scorecards(cards)
-    card = apply_checks(table, settings.scoring.scorecard)
+    card = apply_checks(table, settings.scoring.scorecard, not_applicable)
     card.to_csv(work / "scorecard_summary.csv", index=False)
     pd.concat([c.assign(model=m) for m, c in cards.items()]).to_csv(work / "scorecard.csv",
                                                                    index=False)
     choice = choose_default(card)
     (work / "figures").mkdir()
     scorecard_figure(card, work / "figures" / "scorecard.png")
+    methods = (settings_methods(settings) if not regression
+               else [m for m in settings_methods(settings)
+                     if m not in summaries[0]["skipped_methods"]])
     summary = {"train_dirs": [m["train_dir"] for m in models], "models": models,
-               "methods": settings_methods(settings), "target": settings.scoring.target_texts,
-               "n_models": len(models), "default_choice": dataclasses.asdict(choice),
+               "methods": methods, "target": settings.scoring.target_texts,
+               "n_models": len(models),
+               **(regression_summary(summaries[0]["skipped_methods"]) if regression else {}),
+               "default_choice": dataclasses.asdict(choice),
                "seconds": round(time.perf_counter() - t0, 1)}
-    text = summary_verdict(summary, card, choice.sentence(), RANDOM)
+    sentence = choice.sentence(len(CHECKS) - len(not_applicable))
+    text = summary_verdict(summary, card, sentence, RANDOM)
     (work / "verdict.md").write_text(text)
-    write_report(work, summary, card, choice.sentence(), text)
+    write_report(work, summary, card, sentence, text)
     return summary
+
+
+def _one_task(summaries: list) -> bool:
+    """Whether the models are age regressors; a mix of regressors and classifiers is refused
+    (their scorecards explain different outputs)."""
+    tasks = {s["train_dir"]: s.get("task", "classification") for s in summaries}
+    if len(set(tasks.values())) > 1:
+        raise EvaluateError("train_dirs mixes tasks, so the scorecards cannot be averaged: "
+                            + ", ".join(f"{d} is a {t}" for d, t in tasks.items())
+                            + "; evaluate classifiers and regressors separately")
+    return "regression" in tasks.values()
 
 
 def settings_methods(settings: EvaluateSettings) -> list:

@@ -129,8 +129,29 @@ def build_train_run(tmp: Path) -> dict:
     """
     import keras
 
-    from brainage.data.cohort import prepare_data
     from brainage.model import build_model
+
+    data, prep = _run_cohort(tmp)
+    keras.utils.set_random_seed(0)
+    model = build_model(input_shape=tuple(RUN_CROP) + (1,), widths=(3,), dense_units=6,
+                        n_classes=3)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.asarray(prep.volumes, np.float32)[..., None]
+    model.fit(x, prep.labels(), epochs=15, batch_size=8, verbose=0)
+    run = tmp / "outputs" / "train" / "2026-01-01_00-00-00"
+    (run / ".hydra").mkdir(parents=True)
+    model.save(run / "model.keras")
+    OmegaConf.save(OmegaConf.create({"seed": 0, "data": data}), run / ".hydra" / "config.yaml")
+    prep.split_table().to_csv(run / "split.csv", index=False)
+    return {"run": run, "tmp": tmp, "prep": prep, "atlas": tmp / "atlas.nii.gz",
+            "labels": tmp / "atlas.csv"}
+
+
+def _run_cohort(tmp: Path):
+    """The cohort of :func:`build_train_run` (ages in an "ageing region"), a custom atlas, the
+    data config and the prepared data."""
+    from brainage.data.cohort import prepare_data
 
     rng = np.random.default_rng(1)
     root = tmp / "cohort"
@@ -152,21 +173,47 @@ def build_train_run(tmp: Path) -> dict:
         "pac2019", f"root={root}", "source_shape=null", f"crop_shape={RUN_CROP}",
         "crop_offset=[1,1,1]", "split=[0.5,0.25,0.25]", f"cache.dir={tmp / 'cache'}",
         "cache.dtype=float32")
-    prep = prepare_data(data, seed=0, progress=False)
+    return data, prepare_data(data, seed=0, progress=False)
+
+
+def build_regression_run(tmp: Path) -> dict:
+    """The cohort of :func:`build_train_run` with a one-block age regressor (``model.task=
+    regression``) fitted briefly: ``model.keras`` (head folded), ``split.csv``, the config and a
+    ``metrics.json`` holding the bias correction fitted on the validation split, as a training
+    run of the regression writes them.
+
+    Returns the run directory, the prepared data, the atlas and ``correction`` (the fitted
+    :class:`~brainage.training.age_gap.AgeBiasCorrection`).
+    """
+    import json
+
+    import keras
+
+    from brainage.model import build_model, fold_age_head
+    from brainage.training.age_gap import AgeBiasCorrection
+
+    data, prep = _run_cohort(tmp)
+    ages = prep.table["age"].to_numpy(dtype=np.float32)
+    train = prep.indices("train")
     keras.utils.set_random_seed(0)
     model = build_model(input_shape=tuple(RUN_CROP) + (1,), widths=(3,), dense_units=6,
-                        n_classes=3)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+                        age_scale=(float(ages[train].mean()), float(ages[train].std())))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mae")
     x = np.asarray(prep.volumes, np.float32)[..., None]
-    model.fit(x, prep.labels(), epochs=15, batch_size=8, verbose=0)
+    model.fit(x[train], ages[train], epochs=40, batch_size=4, verbose=0)
+    model = fold_age_head(model)
+    val = prep.indices("val")
+    correction = AgeBiasCorrection.fit(ages[val], np.asarray(model(x[val]))[:, 0])
     run = tmp / "outputs" / "train" / "2026-01-01_00-00-00"
     (run / ".hydra").mkdir(parents=True)
     model.save(run / "model.keras")
-    OmegaConf.save(OmegaConf.create({"seed": 0, "data": data}), run / ".hydra" / "config.yaml")
+    OmegaConf.save(OmegaConf.create({"seed": 0, "data": data, "model": {"task": "regression"}}),
+                   run / ".hydra" / "config.yaml")
     prep.split_table().to_csv(run / "split.csv", index=False)
+    (run / "metrics.json").write_text(json.dumps({
+        "task": "regression", "age_gap": {"correction": correction.as_dict(), "fitted_on": "val"}}))
     return {"run": run, "tmp": tmp, "prep": prep, "atlas": tmp / "atlas.nii.gz",
-            "labels": tmp / "atlas.csv"}
+            "labels": tmp / "atlas.csv", "correction": correction}
 
 
 def compose_explain(train_run, *overrides):

@@ -20,6 +20,8 @@ scoring of a training run's methods that the evaluate stage runs:
 * :mod:`~brainage.faithfulness.scorecard` — one row per pair with every check's number;
 * :mod:`~brainage.faithfulness.checks` — each row's pass/fail against issue #19's goals;
 * :mod:`~brainage.faithfulness.default_choice` — the rule that picks the default DTD variant;
+* :mod:`~brainage.faithfulness.regression` — scoring an age regressor's one output (what is
+  skipped, refused and not applicable, and the sign conventions);
 * :mod:`~brainage.faithfulness.aggregate` — several models' scorecards as mean ± SD.
 
 Maps and inputs are channels-last arrays ``(batch, *spatial, channels)`` with any number of spatial

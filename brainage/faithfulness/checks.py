@@ -17,6 +17,10 @@ Each check reads the scorecard's columns and the thresholds in ``scorecard:`` of
 A check whose number is missing (disabled, no ground truth) is *not measured* (``<NA>``) and is
 not met. ``goals_met`` counts the checks passed; ``verdict`` says ``pass`` when all five are, else
 which fail and which were not measured. The random floor's rows are marked ``floor``.
+
+A check that has no meaning for the scored model (``not_applicable``: the class maps of an age
+regressor, which has one output) is neither: its ``pass_<check>`` is ``n/a``, it is left out of
+``goals_met``, ``goals_measured`` and the verdict, so the row's goals are out of the other checks.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ import pandas as pd
 
 CHECKS = ("randomisation", "class_maps", "aopc", "localisation", "conservation")
 FLOOR = "random"
+NOT_APPLICABLE = "n/a"  # pass_<check> of a check without meaning for the model
 
 
 def _where(measured: pd.Series, passed: pd.Series) -> pd.Series:
@@ -55,18 +60,26 @@ def check_results(card: pd.DataFrame, settings) -> dict:
     }
 
 
-def apply_checks(card: pd.DataFrame, settings) -> pd.DataFrame:
-    """``card`` with ``pass_<check>`` columns, ``goals_met``, ``goals_measured`` and ``verdict``."""
+def apply_checks(card: pd.DataFrame, settings, not_applicable=()) -> pd.DataFrame:
+    """``card`` with ``pass_<check>`` columns, ``goals_met``, ``goals_measured`` and ``verdict``.
+
+    ``not_applicable`` names checks without meaning for the model (e.g. ``("class_maps",)`` for
+    an age regressor): their ``pass_<check>`` is ``n/a`` and they count nowhere.
+    """
+    unknown = [name for name in not_applicable if name not in CHECKS]
+    if unknown:
+        raise ValueError(f"not_applicable: {unknown} are not checks; checks: {list(CHECKS)}")
     card = card.copy()
     results = check_results(card, settings)
     floor = (card["method"] == FLOOR).to_numpy()
     for name, passed in results.items():
         passed[floor] = pd.NA
-        card[f"pass_{name}"] = passed
-    table = pd.DataFrame(results)
+        card[f"pass_{name}"] = NOT_APPLICABLE if name in not_applicable else passed
+    table = pd.DataFrame({name: passed for name, passed in results.items()
+                          if name not in not_applicable})
     card["goals_met"] = table.eq(True).sum(axis=1).to_numpy()
     card["goals_measured"] = table.notna().sum(axis=1).to_numpy()
-    card["verdict"] = [row_verdict(dict(zip(CHECKS, values)), is_floor)
+    card["verdict"] = [row_verdict(dict(zip(table.columns, values)), is_floor)
                        for values, is_floor in zip(table.itertuples(index=False), floor)]
     return card
 

@@ -62,12 +62,13 @@ class DefaultChoice:
     goals_met: int
     more_faithful: dict | None
 
-    def sentence(self) -> str:
-        """The choice in one or two plain sentences, for the verdict and the report."""
+    def sentence(self, goals: int = 5) -> str:
+        """The choice in one or two plain sentences, for the verdict and the report (``goals``:
+        how many checks apply, 4 for an age regressor whose class maps are not applicable)."""
         if self.method is None:
             return "No DTD variant was scored, so no default DTD variant can be chosen."
         text = (f"Default DTD variant by the scorecard rule: **{self.method}** (target "
-                f"{self.target}), {self.goals_met} of 5 goals met")
+                f"{self.target}), {self.goals_met} of {goals} goals met")
         text += "." if self.eligible else (
             "; no DTD variant passes both the conservation and the randomisation check, so "
             "this is the least bad, not a faithful one.")

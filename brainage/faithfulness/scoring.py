@@ -182,7 +182,8 @@ def score_pair(evaluation: Evaluation, pair: ScoredPair, analyzer, settings) -> 
     if inputs.truth.mask is not None:
         evaluation.localisation.append(_tagged(localise(maps, inputs, settings), pair, inputs,
                                                classes))
-    if settings.class_maps.enabled and pair.method != RANDOM:
+    # One output (an age regressor) has no youngest and oldest class: the check does not apply.
+    if settings.class_maps.enabled and pair.method != RANDOM and inputs.logits.shape[1] > 1:
         evaluation.class_maps.append(compare_class_maps(analyzer, pair, inputs, settings))
 
 

@@ -8,5 +8,6 @@ One concern per module: :mod:`~brainage.inference.settings` (the stage's typed s
 :mod:`~brainage.inference.effect_size`, :mod:`~brainage.inference.voxel_tests`,
 :mod:`~brainage.inference.region_tests`, :mod:`~brainage.inference.stat_maps`,
 :mod:`~brainage.inference.null_check`, :mod:`~brainage.inference.ground_truth`,
+:mod:`~brainage.inference.predictions` (an age regressor's predicted age and corrected gap),
 :mod:`~brainage.inference.analysis` (the whole run).
 """

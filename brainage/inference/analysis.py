@@ -19,6 +19,8 @@ from brainage.errors import InferError
 from brainage.inference.explain_run import (ExplainRun, find_explain_run, read_explain_run,
                                             select_methods, select_subjects)
 from brainage.inference.grey_matter import GreyMatter, summarise_grey_matter
+from brainage.inference.predictions import (PREDICTIONS, is_regression, prediction_table,
+                                            stored_correction, with_gap_columns)
 from brainage.inference.region_tests import region_inference
 from brainage.inference.settings import InferSettings
 
@@ -40,6 +42,10 @@ class Context:
     covariates: Covariates
     mask: np.ndarray | None
     train_cfg: object  # the training config with data overrides, or None
+    # An age regressor's predictions.csv of the selected subjects, and its training run's
+    # stored bias correction; None for a classifier.
+    predictions: pd.DataFrame | None = None
+    correction: object = None  # StoredCorrection
 
     @property
     def n_families(self) -> int:
@@ -112,6 +118,9 @@ def prepare(settings: InferSettings) -> Context:
     run = read_explain_run(find_explain_run(settings.explain_dir, settings.outputs_dir))
     methods = select_methods(run, settings.methods)
     selected = select_subjects(run, settings.subjects)
+    predictions, correction = _predictions(run, selected)
+    if predictions is not None:
+        selected = with_gap_columns(selected, predictions)
     design = build_design(selected, settings.design)
     subjects = selected.iloc[design.rows].reset_index(drop=True)
     design = replace(design, rows=np.arange(len(subjects)))  # rows of `subjects` from here on
@@ -124,9 +133,18 @@ def prepare(settings: InferSettings) -> Context:
                                   grey.total_ml if grey is not None else None)
     mask = _mask(settings, grey, run, methods, subjects, reference)
     ctx = Context(settings, run, subjects, design, methods, reference, labels, grey, covariates,
-                  mask, train_cfg)
+                  mask, train_cfg, predictions, correction)
     _check_permutations(ctx)
     return ctx
+
+
+def _predictions(run: ExplainRun, selected: pd.DataFrame) -> tuple:
+    """An age regressor's ``(predictions table, StoredCorrection)`` of the selected subjects, with
+    the training run's stored correction; ``(None, None)`` for a classifier."""
+    if not is_regression(run.summary):
+        return None, None
+    stored = stored_correction(run.train_dir)
+    return prediction_table(selected, stored.correction, run.dir), stored
 
 
 def _check_permutations(ctx: Context) -> None:
@@ -221,6 +239,8 @@ def run_inference(settings: InferSettings, work) -> dict:
     t0 = time.perf_counter()
     work = Path(work)
     ctx = prepare(settings)
+    if ctx.predictions is not None:
+        ctx.predictions.to_csv(work / PREDICTIONS, index=False)
     results, null_tables = {}, []
     for method in ctx.methods:
         log.info("testing %s (%d subjects)", method, len(ctx.subjects))

@@ -9,6 +9,11 @@ A design is built from ``subjects.csv`` by a registered builder (``design.kind``
 
 Any numeric column of ``subjects.csv`` serves ``regressor`` and ``median_split``, so a column a
 later explain run adds (such as ``gap``) needs no code here.
+
+The explain run of an age regressor (its ``subjects.csv`` has ``predicted_age``) has gap groups in
+place of age bins: ``bin`` 0 is the low-gap, 1 the high-gap group (split at the median corrected
+gap), so ``bins`` compares them (``highgap_vs_lowgap``); ``correct`` has no classes to be right
+about and is refused.
 """
 from __future__ import annotations
 
@@ -94,7 +99,25 @@ def _two_groups(name, labels, in_a, in_b, description) -> Design:
                   description)
 
 
+def _is_regression(subjects: pd.DataFrame) -> bool:
+    """An age regressor's explained subjects (explain writes their predicted age in years)."""
+    return "predicted_age" in subjects.columns
+
+
+def _gap_groups(subjects: pd.DataFrame, spec: DesignSpec) -> Design:
+    """An age regressor's high- vs low-gap group (``bin`` 1 vs 0)."""
+    if spec.groups is not None and sorted(int(k) for k in spec.groups) != [0, 1]:
+        raise InferError(f"design.groups={list(spec.groups)}: a regression run's explained subjects "
+                         "have two gap groups, 0 (low gap) and 1 (high gap); use design.groups=null")
+    bins = subjects["bin"].to_numpy()
+    return _two_groups("highgap_vs_lowgap", ("lowgap", "highgap"), bins == 0, bins == 1,
+                       "positive t: more relevance in the high- than in the low-gap group "
+                       "(split at the median bias-corrected brain-age gap)")
+
+
 def _bins(subjects: pd.DataFrame, spec: DesignSpec) -> Design:
+    if _is_regression(subjects):
+        return _gap_groups(subjects, spec)
     present = sorted(int(b) for b in subjects["bin"].unique())
     if spec.groups is None:
         if len(present) < 2:
@@ -113,6 +136,10 @@ def _bins(subjects: pd.DataFrame, spec: DesignSpec) -> Design:
 
 
 def _correct(subjects: pd.DataFrame, spec: DesignSpec) -> Design:
+    if _is_regression(subjects):
+        raise InferError("design.kind=correct: the explain run is of an age regressor, which has "
+                         "no classes to be right or wrong about; use design.kind=median_split or "
+                         "regressor with design.column=gap_corrected")
     correct = (subjects["predicted"] == subjects["bin"]).to_numpy()
     return _two_groups("correct_vs_wrong", ("wrong", "correct"), ~correct, correct,
                        "positive t: more relevance in correctly than in wrongly classified subjects")

@@ -115,6 +115,16 @@ def _checks(ctx, tables: dict, nulls, work: Path) -> tuple:
     return rates, found
 
 
+def _regression_summary(ctx) -> dict:
+    """An age regressor's predictions and the stored correction (nothing for a classifier)."""
+    if ctx.predictions is None:
+        return {}
+    table = ctx.predictions
+    return {"task": "regression", "predictions": "predictions.csv",
+            "gap_correction": ctx.correction.summary(),
+            "mae_subjects": float((table["predicted_age"] - table["age"]).abs().mean())}
+
+
 def finish_run(ctx, results: dict, nulls, work: Path, seconds: float) -> dict:
     """Region tables, checks, faithfulness status and ``report.html``; returns the summary."""
     import nilearn
@@ -142,6 +152,7 @@ def finish_run(ctx, results: dict, nulls, work: Path, seconds: float) -> dict:
         "null_check": None if rates is None else rates.to_dict(orient="records"),
         "sensitivity": None if found is None else found.to_dict(orient="records"),
         "nilearn": nilearn.__version__, "seconds": seconds,
+        **_regression_summary(ctx),
     }
     figures = [f for r in results.values() for f in r["figures"]]
     write_report(work, summary, tables, figures, s.regions.top_k, rates, found)

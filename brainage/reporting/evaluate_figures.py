@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from brainage.reporting.canvas import new_figure, save
-from brainage.reporting.scorecard_cells import pair_labels
+from brainage.reporting.scorecard_cells import NOT_APPLICABLE, applicable_goals, pair_labels
 
 CHECK_COLUMNS = ("randomisation", "class_maps", "aopc", "localisation", "conservation")
 
@@ -59,24 +59,36 @@ def evaluate_figures(folder: Path, results: dict, card: pd.DataFrame, cascade: l
                             folder / "localisation.png")
 
 
+_NA_STATUS = -1.0  # a check that does not apply (an age regressor's class maps)
+
+
+def _status(value) -> float:
+    """1 pass, 0 fail, NaN not measured, ``_NA_STATUS`` not applicable (``n/a``)."""
+    if isinstance(value, str) and value == NOT_APPLICABLE:
+        return _NA_STATUS
+    return np.nan if pd.isna(value) else float(bool(value))
+
+
 def scorecard_figure(card: pd.DataFrame, out_png) -> Path:
     """Pass (green), fail (red) and not measured (grey) per pair and check; the floor left out."""
     from matplotlib.colors import ListedColormap
 
     card = card[card["verdict"] != "floor"]
     labels = list(pair_labels(card))
-    status = np.array([[np.nan if pd.isna(v) else float(bool(v)) for v in card[f"pass_{c}"]]
+    status = np.array([[_status(v) for v in card[f"pass_{c}"]]
                        for c in CHECK_COLUMNS]).T.reshape(len(card), len(CHECK_COLUMNS))
     fig, ax = new_figure(1, 1, figsize=(7, 0.45 * len(labels) + 1.6))
-    shown = np.where(np.isnan(status), 0.5, status)
+    shown = np.where(np.isnan(status) | (status == _NA_STATUS), 0.5, status)
     ax.imshow(shown, cmap=ListedColormap(["#d9534f", "#bbbbbb", "#5cb85c"]), vmin=0, vmax=1,
               aspect="auto")
     for (i, j), value in np.ndenumerate(status):
-        ax.text(j, i, "–" if np.isnan(value) else ("pass" if value else "fail"), ha="center",
-                va="center", fontsize=8)
+        text = "n/a" if value == _NA_STATUS else "–" if np.isnan(value) else (
+            "pass" if value else "fail")
+        ax.text(j, i, text, ha="center", va="center", fontsize=8)
     ax.set_xticks(range(len(CHECK_COLUMNS)), [c.replace("_", " ") for c in CHECK_COLUMNS])
-    ax.set_yticks(range(len(labels)), [f"{lab} ({g}/5)" for lab, g in zip(labels,
-                                                                           card["goals_met"])])
+    goals = [applicable_goals(row) for _, row in card.iterrows()]
+    ax.set_yticks(range(len(labels)), [f"{lab} ({g}/{n})" for lab, g, n in
+                                       zip(labels, card["goals_met"], goals)])
     ax.set_title("Faithfulness scorecard: goals of issue #19")
     fig.tight_layout()
     return save(fig, out_png, dpi=110)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from brainage.reporting.scorecard_cells import scorecard_cells, scorecard_step
+from brainage.reporting.scorecard_cells import regression_notes, scorecard_cells, scorecard_step
 
 STYLE = ("<style>body{font-family:sans-serif;max-width:1250px;margin:auto;padding:1em}"
          "img{max-width:100%;border:1px solid #ccc}.tbl{border-collapse:collapse;font-size:88%}"
@@ -34,6 +34,7 @@ def write_report(work: Path, summary: dict, card: pd.DataFrame, choice: str,
         "<h1>Is the explanation faithful?</h1>", _scope(summary),
         "<h2>Scorecard</h2>",
         scorecard_cells(card, step).to_html(index=False, border=0, classes="tbl", escape=True),
+        *[f"<p>{html.escape(note)}</p>" for note in regression_notes(summary)],
         f"<p>{_markdown_bold(choice)}</p>", *_figures(work), *_model_links(summary),
         "<h2>Verdict (verdict.md)</h2>", f"<pre>{html.escape(verdict_text)}</pre>",
         "</body></html>"]

@@ -120,7 +120,21 @@ def _header(summary: dict) -> list:
         f"{html.escape(', '.join(summary['covariates']['columns']) or 'none')} (and an intercept)."
         f"</p>" + (f"<ul>{notes}</ul>" if notes else ""),
         f"<p><b>{html.escape(significance_text(summary))}</b></p>",
+        *_regression_lines(summary),
     ]
+
+
+def _regression_lines(summary: dict) -> list:
+    """An age regressor's predictions and the correction they use (nothing for a classifier)."""
+    if summary.get("task") != "regression":
+        return []
+    gap = summary["gap_correction"]
+    how = ("corrected by the training run's bias correction, fitted on its validation split "
+           f"(<code>{html.escape(gap['from'])}</code>)" if gap["correction"] else
+           f"uncorrected: the training run has no bias correction ({html.escape(str(gap['problem']))})")
+    return [f"<p>Age regression: predicted age and brain-age gap of the tested subjects in "
+            f"<code>predictions.csv</code> (MAE {summary['mae_subjects']:.2f} years), the gap "
+            f"{how}.</p>"]
 
 
 def _methods_section(summary: dict) -> list:

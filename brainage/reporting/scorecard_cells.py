@@ -11,6 +11,39 @@ import numpy as np
 import pandas as pd
 
 MARKS = {True: "✓", False: "✗"}
+# pass_<check> of a check without meaning for the model (brainage.faithfulness.checks): an age
+# regressor's class maps. Shown as "n/a", counted neither as met nor as a goal.
+NOT_APPLICABLE = "n/a"
+CHECK_COUNT = 5
+
+
+def applicable_goals(row) -> int:
+    """How many of the five checks apply to a scorecard row (5, or 4 for an age regressor)."""
+    return CHECK_COUNT - sum(1 for key, value in row.items()
+                             if str(key).startswith("pass_") and isinstance(value, str)
+                             and value == NOT_APPLICABLE)
+
+
+def regression_notes(summary: dict) -> list:
+    """Sentences under the scorecard of an age regressor (``summary["task"] == "regression"``):
+    what is explained, the sign of AOPC, conservation, the checks that do not apply and the
+    explainers skipped; none for a classifier."""
+    if summary.get("task") != "regression":
+        return []
+    notes = [f"Regression run: every map explains the predicted {summary['explained_output']}. "
+             "AOPC is in years: the mean drop of the predicted age as the most relevant patches "
+             "are replaced first (positive relevance is evidence for an older brain, so a "
+             "faithful map's removal lowers the prediction: higher is better). Conservation: "
+             "relevance sums to the predicted age, or to the predicted age minus the "
+             "reference's for reference-rooted methods."]
+    notes += [f"{check.replace('_', ' ')}: n/a — {why}; goals are out of "
+              f"{CHECK_COUNT - len(summary['not_applicable'])}."
+              for check, why in summary["not_applicable"].items()]
+    skipped = summary.get("skipped_methods") or {}
+    if skipped:
+        notes.append("Skipped (they need classes): " + "; ".join(
+            f"{method} ({why})" for method, why in skipped.items()) + ".")
+    return notes
 
 
 def pair_labels(table: pd.DataFrame) -> pd.Series:
@@ -33,6 +66,8 @@ def _mark(row, check: str | None) -> str:
     if check is None or f"pass_{check}" not in row:
         return ""
     value = row[f"pass_{check}"]
+    if isinstance(value, str) and value == NOT_APPLICABLE:
+        return " " + NOT_APPLICABLE
     mark = "–" if value is None or pd.isna(value) else MARKS[bool(value)]
     counted = row.get(f"pass_{check}_models")
     if counted is not None and pd.notna(counted) and pd.notna(row.get("n_models")):
@@ -79,8 +114,10 @@ def scorecard_cells(card: pd.DataFrame, step: str) -> pd.DataFrame:
                 text = "no identity" if text == "–" and row["method"] != "random" else text
             else:
                 text = _number(value, sd)
-            cells[header] = text + (_mark(row, check) if row["verdict"] != "floor" else "")
-        cells["goals"] = "" if row["verdict"] == "floor" else f"{int(row['goals_met'])}/5"
+            mark = _mark(row, check) if row["verdict"] != "floor" else ""
+            cells[header] = NOT_APPLICABLE if mark.strip() == NOT_APPLICABLE else text + mark
+        cells["goals"] = ("" if row["verdict"] == "floor"
+                          else f"{int(row['goals_met'])}/{applicable_goals(row)}")
         cells["verdict"] = row["verdict"]
         rows.append(cells)
     return pd.DataFrame(rows)

@@ -12,6 +12,7 @@ import pandas as pd
 from brainage.reporting.scorecard_cells import (
     markdown_table,
     pair_labels,
+    regression_notes,
     scorecard_cells,
     scorecard_step,
 )
@@ -38,7 +39,9 @@ def verdict(summary: dict, results: dict, card: pd.DataFrame, choice: str, train
     lines += perturbation_section(summary["perturbation"], results, floor)
     lines += randomisation_section(summary, results)
     lines += localisation_section(summary["localisation"], results)
-    lines += class_map_section(results)
+    lines += (class_map_section(results) if "class_maps" not in summary.get("not_applicable", {})
+              else ["", "## 4. Class maps: not applicable", "",
+                    f"Not scored: {summary['not_applicable']['class_maps']}."])
     lines += gradcam_section(results)
     lines += summary_section(summary, results, floor)
     lines.append("")
@@ -166,6 +169,9 @@ def scorecard_section(summary: dict, card: pd.DataFrame, choice: str) -> list:
             f"{goals['max_conservation_error']:.0e}. ✓ met, ✗ not met, – not measured; "
             "`scorecard.csv` holds every number, SE and n.", ""]
     lines += markdown_table(scorecard_cells(card, step))
+    notes = regression_notes(summary)
+    if notes:
+        lines += [""] + [f"- {note}" for note in notes]
     return lines + ["", choice, ""]
 
 
@@ -200,4 +206,7 @@ def summary_verdict(summary: dict, card: pd.DataFrame, choice: str, floor: str) 
              "apply to the means, and each mark says how many models passed on their own.", "",
              models, ""]
     lines += markdown_table(scorecard_cells(card, scorecard_step(card)))
+    notes = regression_notes(summary)
+    if notes:
+        lines += [""] + [f"- {note}" for note in notes]
     return "\n".join(lines + ["", choice, ""])

@@ -12,7 +12,7 @@ import logging
 import numpy as np
 
 from brainage.errors import TrainError
-from brainage.training.age_gap import AgeBiasCorrection, gap_age_correlations, gap_table
+from brainage.data.age_gap import AgeBiasCorrection, gap_age_correlations, gap_table
 from brainage.training.checkpoint import RunState
 from brainage.training.intervals import CONFIDENCE
 from brainage.training.settings import TrainSettings
@@ -102,7 +102,7 @@ def regression_run_metrics(settings: TrainSettings, data, state: RunState, test_
     -------
     metrics : dict
     table : DataFrame
-        From :func:`brainage.training.age_gap.gap_table`.
+        From :func:`brainage.data.age_gap.gap_table`.
     """
     ages = data.table["age"].to_numpy(dtype=float)
     train_ages = ages[data.indices("train")]

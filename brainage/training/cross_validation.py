@@ -5,7 +5,9 @@
 sub-run ``fold<i>/``, and the rest is split into training and validation in the data stage's
 proportions (``data.split``), stratified again. Every subject is tested exactly once over the k
 folds. The folds' ``metrics.json`` are gathered into ``sweep.csv``, ``sweep_summary.csv`` (mean and
-SD over folds) and ``sweep.md`` by :mod:`brainage.training.sweeps`.
+SD over folds) and ``sweep.md`` by :mod:`brainage.training.sweeps`. A regression run
+(``model.task=regression``) is stratified by age bin the same way; its fold table holds the test
+MAE, RMSE, Pearson r and R² of every fold and the baselines' MAE, with mean and SD over folds.
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ from brainage.errors import DataError, TrainError
 log = logging.getLogger(__name__)
 
 FOLD_DIR = "fold{fold}"
+# A regressor's test metrics summarised over folds (metrics.json keys, years for the errors).
+REGRESSION_FOLD_METRICS = ("mae", "rmse", "pearson_r", "r2")
 
 
 def fold_split(bins, k: int, fold: int, seed: int, val_fraction: float) -> np.ndarray:
@@ -79,11 +83,14 @@ def fold_dir(run_dir: Path, fold: int) -> Path:
 
 def summarise_folds(run_dir: Path, results: list) -> dict:
     """Write the fold table (``sweep.csv``, ``sweep_summary.csv``, ``sweep.md``) into
-    ``run_dir``; returns the mean and SD over folds of the test accuracies, network and baselines."""
+    ``run_dir``; returns the mean and SD over folds of the test metrics, network and baselines:
+    the accuracy of a classifier, MAE, RMSE, r and R² of a regressor (baselines: their MAE)."""
     from brainage.training.sweeps import write_sweep_tables
 
     paths = write_sweep_tables(run_dir, None, "cv_fold")
     summary = {"cv_folds": len(results), "tables": {k: str(p) for k, p in paths.items()}}
+    if results[0].get("task") == "regression":
+        return _summarise_regression_folds(run_dir, results, summary)
     columns = {"cnn": [r["test_accuracy"] for r in results]}
     for name in results[0].get("baselines", {}):
         columns[name] = [r["baselines"][name]["test_accuracy"] for r in results]
@@ -96,3 +103,27 @@ def summarise_folds(run_dir: Path, results: list) -> dict:
                      + " ".join(f"{100 * v:.1f}" for v in values))
     log.info("%d-fold cross-validation (%s)\n%s", len(results), run_dir, "\n".join(lines))
     return summary
+
+
+def _summarise_regression_folds(run_dir: Path, results: list, summary: dict) -> dict:
+    """A regressor's folds: ``summary["cnn"][metric]`` and ``summary[<baseline>]["mae"]``, each
+    ``{mean, sd, per_fold}`` (an undefined metric of a fold, e.g. r of constant predictions, is
+    NaN and left out of its mean and SD)."""
+    columns = {("cnn", key): [r[key] for r in results] for key in REGRESSION_FOLD_METRICS}
+    for name in results[0].get("baselines", {}):
+        columns[(name, "mae")] = [r["baselines"][name].get("mae") for r in results]
+    lines = [f"{'test metric over folds':<36}{'mean':>9}{'SD':>8}  per fold"]
+    for (name, key), values in columns.items():
+        values = np.asarray([np.nan if v is None else v for v in values], dtype=float)
+        finite = values[np.isfinite(values)]
+        mean = float(finite.mean()) if len(finite) else None
+        sd = float(finite.std(ddof=1)) if len(finite) > 1 else None
+        summary.setdefault(name, {})[key] = {"mean": mean, "sd": sd, "per_fold": values.tolist()}
+        lines.append(f"{name + ' ' + key:<36}{_number(mean):>9}{_number(sd):>8}  "
+                     + " ".join(f"{v:.3f}" for v in values))
+    log.info("%d-fold cross-validation (%s)\n%s", len(results), run_dir, "\n".join(lines))
+    return summary
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.3f}"

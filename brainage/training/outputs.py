@@ -51,7 +51,7 @@ def write_run_outputs(run_dir: Path, history: list, best_epoch: int | None, data
 def write_regression_outputs(run_dir: Path, history: list, best_epoch: int | None, table,
                              metrics: dict) -> None:
     """A regression run's ``history.csv``, ``test_predictions.csv`` (the gap table of
-    :func:`brainage.training.age_gap.gap_table`), ``training_curves.png``,
+    :func:`brainage.data.age_gap.gap_table`), ``training_curves.png``,
     ``predicted_age.png`` and ``age_gap.png``, then ``metrics.json``."""
     from brainage.reporting.age_figures import age_gap_figure, predicted_age_figure
     from brainage.reporting.training_figures import training_curves_figure

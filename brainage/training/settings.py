@@ -168,10 +168,6 @@ class TrainSettings:
                              f"one of {', '.join(REGRESSION_MONITORS)}")
         if not regression and "mae" in self.monitor:
             raise TrainError(f"trainer.monitor={self.monitor} needs model.task=regression")
-        if regression and self.cv_folds is not None:
-            # The fold tables (brainage.training.sweeps) summarise accuracies only, so far.
-            raise TrainError("trainer.cv_folds with model.task=regression is not supported yet; "
-                             "train one split (trainer.cv_folds=null)")
 
     @property
     def logged(self) -> tuple:

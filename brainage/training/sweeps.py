@@ -2,6 +2,7 @@
 
 One row per run (the overrides it ran with, its test accuracy, balanced and per-bin accuracy,
 each baseline's test accuracy on the same split (``baseline_<name>``), best epoch, timings;
+a regression run: its test MAE, RMSE, Pearson r and R² (``test_mae``, …) and each baseline's MAE;
 unfinished runs have status ``unfinished``) in ``sweep.csv`` and ``sweep.md``, and
 ``sweep_summary.csv``: mean, SD and count over one override (seeds, usually) per remaining
 setting. The folds of a cross-validation run (``fold<i>/`` with ``trainer.cv_folds``) are runs
@@ -20,6 +21,9 @@ import pandas as pd
 from brainage.errors import TrainError
 
 METRICS = ["test_accuracy", "test_balanced_accuracy"]
+# A regression run's (model.task=regression) test metrics: metrics.json key -> sweep column.
+REGRESSION_METRICS = {"mae": "test_mae", "rmse": "test_rmse", "pearson_r": "test_pearson_r",
+                      "r2": "test_r2"}
 SKIP_DIRS = {".submitit", "checkpoint", ".hydra"}
 
 
@@ -102,7 +106,8 @@ def summarise(table: pd.DataFrame, over: str) -> pd.DataFrame:
     """Mean, SD and n of the test metrics over ``over`` for each combination of other overrides."""
     done = table[table["status"] == "finished"]
     metric_cols = [c for c in table.columns
-                   if c in METRICS or c.startswith(("test_acc_bin", "baseline_"))]
+                   if c in METRICS or c in REGRESSION_METRICS.values()
+                   or c.startswith(("test_acc_bin", "baseline_"))]
     settings = [c for c in table.columns
                 if c not in ("run", "status", over) and c not in _metric_names(table)]
     if done.empty:
@@ -161,11 +166,16 @@ def write_sweep_tables(sweep_dir, out, over: str) -> dict:
 
 def _metric_columns(metrics: dict) -> dict:
     # .get: metrics.json of runs made by earlier versions may lack newer keys.
-    out = {key: metrics.get(key) for key in METRICS}
+    if metrics.get("task") == "regression":  # years: the errors, r and R², baselines' MAE
+        out = {column: metrics.get(key) for key, column in REGRESSION_METRICS.items()}
+        score = "mae"
+    else:
+        out = {key: metrics.get(key) for key in METRICS}
+        score = "test_accuracy"
     for k, value in enumerate(metrics.get("test_per_bin_accuracy") or []):
         out[f"test_acc_bin{k}"] = value
     for name, entry in (metrics.get("baselines") or {}).items():
-        out[f"baseline_{name}"] = entry.get("test_accuracy")
+        out[f"baseline_{name}"] = entry.get(score)
     out["cv_fold"] = metrics.get("cv_fold")
     timings = metrics.get("timings") or {}
     out.update(test_n=metrics.get("test_n"), best_epoch=metrics.get("best_epoch"),
@@ -179,6 +189,7 @@ def _metric_columns(metrics: dict) -> dict:
 
 def _metric_names(table: pd.DataFrame) -> set:
     sample = _metric_columns({"test_per_bin_accuracy": [0] * 64})
+    sample.update(_metric_columns({"task": "regression"}))
     return {c for c in table.columns if c in sample or c.startswith("baseline_")}
 
 

@@ -88,3 +88,48 @@ def test_two_fold_cross_validation_of_the_training_stage(tmp_path, monkeypatch):
 
     with pytest.raises(TrainError, match="resumed fold by fold: trainer.resume=<run>/fold<i>"):
         train(compose_train("trainer.cv_folds=2", f"trainer.resume={run}"), data=tiny_data())
+
+
+@pytest.mark.slow
+def test_two_fold_cross_validation_of_a_regressor(tmp_path):
+    """model.task=regression with trainer.cv_folds=2: folds stratified by age bin, each fold a
+    regression sub-run, the fold table with mean ± SD of MAE, RMSE, r and R² (and baselines' MAE)."""
+    cfg = compose_train("model.task=regression", "trainer.cv_folds=2", "trainer.epochs=2",
+                        "trainer.learning_rate=3e-3", "seed=4",
+                        "trainer.baselines.models=[ridge_age_blocks]")
+    run = tmp_path / "cv"
+    summary = train(cfg, run_dir=run, data=tiny_data())
+
+    fold_metrics = []
+    for fold in (0, 1):
+        fold_run = run / f"fold{fold}"
+        metrics = json.loads((fold_run / "metrics.json").read_text())
+        fold_metrics.append(metrics)
+        assert metrics["task"] == "regression" and (metrics["cv_folds"], metrics["cv_fold"]) == (2, fold)
+        assert (fold_run / "test_predictions.csv").is_file()
+        split = pd.read_csv(fold_run / "split.csv", dtype={"subject_id": str})
+        # Stratified by age bin: half of each bin's 20 subjects tested in each fold.
+        assert split.groupby("bin")["split"].apply(lambda s: (s == "test").sum()).tolist() == [10] * 3
+        predictions = pd.read_csv(fold_run / "test_predictions.csv", dtype={"subject_id": str})
+        assert sorted(predictions["subject_id"]) == sorted(split.loc[split["split"] == "test",
+                                                                     "subject_id"])
+    for key in ("mae", "rmse", "pearson_r", "r2"):
+        values = np.array([m[key] for m in fold_metrics], dtype=float)
+        entry = summary["cnn"][key]
+        np.testing.assert_allclose(entry["per_fold"], values)
+        assert entry["mean"] == pytest.approx(values.mean())
+        assert entry["sd"] == pytest.approx(values.std(ddof=1))
+    baseline = [m["baselines"]["ridge_age_blocks"]["mae"] for m in fold_metrics]
+    assert summary["ridge_age_blocks"]["mae"]["mean"] == pytest.approx(np.mean(baseline))
+
+    table = pd.read_csv(run / "sweep.csv")
+    assert table["run"].tolist() == ["fold0", "fold1"] and table["cv_fold"].tolist() == [0, 1]
+    np.testing.assert_allclose(table["test_mae"], [m["mae"] for m in fold_metrics])
+    np.testing.assert_allclose(table["baseline_ridge_age_blocks"], baseline)
+    assert "test_accuracy" not in table.columns
+    means = pd.read_csv(run / "sweep_summary.csv")
+    assert len(means) == 1 and means.loc[0, "n"] == 2
+    for key in ("mae", "rmse", "pearson_r", "r2"):
+        assert means.loc[0, f"test_{key}_mean"] == pytest.approx(summary["cnn"][key]["mean"])
+        assert means.loc[0, f"test_{key}_sd"] == pytest.approx(summary["cnn"][key]["sd"])
+    assert "test_mae_mean" in (run / "sweep.md").read_text()

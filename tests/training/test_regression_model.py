@@ -61,8 +61,9 @@ def test_an_accuracy_monitor_is_refused_for_a_regression():
         TrainSettings.from_cfg(compose_train("model.task=regression", "trainer.monitor=val_accuracy"))
     with pytest.raises(TrainError, match="needs model.task=regression"):
         TrainSettings.from_cfg(compose_train("trainer.monitor=val_mae"))
-    with pytest.raises(TrainError, match="cv_folds with model.task=regression"):
-        TrainSettings.from_cfg(compose_train("model.task=regression", "trainer.cv_folds=3"))
+    # k-fold cross-validation of a regressor is accepted (folds stratified by age bin).
+    settings = TrainSettings.from_cfg(compose_train("model.task=regression", "trainer.cv_folds=3"))
+    assert settings.cv_folds == 3 and settings.model.is_regression
 
 
 @pytest.mark.parametrize("loss, expected", [("mae", (1.0 + 3.0) / 2), ("mse", (1.0 + 9.0) / 2)])
