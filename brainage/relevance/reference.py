@@ -102,10 +102,38 @@ def difference_forward(dag: Dag, reference, delta) -> Differences:
 def route_max(step: Step, a_ref, da, dy, values: list) -> list:
     """Each max-pooling output's value (a share of ``Δy``) handed to one input of its window:
     the maximum at ``x`` where ``Δy ≥ 0``, the maximum at the reference elsewhere."""
-    _, vjp_x = value_and_vjp(step.pre_activation, [a_ref + da])
-    _, vjp_ref = value_and_vjp(step.pre_activation, [ops.broadcast_to(a_ref, da.shape)])
+    at_x, at_ref = a_ref + da, ops.broadcast_to(a_ref, da.shape)
     rose = dy >= 0
-    return [vjp_x(ops.where(rose, v, 0.0))[0] + vjp_ref(ops.where(rose, 0.0, v))[0] for v in values]
+    return [to_window_maximum(step, at_x, ops.where(rose, v, 0.0))
+            + to_window_maximum(step, at_ref, ops.where(rose, 0.0, v)) for v in values]
+
+
+def to_window_maximum(step: Step, a, value):
+    """``value`` (shaped like the pooling's output) handed to the first maximum of each window of
+    ``a``. Ties matter here (a constant reference ties every window) and the backends' max-pool
+    gradients treat them differently, so global and non-overlapping valid windows pick the first
+    maximum explicitly; other windows fall back to the max-pool gradient."""
+    spatial, channels = tuple(a.shape[1:-1]), a.shape[-1]
+    layer = step.layer
+    if not hasattr(layer, "pool_size"):  # global max pooling: one window per channel
+        flat = ops.reshape(a, (-1, int(np.prod(spatial)), channels))
+        first = ops.one_hot(ops.argmax(flat, axis=1), flat.shape[1], axis=1, dtype=a.dtype)
+        return ops.reshape(first * ops.reshape(value, (-1, 1, channels)), ops.shape(a))
+    pool, strides = tuple(layer.pool_size), tuple(layer.strides)
+    if pool != strides or layer.padding != "valid":
+        _, vjp = value_and_vjp(step.pre_activation, [a])
+        return vjp(value)[0]
+    out = [n // p for n, p in zip(spatial, pool)]
+    nd = len(spatial)
+    cropped = a[(slice(None),) + tuple(slice(0, o * p) for o, p in zip(out, pool))]
+    split = [-1] + [d for o, p in zip(out, pool) for d in (o, p)] + [channels]
+    order = [0] + [1 + 2 * k for k in range(nd)] + [2 * nd + 1] + [2 + 2 * k for k in range(nd)]
+    windows = ops.transpose(ops.reshape(cropped, split), order)
+    windows = ops.reshape(windows, tuple(windows.shape[: nd + 2]) + (-1,))
+    first = ops.one_hot(ops.argmax(windows, axis=-1), windows.shape[-1], dtype=a.dtype)
+    routed = ops.reshape(first * value[..., None], tuple(windows.shape[: nd + 2]) + pool)
+    back = ops.reshape(ops.transpose(routed, list(np.argsort(order))), (-1, *[o * p for o, p in zip(out, pool)], channels))
+    return ops.pad(back, [(0, 0)] + [(0, n - o * p) for n, o, p in zip(spatial, out, pool)] + [(0, 0)])
 
 
 class ReferenceAnalyzer(Analyzer):
@@ -248,4 +276,4 @@ class ReferenceAnalyzer(Analyzer):
 
 
 __all__ = ["ReferenceAnalyzer", "Differences", "linear_part", "difference_map", "difference_forward",
-           "route_max"]
+           "route_max", "to_window_maximum"]

@@ -81,5 +81,7 @@ def test_tensorflow_and_jax_explain_graphs_alike(tmp_path, rng):
         np.testing.assert_allclose(jax_maps[key + "__outputs"], e.outputs, rtol=1e-5,
                                    atol=1e-6 * np.abs(e.outputs).max(), err_msg=key)
         trace = np.array(list(e.trace.values()))
+        if not trace.size:  # Grad-CAM keeps no trace
+            continue
         scale = max(np.abs(trace).max(), np.abs(e.scale).max())
         np.testing.assert_allclose(jax_maps[key + "__trace"], trace, rtol=1e-5, atol=1e-5 * scale, err_msg=key)

@@ -133,3 +133,20 @@ def test_gradcam_refuses_a_layer_after_resampling():
     with pytest.raises(ValueError, match="gradcam: layer 'dec_conv' is not on the input's spatial grid"):
         make_analyzer(model, "gradcam", layer="dec_conv")
     assert make_analyzer(model, "gradcam", layer="enc_conv2").layer == "enc_conv2"
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_constant_reference_ties_every_window_and_stays_complete(method, rng):
+    """Zero reference, zero biases: every max-pooling window ties at the reference, and each
+    output's difference still goes to one input (the first maximum), as in the hand walk."""
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((6, 5, 4, 1))
+    a = keras.layers.Conv3D(3, 3, padding="same", name="conv")(inputs)
+    a = keras.layers.ReLU(name="relu")(keras.layers.MaxPooling3D(2, name="maxpool")(a))
+    g = keras.layers.GlobalMaxPooling3D(name="gmp")(keras.layers.Conv3D(2, 1, name="mix")(a))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="logits")(g))
+    x = -rng.uniform(0.0, 1.0, (2, 6, 5, 4, 1)).astype("float32")  # some maxima fall below the reference
+    e = make_analyzer(model, method, compile=False).explain(x, target=1)
+    maps = _dense_maps(model, method, e, x, 0.0, np.eye(2)[[1, 1]])
+    np.testing.assert_allclose(e.maps, maps, rtol=1e-5, atol=1e-5 * np.abs(maps).max())
+    _assert_complete(e)
