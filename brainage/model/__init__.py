@@ -18,7 +18,12 @@ from brainage.model.settings import (
     model_from_config,
 )
 from brainage.model.sfcn import build_sfcn
-from brainage.model.taylor2019 import SEED_INPUT_SHAPE, build_model, feature_shape, minimum_input_size
+from brainage.model.taylor2019 import (
+    SEED_INPUT_SHAPE,
+    build_model,
+    feature_shape,
+    minimum_input_size,
+)
 
 __all__ = ["ARCHITECTURES", "REGRESSION_LOSSES", "SEED_INPUT_SHAPE", "TASKS", "ModelSettings", "age_head",
            "build_model", "build_resnet3d", "build_sfcn", "feature_shape", "fold_age_head",

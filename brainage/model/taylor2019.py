@@ -30,6 +30,7 @@ import keras
 
 from brainage.errors import ModelError
 from brainage.model.parts import check_sizes, checked_input_shape, output_head
+
 SEED_INPUT_SHAPE = (100, 124, 104, 1)
 
 

@@ -25,7 +25,6 @@ from collections.abc import Sequence
 import numpy as np
 from keras import ops
 
-from brainage.relevance._backend import value_and_vjp
 from brainage.relevance._dag import Dag, chain_dag, is_merge
 from brainage.relevance._graph import Step
 from brainage.relevance.analyzer import Analyzer
@@ -33,6 +32,7 @@ from brainage.relevance.canonizers import Canonizer
 from brainage.relevance.dag_propagation import merge_forward
 from brainage.relevance.explanation import Explanation
 from brainage.relevance.heads import Head, region_head
+from brainage.relevance.propagation import to_window_maximum
 from brainage.relevance.targets import TargetSpec
 
 # Where the linear part of this step is identity (Dropout, ReLU layers, folded BN).
@@ -106,34 +106,6 @@ def route_max(step: Step, a_ref, da, dy, values: list) -> list:
     rose = dy >= 0
     return [to_window_maximum(step, at_x, ops.where(rose, v, 0.0))
             + to_window_maximum(step, at_ref, ops.where(rose, 0.0, v)) for v in values]
-
-
-def to_window_maximum(step: Step, a, value):
-    """``value`` (shaped like the pooling's output) handed to the first maximum of each window of
-    ``a``. Ties matter here (a constant reference ties every window) and the backends' max-pool
-    gradients treat them differently, so global and non-overlapping valid windows pick the first
-    maximum explicitly; other windows fall back to the max-pool gradient."""
-    spatial, channels = tuple(a.shape[1:-1]), a.shape[-1]
-    layer = step.layer
-    if not hasattr(layer, "pool_size"):  # global max pooling: one window per channel
-        flat = ops.reshape(a, (-1, int(np.prod(spatial)), channels))
-        first = ops.one_hot(ops.argmax(flat, axis=1), flat.shape[1], axis=1, dtype=a.dtype)
-        return ops.reshape(first * ops.reshape(value, (-1, 1, channels)), ops.shape(a))
-    pool, strides = tuple(layer.pool_size), tuple(layer.strides)
-    if pool != strides or layer.padding != "valid":
-        _, vjp = value_and_vjp(step.pre_activation, [a])
-        return vjp(value)[0]
-    out = [n // p for n, p in zip(spatial, pool)]
-    nd = len(spatial)
-    cropped = a[(slice(None),) + tuple(slice(0, o * p) for o, p in zip(out, pool))]
-    split = [-1] + [d for o, p in zip(out, pool) for d in (o, p)] + [channels]
-    order = [0] + [1 + 2 * k for k in range(nd)] + [2 * nd + 1] + [2 + 2 * k for k in range(nd)]
-    windows = ops.transpose(ops.reshape(cropped, split), order)
-    windows = ops.reshape(windows, tuple(windows.shape[: nd + 2]) + (-1,))
-    first = ops.one_hot(ops.argmax(windows, axis=-1), windows.shape[-1], dtype=a.dtype)
-    routed = ops.reshape(first * value[..., None], tuple(windows.shape[: nd + 2]) + pool)
-    back = ops.reshape(ops.transpose(routed, list(np.argsort(order))), (-1, *[o * p for o, p in zip(out, pool)], channels))
-    return ops.pad(back, [(0, 0)] + [(0, n - o * p) for n, o, p in zip(spatial, out, pool)] + [(0, 0)])
 
 
 class ReferenceAnalyzer(Analyzer):
@@ -276,4 +248,4 @@ class ReferenceAnalyzer(Analyzer):
 
 
 __all__ = ["ReferenceAnalyzer", "Differences", "linear_part", "difference_map", "difference_forward",
-           "route_max", "to_window_maximum"]
+           "route_max"]

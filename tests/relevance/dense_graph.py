@@ -8,9 +8,22 @@ at the reference where it fell."""
 import keras
 import numpy as np
 
-from .dag_reference import (concat_matrix, conv_transpose_matrix, copy_matrix, cropping_map, padding_map,
-                            sum_matrix, upsampling_map)
-from .dense_reference import _geometry, _shares, avg_pool_matrix, conv_matrix, global_avg_matrix
+from .dag_reference import (
+    concat_matrix,
+    conv_transpose_matrix,
+    copy_matrix,
+    cropping_map,
+    padding_map,
+    sum_matrix,
+    upsampling_map,
+)
+from .dense_reference import (
+    _geometry,
+    _shares,
+    avg_pool_matrix,
+    conv_matrix,
+    global_avg_matrix,
+)
 
 L = keras.layers
 
