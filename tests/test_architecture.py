@@ -33,7 +33,7 @@ def test_the_contract_sees_an_import_inside_a_function(tmp_path):
     """A library that imports a stage inside a function breaks the contract."""
     shutil.copytree(PACKAGE, tmp_path / "brainage", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
-    model = tmp_path / "brainage" / "model.py"
+    model = tmp_path / "brainage" / "model" / "__init__.py"
     model.write_text(model.read_text() + "\n\ndef _sneaky():\n    from brainage import explain\n")
     result = _lint_imports(tmp_path)
     assert result.returncode == 1

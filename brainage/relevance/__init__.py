@@ -12,10 +12,11 @@ behind one interface::
 Targets may contrast the explained class with the others (``"-vs-<k>"``, ``"-vs-runnerup"``,
 ``"-vs-mean"``, ``"-logodds"``; :mod:`brainage.relevance.targets`).
 
-Any Keras functional graph is explained by the layer-wise and gradient methods (not Grad-CAM or
-the reference methods): residual Adds, Subtract, Concatenate, fan-out, UpSampling, Cropping,
-ZeroPadding, Conv*Transpose, Rescaling (:mod:`brainage.relevance.dag_propagation`). A per-voxel
-output (a segmentation network) is explained for a region of it:
+Any Keras functional graph is explained by every built-in method: residual Adds, Subtract,
+Concatenate, fan-out, UpSampling, Cropping, ZeroPadding, Conv*Transpose, Rescaling, max pooling
+(:mod:`brainage.relevance.dag_propagation`; the reference methods walk the same graph,
+:mod:`brainage.relevance.reference`). A per-voxel output (a segmentation network) is explained for
+a region of it by the layer-wise, reference and plain gradient methods:
 ``analyzer.explain(x, target=<channel>, output_mask=mask)`` explains ``Σ_{v∈mask} z_{v,c}``.
 
 Methods are looked up in one registry (``METHODS``; add your own with ``register_method``);

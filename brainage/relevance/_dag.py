@@ -156,9 +156,15 @@ def build_dag(model, canonizers: Sequence = ()) -> Dag:
     return dag
 
 
+def chain_dag(steps: Sequence[Step]) -> Dag:
+    """A chain of steps as a :class:`Dag` (step ``i`` reads tensor ``i``, writes ``i + 1``), so
+    graph code explains chains too."""
+    return Dag([DagNode(step, (i,), i + 1) for i, step in enumerate(steps)], len(steps))
+
+
 def is_merge(step: Step) -> bool:
     """Whether ``step`` reads several tensors (Add, Subtract, Concatenate)."""
     return step.kind in MERGE_KINDS
 
 
-__all__ = ["Dag", "DagNode", "build_dag", "is_merge"]
+__all__ = ["Dag", "DagNode", "build_dag", "chain_dag", "is_merge"]

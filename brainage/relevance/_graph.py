@@ -168,7 +168,7 @@ class Step:
             layer, _GLOBAL_AVG_TYPES + _GLOBAL_MAX_TYPES
         ):
             return tuple(layer.pool_size), tuple(layer.strides), layer.padding
-        if self.kind in ("bn", "relu", "identity"):
+        if self.kind in ("bn", "relu", "identity", "affine", "add", "subtract", "concat"):
             return (1,) * n_spatial, (1,) * n_spatial, "valid"
         return None
 

@@ -33,9 +33,9 @@ class Analyzer:
     model : keras.Model
         Functional or Sequential model ending in a ``(batch, n_classes)`` logit layer (a final
         softmax is skipped; ``n_classes`` may be 1, a regression). Every method explains single
-        chains; layer-wise methods (``supports_dag``) also explain branching graphs
-        (:mod:`brainage.relevance._dag`) and per-voxel outputs ``(batch, *spatial, channels)``
-        (see ``output_mask`` in :meth:`explain`). Weights are snapshotted now: build a new
+        chains; methods with ``supports_dag`` (all built-in ones) also explain branching graphs
+        (:mod:`brainage.relevance._dag`), those with ``supports_regions`` also per-voxel outputs
+        ``(batch, *spatial, channels)`` (see ``output_mask`` in :meth:`explain`). Weights are snapshotted now: build a new
         analyzer after further training.
     canonizers : sequence of Canonizer, optional
         Applied in order to the parsed chain (e.g. ``[MergeBatchNorm()]``).
@@ -94,9 +94,7 @@ class Analyzer:
             return None, build_steps(model, self.canonizers)
         except ValueError as error:
             if not self.supports_dag:
-                raise ValueError(f"{error} ({self.method} explains chains only; the layer-wise "
-                                 "and gradient methods but Grad-CAM explain branching graphs)"
-                                 ) from error
+                raise ValueError(f"{error} ({self.method} explains chains only)") from error
             dag = build_dag(model, self.canonizers)
             return dag, dag.steps
 
@@ -144,11 +142,17 @@ class Analyzer:
 
     def _explain_region(self, x, target, contrast, output_mask) -> Explanation:
         """:meth:`explain` for a region of a per-voxel output (see ``output_mask``)."""
+        x, spec, classes, mask = self._region_inputs(x, target, contrast, output_mask)
+        result = self._compiled_region()(x, classes, mask)
+        return self._assemble({k: ops.convert_to_numpy(v) for k, v in result.items()}, spec)
+
+    def _region_inputs(self, x, target, contrast, output_mask):
+        """Checked ``(x, spec, classes, mask)`` of a region explanation (mask: float, per input)."""
         who = self.method
         if not self.supports_regions:
             raise ValueError(f"{who}: output_mask (regions of per-voxel outputs) needs a "
-                             "layer-wise method (dtd, lrp...), gradient, gradient_x_input or "
-                             "guided_backprop")
+                             "layer-wise method (dtd, lrp...), gradient, gradient_x_input, "
+                             "guided_backprop, deeplift or dtd_reference")
         if not self.output_spatial:
             raise ValueError(f"{who}: output_mask needs a per-voxel output; model {self.model.name!r} "
                              f"outputs (batch, {self.n_classes})")
@@ -167,11 +171,14 @@ class Analyzer:
             raise ValueError(f"{who}: output_mask must be boolean, shaped {self.output_spatial} or "
                              f"{(x.shape[0], *self.output_spatial)}; got {mask.dtype} {mask.shape}")
         mask = np.broadcast_to(mask, (x.shape[0], *self.output_spatial)).astype(np.float32)
+        return x, spec, classes, mask
+
+    def _compiled_region(self):
+        """The compiled :meth:`_region_graph`."""
         if "region" not in self._compiled_graphs:
             self._compiled_graphs["region"] = compile_function(
                 self._region_graph, self.compile, self.jit_compile)
-        result = self._compiled_graphs["region"](x, classes, mask)
-        return self._assemble({k: ops.convert_to_numpy(v) for k, v in result.items()}, spec)
+        return self._compiled_graphs["region"]
 
     def _region_graph(self, x, classes, mask):  # pragma: no cover - interface
         """Compiled core of :meth:`_explain_region`: the dict of :meth:`_graph`."""
@@ -234,3 +241,12 @@ class Analyzer:
 
     def _trace_names(self) -> list[str]:
         return []
+
+    def _node_trace_names(self) -> list[str]:
+        """Layer names, output to input; a layer called n times (shared weights) in a graph has
+        n rows, the later calls named ``<layer>@2``, ``<layer>@3``, ... (in forward order)."""
+        names, calls = [], {}
+        for step in self.steps:
+            calls[step.name] = calls.get(step.name, 0) + 1
+            names.append(step.name if calls[step.name] == 1 else f"{step.name}@{calls[step.name]}")
+        return names[::-1]

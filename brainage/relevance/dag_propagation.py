@@ -109,9 +109,51 @@ def _add_to(pending: dict, tensor: int, relevances: list) -> None:
     pending[tensor] = list(relevances) if held is None else [h + r for h, r in zip(held, relevances)]
 
 
+def walk_back(dag: Dag, start: list, node_rule, frontier=None):
+    """The reverse walk every graph method shares: from the output tensor to the input.
+
+    Parameters
+    ----------
+    dag : Dag
+    start : list of tensors
+        What the output tensor holds (relevances, multipliers or gradients), one per target.
+    node_rule : callable
+        ``node_rule(index, node, held) -> (per_input, absorbed)``: what one node passes to each
+        of its input tensors (a list per input, one tensor per target) and what it absorbed
+        (one ``(batch,)`` tensor per target, or None).
+    frontier : callable, optional
+        ``frontier(tensor, value) -> (batch,)``: the quantity traced; after each node the trace
+        holds its sum over every tensor still waiting to be passed on. None: no trace.
+
+    A tensor read by several nodes (fan-out) receives the sum of what they pass; it is passed on
+    once every reader has been processed, which the reversed topological order guarantees.
+
+    Returns
+    -------
+    held : list of tensors
+        What reached the input tensor, one per target.
+    trace, sinks : lists of tensors, shape (T, batch)
+        Per node, output to input (empty without ``frontier`` / absorbed values).
+    """
+    pending = {dag.output: list(start)}
+    trace, sinks = [], []
+    for index in reversed(range(len(dag.nodes))):
+        node = dag.nodes[index]
+        held = pending.pop(node.output)
+        per_input, absorbed = node_rule(index, node, held)
+        for tensor, value in zip(node.inputs, per_input):
+            _add_to(pending, tensor, value)
+        if frontier is not None:
+            trace.append(ops.stack([sum(frontier(t, vs[k]) for t, vs in pending.items())
+                                    for k in range(len(held))]))
+        if absorbed is not None:
+            sinks.append(ops.stack(absorbed))
+    return pending[0], trace, sinks
+
+
 def propagate_dag(dag: Dag, rules: dict, tensors: dict, caches: list, relevances: list,
                   merge: str = "contribution"):
-    """Relevance from the output tensor down to the input, node by node.
+    """Relevance from the output tensor down to the input, node by node (:func:`walk_back`).
 
     Parameters
     ----------
@@ -133,47 +175,50 @@ def propagate_dag(dag: Dag, rules: dict, tensors: dict, caches: list, relevances
     sinks : tensor, shape (len(nodes), T, batch)
         Per node, output to input, the relevance it absorbed.
     """
-    pending = {dag.output: list(relevances)}
-    trace, sinks = [], []
-    for node, cache in zip(reversed(dag.nodes), reversed(caches)):
-        step = node.step
-        held = pending.pop(node.output)
-        inputs = [tensors[t] for t in node.inputs]
+    def node_rule(index, node, held):
+        step, inputs = node.step, [tensors[t] for t in node.inputs]
         if is_merge(step):
-            per_input, absorbed = merge_relevance(step, inputs, held, merge)
-        else:
-            r_in, absorbed = propagate_step(step, inputs[0], held, rules.get(step.name), cache)
-            per_input = [r_in]
-        for tensor, r in zip(node.inputs, per_input):
-            _add_to(pending, tensor, r)
-        frontier = [sum(sum_per_input(rs[k]) for rs in pending.values()) for k in range(len(held))]
-        trace.append(ops.stack(frontier))
-        sinks.append(ops.stack(absorbed))
-    return pending[0], ops.stack(trace), ops.stack(sinks)
+            return merge_relevance(step, inputs, held, merge)
+        r_in, absorbed = propagate_step(step, inputs[0], held, rules.get(step.name), caches[index])
+        return [r_in], absorbed
+
+    relevances, trace, sinks = walk_back(dag, relevances, node_rule, lambda t, r: sum_per_input(r))
+    return relevances, ops.stack(trace), ops.stack(sinks)
+
+
+def node_function(step):
+    """The forward of one node as a function of its input tensors (merges take several)."""
+    if is_merge(step):
+        return lambda *inputs: merge_forward(step, list(inputs))
+    return step.forward
 
 
 def backpropagate_dag(dag: Dag, tensors: dict, cotangents: list, guided: bool = False) -> list:
-    """Vector-Jacobian products node by node, output to input (fan-out sums, as in
-    :func:`propagate_dag`); ``guided``: at every ReLU only positive gradients pass (guided
-    backpropagation), ``g_in = 1[z > 0] · max(g_out, 0)``.
+    """Vector-Jacobian products node by node, output to input (:func:`walk_back`);
+    ``guided``: at every ReLU only positive gradients pass (guided backpropagation),
+    ``g_in = 1[z > 0] · max(g_out, 0)``.
 
     Returns the gradient at the input tensor, one per cotangent.
     """
-    pending = {dag.output: list(cotangents)}
-    for node in reversed(dag.nodes):
-        step, grads = node.step, pending.pop(node.output)
-        if guided and step.relu:
+    def node_rule(index, node, grads):
+        if guided and node.step.relu:
             grads = [ops.relu(g) for g in grads]
-        if is_merge(step):
-            def fn(*inputs, step=step):
-                return merge_forward(step, list(inputs))
-        else:
-            fn = step.forward
-        _, vjp = value_and_vjp(fn, [tensors[t] for t in node.inputs])
+        _, vjp = value_and_vjp(node_function(node.step), [tensors[t] for t in node.inputs])
         per_grad = [vjp(g) for g in grads]
-        for i, tensor in enumerate(node.inputs):
-            _add_to(pending, tensor, [g[i] for g in per_grad])
-    return pending[0]
+        return [[g[i] for g in per_grad] for i in range(len(node.inputs))], None
+
+    return walk_back(dag, cotangents, node_rule)[0]
 
 
-__all__ = ["merge_forward", "merge_relevance", "dag_forward", "propagate_dag", "backpropagate_dag"]
+def forward_from(dag: Dag, tensors: dict, tensor: int, value):
+    """The output tensor when ``tensor`` is replaced by ``value`` (the other tensors of
+    :func:`dag_forward` held fixed): only the nodes after its producer are run again."""
+    first = next(i for i, n in enumerate(dag.nodes) if n.output == tensor) + 1
+    values = {**tensors, tensor: value}
+    for node in dag.nodes[first:]:
+        values[node.output] = node_function(node.step)(*[values[t] for t in node.inputs])
+    return values[dag.output]
+
+
+__all__ = ["merge_forward", "merge_relevance", "dag_forward", "walk_back", "propagate_dag",
+           "node_function", "backpropagate_dag", "forward_from"]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import functools
-
 from keras import ops
 
 from brainage.relevance._backend import value_and_vjp
-from brainage.relevance.reference import ReferenceAnalyzer, delta_forward, linear_part, reference_forward
+from brainage.relevance.dag_propagation import walk_back
+from brainage.relevance.reference import ReferenceAnalyzer, difference_map, route_max
 from brainage.relevance.rules import sum_per_input
 
 # |Δz| at or below this counts as no difference: the ReLU's multiplier falls back to its
@@ -23,19 +22,39 @@ def rescale_multiplier(z_ref, dz, da):
     return ops.where(moved, ratio, gradient)
 
 
+def _multipliers_through(step, index, node, diffs, multipliers):
+    """DeepLIFT multipliers of one node's input tensors from those of its output."""
+    if step.relu:
+        ratio = rescale_multiplier(diffs.pre_reference[index], diffs.pre_deltas[index],
+                                   diffs.deltas[node.output])
+        multipliers = [m * ratio for m in multipliers]
+    deltas = [diffs.deltas[t] for t in node.inputs]
+    if step.kind == "maxpool":  # contributions m·Δy routed to one input each, then per unit of Δa
+        dy, da = diffs.pre_deltas[index], deltas[0]
+        routed = route_max(step, diffs.reference[node.inputs[0]], da, dy, [m * dy for m in multipliers])
+        moved = ops.abs(da) > DELTA_FLOOR
+        return [[ops.where(moved, r / ops.where(moved, da, 1.0), 0.0) for r in routed]]
+    _, vjp = value_and_vjp(difference_map(step), deltas)
+    per_multiplier = [vjp(m) for m in multipliers]
+    return [[p[k] for p in per_multiplier] for k in range(len(deltas))]
+
+
 class DeepLiftAnalyzer(ReferenceAnalyzer):
     """DeepLIFT-Rescale: ``R = m ⊙ (x − x_ref)`` with multipliers ``m`` back-propagated.
 
-    Linear layers (Dense/Conv, BatchNormalization, average pooling, Flatten) pass multipliers
-    by their transposed weights (``m_in = Wᵀ m_out``, exact: differences of affine maps are
-    linear); each ReLU multiplies them by ``Δa/Δz`` (the Rescale rule), with the gradient where
-    ``Δz = 0``. The multipliers of the logits are the gradient of the explained value (``e_c``,
-    ``e_c − e_k``, ...).
+    Linear layers (Dense/Conv, BatchNormalization, average pooling, Flatten, copies) and merges
+    (Add, Subtract, Concatenate) pass multipliers by their transposed weights
+    (``m_in = Wᵀ m_out``, exact: differences of affine maps are linear); each ReLU multiplies
+    them by ``Δa/Δz`` (the Rescale rule), with the gradient where ``Δz = 0``; max pooling hands
+    each output's contribution ``m Δy`` to one input of its window
+    (:func:`~brainage.relevance.reference.route_max`). The multipliers of the logits are the
+    gradient of the explained value (``e_c``, ``e_c − e_k``, ..., a region's mask). A tensor
+    read twice sums its multipliers.
 
-    Conservation identity (summation-to-delta, *completeness*): ``ΣR = f(x) − f(x_ref)``, and at
-    every layer ``Σ m ⊙ Δa`` equals the same value (the trace). Biases cancel in differences, so
-    there are no sinks. ``outputs`` is ``f(x) − f(x_ref)``; ``extras["reference_outputs"]`` is
-    ``f(x_ref)``.
+    Conservation identity (summation-to-delta, *completeness*): ``ΣR = f(x) − f(x_ref)``, and
+    after every node ``Σ m ⊙ Δa`` over the tensors still to be propagated equals the same value
+    (the trace). Biases cancel in differences, so there are no sinks. ``outputs`` is
+    ``f(x) − f(x_ref)``; ``extras["reference_outputs"]`` is ``f(x_ref)``.
 
     Parameters
     ----------
@@ -44,27 +63,17 @@ class DeepLiftAnalyzer(ReferenceAnalyzer):
 
     method = "deeplift"
 
-    def _trace_names(self):
-        return [s.name for s in reversed(self.steps)]
+    def _propagate(self, graph, diffs, head, n_targets):
+        def node_rule(index, node, multipliers):
+            return _multipliers_through(node.step, index, node, diffs, multipliers), None
 
-    def _graph(self, x, reference, classes, others, mode):
-        steps = self.steps
-        ref_acts, ref_pres = reference_forward(steps, reference)
-        deltas, pre_deltas = delta_forward(steps, x - reference, ref_acts, ref_pres)
-        head, at_ref = self._delta_head(ref_acts[-1], deltas[-1], classes, others, mode)
-        multipliers = [head.cotangent[i] for i in range(classes.shape[0])]
-        trace = []
-        for i in reversed(range(len(steps))):
-            if steps[i].relu:
-                ratio = rescale_multiplier(ref_pres[i], pre_deltas[i], deltas[i + 1])
-                multipliers = [m * ratio for m in multipliers]
-            _, vjp = value_and_vjp(functools.partial(linear_part, steps[i]), [deltas[i]])
-            multipliers = [vjp(m)[0] for m in multipliers]
-            trace.append(ops.stack([sum_per_input(m * deltas[i]) for m in multipliers]))
-        trace = ops.stack(trace)
-        return {"maps": ops.stack([m * deltas[0] for m in multipliers]), "outputs": head.outputs,
-                "target": head.chosen, "other": head.other, "scale": head.scale, "trace": trace,
-                "sinks": ops.zeros_like(trace), "reference_outputs": at_ref}
+        def contribution(tensor, m):
+            return sum_per_input(m * diffs.deltas[tensor])
+
+        start = [head.cotangent[i] for i in range(n_targets)]
+        multipliers, trace, _ = walk_back(graph, start, node_rule, contribution)
+        maps = [m * diffs.deltas[0] for m in multipliers]
+        return maps, trace, [ops.zeros_like(t) for t in trace]
 
 
 __all__ = ["DeepLiftAnalyzer", "rescale_multiplier", "DELTA_FLOOR"]

@@ -26,8 +26,11 @@ import numpy as np
 from keras import ops
 
 from brainage.relevance._backend import value_and_vjp
-from brainage.relevance.heads import chain_for, virtual_layer
-from brainage.relevance.reference import ReferenceAnalyzer, delta_forward, linear_part, reference_forward
+from brainage.relevance._dag import chain_dag, is_merge
+from brainage.relevance.dag_propagation import merge_relevance, walk_back
+from brainage.relevance.heads import chain_for, merge_virtual_layer, virtual_layer
+from brainage.relevance.propagation import propagate_step
+from brainage.relevance.reference import ReferenceAnalyzer, route_max
 from brainage.relevance.rules import safe_divide, sum_per_input
 
 
@@ -49,8 +52,23 @@ def signed_difference_rule(forward, forward_abs, da, dz, relevances):
     return out, sinks
 
 
+def merge_difference_step(step, deltas, dz, relevances):
+    """The sign-matched rule on an Add/Subtract (all weights ±1) or Concatenate's slices:
+    ``R_k = [±Δa_k]^{s} / Σ_k' [±Δa_k']^{s} · R`` with ``s = sign(Δz)``; (per input, sinks)."""
+    if step.kind == "concat":
+        return merge_relevance(step, deltas, relevances)
+    signed = list(deltas) if step.kind == "add" else [deltas[0], -deltas[1]]
+    matched = [ops.where(dz > 0, ops.relu(d), ops.where(dz < 0, -ops.relu(-d), 0.0)) for d in signed]
+    total = matched[0]
+    for d in matched[1:]:
+        total = total + d
+    shares = [safe_divide(d, total) for d in matched]
+    per_input = [[share * r for r in relevances] for share in shares]
+    return per_input, [sum_per_input(ops.where(dz == 0, r, 0.0)) for r in relevances]
+
+
 def difference_step(step, da, dz, relevances):
-    """Relevance through one step of the chain rooted at the reference: (relevances, sinks)."""
+    """Relevance through one single-input step rooted at the reference: (relevances, sinks)."""
     if step.kind == "linear":
         magnitude = np.abs(step.kernel).astype(np.float32)
         return signed_difference_rule(
@@ -58,24 +76,31 @@ def difference_step(step, da, dz, relevances):
         )
     if step.kind == "avgpool":  # positive weights: |W| = W
         return signed_difference_rule(step.pre_activation, step.pre_activation, da, dz, relevances)
+    if step.kind == "index":  # copies summed back; relevance of padded zeros is the sink
+        return propagate_step(step, da, relevances, None, None)
     none = [ops.zeros_like(sum_per_input(r)) for r in relevances]
     if step.kind == "reshape":
         return [ops.reshape(r, (-1,) + tuple(da.shape[1:])) for r in relevances], none
-    return list(relevances), none  # ReLU, BatchNorm (one-to-one), identities
+    return list(relevances), none  # ReLU, BatchNorm, Rescaling (one-to-one), identities
 
 
 class ReferenceDTDAnalyzer(ReferenceAnalyzer):
     """DTD rooted at a reference input (``dtd_reference``): the z⁺ rule of differences.
 
     Every Dense/Conv layer and average pooling uses the sign-matched rule of the module
-    docstring; ReLU, BatchNormalization (one input per output) and identities pass relevance on.
-    The logits layer starts from the explained difference ``Δz_c`` (a contrast merges its
-    difference layer into the logits layer first, as for :class:`RelevanceAnalyzer`). No
-    input box is needed: the reference is the input layer's root.
+    docstring, and so do Add and Subtract (weights ±1); Concatenate hands each input its slice,
+    copies (UpSampling, Cropping, ZeroPadding) send relevance back through their transpose, max
+    pooling to one input of each window
+    (:func:`~brainage.relevance.reference.route_max`); ReLU, BatchNormalization, Rescaling
+    (one input per output) and identities pass relevance on; a tensor read twice sums its
+    relevances. The logits layer starts from the explained difference ``Δz_c`` (a contrast
+    merges its difference layer into the logits layer first, as for
+    :class:`RelevanceAnalyzer`). No input box is needed: the reference is the input layer's root.
 
-    Conservation identity (completeness): ``ΣR = f(x) − f(x_ref)`` layer by layer, except for
-    relevance reaching a unit that did not move (``Δz_j = 0``), which is that layer's sink.
-    ``outputs`` is ``f(x) − f(x_ref)``; ``extras["reference_outputs"]`` is ``f(x_ref)``.
+    Conservation identity (completeness): ``ΣR = f(x) − f(x_ref)`` node by node, except for
+    relevance reaching a unit that did not move (``Δz_j = 0``) or a padded zero, which is that
+    node's sink. ``outputs`` is ``f(x) − f(x_ref)``; ``extras["reference_outputs"]`` is
+    ``f(x_ref)``.
 
     Parameters
     ----------
@@ -85,36 +110,36 @@ class ReferenceDTDAnalyzer(ReferenceAnalyzer):
     method = "dtd_reference"
 
     def __init__(self, model, **params):
-        self._chains: dict = {}
+        self._graphs: dict = {}
         super().__init__(model, **params)
 
-    def _trace_names(self):
-        return [s.name for s in reversed(self.steps)]
+    def _graph_for(self, mode):
+        virtual = virtual_layer(mode, self.n_classes)
+        if virtual is None:
+            return self.graph, None
+        if mode not in self._graphs:
+            if self.dag is None:
+                steps, top = chain_for(self.steps, virtual)
+                self._graphs[mode] = chain_dag(steps), top
+            else:
+                merged, _ = merge_virtual_layer([self.dag.producer(self.dag.output).step], virtual)
+                self._graphs[mode] = self.dag.with_output_step(merged[0]), len(self.dag.nodes) - 1
+        return self._graphs[mode]
 
-    def _chain(self, mode):
-        if mode not in self._chains:
-            self._chains[mode] = chain_for(self.steps, virtual_layer(mode, self.n_classes))
-        return self._chains[mode]
+    def _propagate(self, graph, diffs, head, n_targets):
+        def node_rule(index, node, relevances):
+            step, dz = node.step, diffs.pre_deltas[index]
+            deltas = [diffs.deltas[t] for t in node.inputs]
+            if is_merge(step):
+                return merge_difference_step(step, deltas, dz, relevances)
+            if step.kind == "maxpool":
+                routed = route_max(step, diffs.reference[node.inputs[0]], deltas[0], dz, relevances)
+                return [routed], [ops.zeros_like(sum_per_input(r)) for r in relevances]
+            r_in, absorbed = difference_step(step, deltas[0], dz, relevances)
+            return [r_in], absorbed
 
-    def _graph(self, x, reference, classes, others, mode):
-        steps, top = self._chain(mode)
-        ref_acts, ref_pres = reference_forward(steps, reference)
-        deltas, pre_deltas = delta_forward(steps, x - reference, ref_acts, ref_pres)
-        logits_ref, dlogits = ref_acts[-1], deltas[-1]
-        if top is not None:  # the real logits: the original layers from the merged one
-            logits_ref, dlogits = ref_acts[top], deltas[top]
-            for step in self.steps[top:]:
-                logits_ref, dlogits = step.forward(logits_ref), linear_part(step, dlogits)
-        head, at_ref = self._delta_head(logits_ref, dlogits, classes, others, mode)
-        relevances = [head.relevance[i] for i in range(classes.shape[0])]
-        trace, sinks = [], []
-        for i in reversed(range(len(steps))):
-            relevances, absorbed = difference_step(steps[i], deltas[i], pre_deltas[i], relevances)
-            trace.append(ops.stack([sum_per_input(r) for r in relevances]))
-            sinks.append(ops.stack(absorbed))
-        return {"maps": ops.stack(relevances), "outputs": head.outputs, "target": head.chosen,
-                "other": head.other, "scale": head.scale, "trace": ops.stack(trace),
-                "sinks": ops.stack(sinks), "reference_outputs": at_ref}
+        start = [head.relevance[i] for i in range(n_targets)]
+        return walk_back(graph, start, node_rule, lambda t, r: sum_per_input(r))
 
 
-__all__ = ["ReferenceDTDAnalyzer", "signed_difference_rule", "difference_step"]
+__all__ = ["ReferenceDTDAnalyzer", "signed_difference_rule", "difference_step", "merge_difference_step"]

@@ -1,8 +1,8 @@
 """Gradient-based explanations with the same interface as the relevance analyzers.
 
 Gradient, gradient × input, integrated gradients, guided backpropagation (seed 003) and
-Grad-CAM at any named spatial layer (seed 002). All but Grad-CAM also explain branching graphs
-and (gradient, gradient × input, guided backpropagation) regions of per-voxel outputs. Targets,
+Grad-CAM at any named spatial layer (seed 002). All explain branching graphs too, and gradient,
+gradient × input and guided backpropagation also regions of per-voxel outputs. Targets,
 batching and the
 :class:`~brainage.relevance.Explanation` diagnostics are shared with
 :class:`~brainage.relevance.RelevanceAnalyzer`; there is no conservation trace. A contrast
@@ -17,7 +17,7 @@ from keras import ops
 
 from brainage.relevance._backend import value_and_vjp
 from brainage.relevance.analyzer import Analyzer
-from brainage.relevance.dag_propagation import backpropagate_dag, dag_forward
+from brainage.relevance.dag_propagation import backpropagate_dag, dag_forward, forward_from
 from brainage.relevance.heads import region_head
 
 
@@ -175,11 +175,15 @@ class GradCAMAnalyzer(Analyzer):
     Parameters
     ----------
     model : keras.Model
+        A chain or a functional graph (a layer inside a residual block too: the gradient reaches
+        it through every path; a layer called twice is taken at its first call).
     layer : str
-        Name of a layer with spatial output (Conv, pooling, BN, ReLU), e.g. ``block4_conv_b``.
+        Name of a layer with spatial output (Conv, pooling, BN, ReLU, a merge) on the input's
+        grid (no UpSampling/Cropping/transposed conv before it), e.g. ``block4_conv_b``.
     """
 
     method = "gradcam"
+    supports_dag = True
 
     def __init__(self, model, *, layer="block4_conv_b", compile=True, jit_compile=False,
                  contrast=None):
@@ -191,19 +195,36 @@ class GradCAMAnalyzer(Analyzer):
         self.layer_index = names.index(layer)
         n_spatial = len(self.input_shape) - 1
         self._geometry = []
-        for step in self.steps[: self.layer_index + 1]:
+        for step in self._path_to_layer():
             geometry = step.spatial_geometry(n_spatial)
             if geometry is None:
                 raise ValueError(
-                    f"gradcam: layer {layer!r} is not on the spatial grid (layer {step.name!r} "
-                    f"({type(step.layer).__name__}) before it removes the spatial axes)"
+                    f"gradcam: layer {layer!r} is not on the input's spatial grid (layer "
+                    f"{step.name!r} ({type(step.layer).__name__}) before it removes the spatial "
+                    "axes or resamples them)"
                 )
             self._geometry.append(geometry)
+
+    def _path_to_layer(self) -> list:
+        """The steps from the input to the layer; in a graph, along each node's first input
+        (the inputs of a merge share one grid)."""
+        if self.dag is None:
+            return self.steps[: self.layer_index + 1]
+        path, node = [], self.dag.nodes[self.layer_index]
+        while node is not None:
+            path.append(node.step)
+            node = self.dag.producer(node.inputs[0])
+        return path[::-1]
 
     def __repr__(self):
         return f"GradCAMAnalyzer(layer={self.layer!r})"
 
-    def _graph(self, x, classes, others, mode):
+    def _activation_and_upper(self, x):
+        """The layer's output ``A`` and the logits as a function of ``A``."""
+        if self.dag is not None:  # the first call of the layer, the rest of the graph held fixed
+            tensors, _ = dag_forward(self.dag, None, x)
+            tensor = self.dag.nodes[self.layer_index].output
+            return tensors[tensor], lambda h: forward_from(self.dag, tensors, tensor, h)
         a = x
         for step in self.steps[: self.layer_index + 1]:
             a = step.forward(a)
@@ -213,6 +234,10 @@ class GradCAMAnalyzer(Analyzer):
                 h = step.forward(h)
             return h
 
+        return a, upper
+
+    def _graph(self, x, classes, others, mode):
+        a, upper = self._activation_and_upper(x)
         logits, vjp = value_and_vjp(upper, [a])
         head = self._select(logits, classes, others, mode)
         spatial = tuple(range(1, len(a.shape) - 1))

@@ -85,13 +85,7 @@ class RelevanceAnalyzer(Analyzer):
         return f"RelevanceAnalyzer(composite={self.composite!r}, canonizers={list(self.canonizers)!r})"
 
     def _trace_names(self):
-        """Layer names, output to input; a layer called n times (shared weights) in a graph has
-        n rows, the later calls named ``<layer>@2``, ``<layer>@3``, ... (in forward order)."""
-        names, calls = [], {}
-        for step in self.steps:
-            calls[step.name] = calls.get(step.name, 0) + 1
-            names.append(step.name if calls[step.name] == 1 else f"{step.name}@{calls[step.name]}")
-        return names[::-1]
+        return self._node_trace_names()
 
     def _virtual_layer(self, mode):
         """The difference layer merged into the logits layer for ``mode`` (None: none)."""

@@ -37,8 +37,8 @@ def propagate_step(step: Step, a, relevances: list, rule: Rule | None = None, ca
 
     Dense/Conv use ``rule`` (``cache``: ``(z, extras)`` from :func:`linear_forward`, else
     computed here); average pooling uses LRP-0 (relevance in proportion to each input's
-    contribution); max pooling is winner-take-all (everything to the window's maximum,
-    via the max-pool gradient); BatchNormalization without a canonizer, Rescaling, ReLU,
+    contribution); max pooling is winner-take-all (everything to the window's first maximum,
+    :func:`to_window_maximum`); BatchNormalization without a canonizer, Rescaling, ReLU,
     Dropout and identities pass relevance unchanged (seed 000 eq. 3.1: ``R_i = R_j``);
     Flatten/Reshape reshape it; UpSampling/Cropping/ZeroPadding (``index`` steps) send it back
     through their transpose (the relevance of padded zeros is their sink).
@@ -66,11 +66,38 @@ def propagate_step(step: Step, a, relevances: list, rule: Rule | None = None, ca
         return ins, [sum_per_input(r) - sum_per_input(i) for r, i in zip(relevances, ins)]
     none = [ops.zeros_like(sum_per_input(r)) for r in relevances]
     if step.kind == "maxpool":
-        _, vjp = value_and_vjp(step.pre_activation, [a])
-        return [vjp(r)[0] for r in relevances], none
+        return [to_window_maximum(step, a, r) for r in relevances], none
     if step.kind == "reshape":
         return [ops.reshape(r, (-1,) + tuple(a.shape[1:])) for r in relevances], none
     return list(relevances), none
+
+
+def to_window_maximum(step: Step, a, value):
+    """``value`` (shaped like the pooling's output) handed to the first maximum of each window of
+    ``a``. Ties matter here (a constant reference ties every window) and the backends' max-pool
+    gradients treat them differently, so global and non-overlapping valid windows pick the first
+    maximum explicitly; other windows fall back to the max-pool gradient."""
+    spatial, channels = tuple(a.shape[1:-1]), a.shape[-1]
+    layer = step.layer
+    if not hasattr(layer, "pool_size"):  # global max pooling: one window per channel
+        flat = ops.reshape(a, (-1, int(np.prod(spatial)), channels))
+        first = ops.one_hot(ops.argmax(flat, axis=1), flat.shape[1], axis=1, dtype=a.dtype)
+        return ops.reshape(first * ops.reshape(value, (-1, 1, channels)), ops.shape(a))
+    pool, strides = tuple(layer.pool_size), tuple(layer.strides)
+    if pool != strides or layer.padding != "valid":
+        _, vjp = value_and_vjp(step.pre_activation, [a])
+        return vjp(value)[0]
+    out = [n // p for n, p in zip(spatial, pool)]
+    nd = len(spatial)
+    cropped = a[(slice(None),) + tuple(slice(0, o * p) for o, p in zip(out, pool))]
+    split = [-1] + [d for o, p in zip(out, pool) for d in (o, p)] + [channels]
+    order = [0] + [1 + 2 * k for k in range(nd)] + [2 * nd + 1] + [2 + 2 * k for k in range(nd)]
+    windows = ops.transpose(ops.reshape(cropped, split), order)
+    windows = ops.reshape(windows, tuple(windows.shape[: nd + 2]) + (-1,))
+    first = ops.one_hot(ops.argmax(windows, axis=-1), windows.shape[-1], dtype=a.dtype)
+    routed = ops.reshape(first * value[..., None], tuple(windows.shape[: nd + 2]) + pool)
+    back = ops.reshape(ops.transpose(routed, list(np.argsort(order))), (-1, *[o * p for o, p in zip(out, pool)], channels))
+    return ops.pad(back, [(0, 0)] + [(0, n - o * p) for n, o, p in zip(spatial, out, pool)] + [(0, 0)])
 
 
 def forward_with_caches(steps: list[Step], rules: dict, x) -> tuple[list, list]:

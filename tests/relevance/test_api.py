@@ -54,14 +54,16 @@ def test_target_errors(net):
         analyzer.explain(x, target=True)
 
 
-def test_branching_graph_is_rejected_naming_the_layer_by_chain_only_methods():
+def test_branching_graph_is_walked_by_every_method_and_gradcam_needs_a_spatial_layer():
     inputs = keras.Input((8,))
     a = keras.layers.Dense(4, name="left")(inputs)
     b = keras.layers.Dense(4, name="right")(inputs)
     model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Add(name="merge")([a, b])))
-    with pytest.raises(ValueError, match="'merge'.*branching.*gradcam explains chains only"):
+    with pytest.raises(ValueError, match="gradcam: layer 'left' is not on the input's spatial grid"):
         make_analyzer(model, "gradcam", layer="left")
     assert RelevanceAnalyzer(model, "dtd").dag is not None  # layer-wise methods walk the graph
+    for name in ("deeplift", "dtd_reference"):
+        assert make_analyzer(model, name).dag is not None
 
 
 @pytest.mark.parametrize(

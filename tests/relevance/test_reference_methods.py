@@ -121,11 +121,3 @@ def test_per_call_reference_and_reference_errors(trained_net):
     for cls, name in ((DeepLiftAnalyzer, "deeplift"), (ReferenceDTDAnalyzer, "dtd_reference")):
         with pytest.raises(ValueError, match=f"{name}: target 'predicted-logodds': the log-odds are not linear"):
             cls(model, compile=False).explain(x, target="predicted-logodds")
-
-
-def test_max_pooling_is_refused_naming_the_layer():
-    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(2, 3, activation="relu"),
-                              keras.layers.MaxPooling2D(2, name="maxpool"), keras.layers.Flatten(), keras.layers.Dense(2)])
-    for method in METHODS:
-        with pytest.raises(ValueError, match=f"{method}: layer 'maxpool' \\(MaxPooling2D\\) is max pooling"):
-            make_analyzer(model, method)
