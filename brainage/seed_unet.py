@@ -73,8 +73,9 @@ def report_lines(summary: dict, run_dir) -> list[str]:
              f"(mean {test['dice']['mean']:.3f}, n={test['dice']['n']}); atlas prior "
              f"{test['atlas_prior_dice']['median']:.3f}"]
     for tag, m in summary["methods"].items():
-        cons = "no conservation (gradient method)" if not m["conserving"] else \
-            f"conservation max rel. error {m['rel_error_max']:.1e}"
+        cons = "a gradient method: no conservation identity" if not m["layer_wise"] else (
+            f"conservation max rel. error {m['rel_error_max']:.1e} (with what ε and biases absorbed "
+            f"added back: {m['books_rel_error_max']:.1e})")
         lines.append(f"  {tag}: {cons}")
     lines.append(f"metrics.json, figures/ and maps/ in {run_dir}")
     return lines

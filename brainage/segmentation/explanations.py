@@ -43,11 +43,12 @@ class RegionExplanation:
     books_rel_error: np.ndarray | None
 
     def conservation(self) -> dict:
-        """Median and largest relative conservation errors (None for gradient methods)."""
+        """Median and largest relative conservation errors (None for gradient methods, which have
+        none); ``layer_wise``: whether the method propagates relevance (and so has them)."""
         if self.rel_error is None:
-            return {"conserving": False, "rel_error_max": None, "rel_error_median": None,
+            return {"layer_wise": False, "rel_error_max": None, "rel_error_median": None,
                     "books_rel_error_max": None}
-        return {"conserving": True, "rel_error_max": float(np.nanmax(self.rel_error)),
+        return {"layer_wise": True, "rel_error_max": float(np.nanmax(self.rel_error)),
                 "rel_error_median": float(np.nanmedian(self.rel_error)),
                 "books_rel_error_max": float(np.nanmax(self.books_rel_error))}
 

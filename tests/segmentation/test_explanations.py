@@ -33,7 +33,7 @@ def test_dtd_conserves_the_summed_logits_of_the_predicted_mask(unet_and_masks):
     dtd = explained["dtd"]
     np.testing.assert_allclose(dtd.outputs, expected, rtol=1e-5)
     np.testing.assert_allclose(dtd.maps.reshape(2, -1).sum(1, dtype=np.float64), expected, rtol=1e-5)
-    assert dtd.conservation()["rel_error_max"] <= 1e-5 and dtd.conservation()["conserving"]
+    assert dtd.conservation()["rel_error_max"] <= 1e-5 and dtd.conservation()["layer_wise"]
     assert dtd.maps.shape == x.shape[:-1] and (dtd.maps >= -1e-7).all()  # z+ and zB on [0, 1]: no negatives
     guided = explained["guided_backprop"]
     assert guided.rel_error is None and guided.conservation()["rel_error_max"] is None

@@ -41,7 +41,8 @@ def test_a_tiny_run_writes_every_output(hippocampus_cohort, tmp_path):
     # Every voxel is explained, negative logits too, which z+ cannot pass on: the books (maps plus what
     # each layer absorbed) still balance; DTD on a positive mask conserves (test_explanations).
     assert saved["methods"]["dtd"]["books_rel_error_max"] <= 1e-5
-    assert not saved["methods"]["guided_backprop"]["conserving"]
+    assert not saved["methods"]["guided_backprop"]["layer_wise"]
+    assert saved["methods"]["lrp_composite"]["layer_wise"]
     assert (run / "model.keras").is_file() and (run / "figures" / "unet_relevance.png").stat().st_size > 10_000
     subjects = saved["explained_subjects"]
     assert len(subjects) == 2
