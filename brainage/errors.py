@@ -47,3 +47,7 @@ class EvaluateError(BrainageError):
 
 class InferError(BrainageError):
     """A bad inference request (no explain run, unknown method or group); the message says why."""
+
+
+class SegmentationError(BrainageError):
+    """A bad setting of the U-Net experiment (seed 003): the message names the key and what was expected."""

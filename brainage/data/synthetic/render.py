@@ -86,8 +86,28 @@ def _rotation(angles) -> np.ndarray:
     return rz @ ry @ rx
 
 
-def _source_coordinates(anatomy, draw: SubjectDraw, vent_mm: float) -> np.ndarray:
-    """Voxel coordinates in the aged template that each output voxel shows (float32, (3, X, Y, Z))."""
+def source_coordinates(anatomy, draw: SubjectDraw, settings, box: tuple | None = None) -> np.ndarray:
+    """Voxel coordinates in the aged template that each output voxel shows: the subject's deformation.
+
+    The subject's image is the aged template sampled at these coordinates (a pull-back), so any
+    map on the template's grid (an atlas label map) is carried onto the subject the same way with
+    ``scipy.ndimage.map_coordinates``.
+
+    Parameters
+    ----------
+    anatomy : Anatomy
+    draw : SubjectDraw
+    settings : SyntheticSettings
+        For the age-dependent ventricle displacement.
+    box : tuple of slice or None
+        Only the output voxels of this box of the grid (three slices with step 1); None: all.
+
+    Returns
+    -------
+    float32 array (3, *box shape)
+    """
+    box = tuple(slice(None) for _ in anatomy.shape) if box is None else tuple(box)
+    vent_mm = float(ventricle_displacement_mm(draw.age, settings))
     affine = anatomy.affine
     inv = np.linalg.inv(affine)
     # World-space pull-back: head size and rotation about the MNI origin, then translation.
@@ -95,21 +115,22 @@ def _source_coordinates(anatomy, draw: SubjectDraw, vent_mm: float) -> np.ndarra
     world[:3, :3] = _rotation(draw.rotation_rad) / draw.head_scale
     world[:3, 3] = draw.translation_mm
     m = (inv @ world @ affine).astype(np.float32)
-    axes = [np.arange(n, dtype=np.float32) for n in anatomy.shape]
-    coords = np.empty((3,) + anatomy.shape, dtype=np.float32)
+    axes = [np.arange(n, dtype=np.float32)[s] for n, s in zip(anatomy.shape, box)]
+    shape = tuple(len(a) for a in axes)
+    coords = np.empty((3,) + shape, dtype=np.float32)
     for d in range(3):
         coords[d] = (m[d, 0] * axes[0][:, None, None] + m[d, 1] * axes[1][None, :, None]
                      + m[d, 2] * axes[2][None, None, :] + m[d, 3])
     if np.any(draw.warp_coef_mm):
         basis = [np.cos(np.pi * np.outer((np.arange(n) + 0.5) / n, np.arange(1, _DCT_ORDER + 1)))
-                 .astype(np.float32) for n in anatomy.shape]
+                 .astype(np.float32)[s] for n, s in zip(anatomy.shape, box)]
         to_voxels = inv[:3, :3].astype(np.float32)
         warp_mm = [np.einsum("ip,jq,kr,pqr->ijk", *basis, c, optimize=True) for c in draw.warp_coef_mm]
         for d in range(3):
             coords[d] += sum(to_voxels[d, e] * warp_mm[e] for e in range(3) if to_voxels[d, e] != 0)
     if vent_mm != 0:
         # Pull from nearer the ventricles: the walls move outward by vent_mm.
-        coords -= (vent_mm / anatomy.voxel_size.mean()) * anatomy.ventricle_field
+        coords -= (vent_mm / anatomy.voxel_size.mean()) * anatomy.ventricle_field[(slice(None),) + box]
     return coords
 
 
@@ -144,7 +165,7 @@ def render_subject(anatomy, maps: LossMaps, draw: SubjectDraw, settings) -> np.n
     float32 array on the anatomy's grid, values in [0, 1].
     """
     aged = atrophied_gm(anatomy, maps, draw.age)
-    coords = _source_coordinates(anatomy, draw, float(ventricle_displacement_mm(draw.age, settings)))
+    coords = source_coordinates(anatomy, draw, settings)
     image = ndimage.map_coordinates(aged, coords, order=1, mode="constant", cval=0.0, output=np.float32)
     del coords
     fwhm = math.hypot(settings.smoothing_fwhm_mm, draw.site_fwhm_mm)
