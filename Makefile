@@ -12,7 +12,7 @@ reverse = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword
 OVERRIDES := $(foreach o,$(call reverse,$(filter-out VENV=% PYTHON=% PYTEST_ARGS=% STAMP=%,$(MAKEOVERRIDES))),'$(o)')
 PYTEST_ARGS ?=
 
-.PHONY: install train explain demo test test-fast bench evaluate infer digits cohort clean-outputs
+.PHONY: install train explain demo test test-fast bench evaluate infer digits unet cohort clean-outputs
 
 install: $(STAMP)
 
@@ -36,6 +36,10 @@ infer: $(STAMP)
 
 digits: $(STAMP)
 	$(PY) -m brainage.seed_digits $(OVERRIDES)
+
+# seed 003: a U-Net segments the hippocampus; guided backprop and DTD explain its mask
+unet: $(STAMP)
+	$(PY) -m brainage.seed_unet $(OVERRIDES)
 
 cohort: $(STAMP)
 	$(PY) -m brainage.cohort $(OVERRIDES)

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.skipif(shutil.which("make") is None, reason="make not installed")
 @pytest.mark.parametrize("target, module", [
     ("train", "brainage.train"), ("explain", "brainage.explain"), ("evaluate", "brainage.evaluate"),
-    ("infer", "brainage.infer"), ("bench", "brainage.bench"), ("digits", "brainage.seed_digits"),
+    ("infer", "brainage.infer"), ("bench", "brainage.bench"), ("digits", "brainage.seed_digits"), ("unet", "brainage.seed_unet"),
     ("cohort", "brainage.cohort")])
 def test_overrides_pass_through_make(target, module, tmp_path):
     stamp = tmp_path / ".installed-stamp"
