@@ -15,7 +15,7 @@ import pytest
 from brainage.errors import ExplainError, RunDirError
 from brainage.explain import explain
 from brainage.neuro.nifti import NOT_SCORED, DisplayRange
-from tests.builders import REPO, RUN_CROP, RUN_SHAPE, compose_explain
+from tests.builders import REPO, RUN_CROP, RUN_SHAPE, compose_explain, compose_stage
 
 METHODS = "explainer=[dtd,gradient_x_input]"  # DTD and a signed method
 UMASK = 0o002  # the stage runs under it: every file must come out 0664, as a plain open makes it
@@ -334,13 +334,22 @@ def test_the_report_renders_offline_in_a_headless_browser(explained, tmp_path):
     assert re.search(r"R = [-0-9.e]+ +(Left_Core|Top|\(outside atlas\))$", status), status
 
 
-def test_a_named_reference_is_the_training_splits_youngest_mean(train_run, tmp_path):
-    """explainer=deeplift with reference=youngest_mean: each map sums to f(x) − f(young mean)."""
+def test_the_default_explainer_is_the_scorecards_dtd_variant():
+    """make explain's default is what the scorecard rule chose (DTD rooted at the youngest mean)."""
+    cfg = compose_stage("explain")
+    assert list(cfg.explainer) == ["dtd_reference"]
+    assert cfg.explainer.dtd_reference.reference == "youngest_mean"
+
+
+@pytest.mark.parametrize("method", ["deeplift", "dtd_reference"])
+def test_a_named_reference_is_the_training_splits_youngest_mean(train_run, tmp_path, method):
+    """deeplift and dtd_reference (explain's default) with reference=youngest_mean: each map sums
+    to f(x) − f(young mean)."""
     import keras
 
     from brainage.data.reference_images import reference_image
 
-    explain(compose_explain(train_run, "explainer=deeplift", "subjects=test"), tmp_path)
+    explain(compose_explain(train_run, f"explainer={method}", "subjects=test"), tmp_path)
     prep = train_run["prep"]
     model = keras.saving.load_model(train_run["run"] / "model.keras", compile=False)
     reference = model.predict(reference_image(prep, "youngest_mean")[None], verbose=0)[0]
@@ -349,7 +358,7 @@ def test_a_named_reference_is_the_training_splits_youngest_mean(train_run, tmp_p
     for _, row in cons.iterrows():
         x = np.asarray(prep.volumes[[rows[row.subject_id]]], np.float32)[..., None]
         logits = model.predict(x, verbose=0)[0]
-        data = nib.load(tmp_path / "maps" / f"{row.subject_id}_deeplift_predicted.nii.gz").get_fdata()
+        data = nib.load(tmp_path / "maps" / f"{row.subject_id}_{method}_predicted.nii.gz").get_fdata()
         explained = logits[row["class"]] - reference[row["class"]]
         assert data.sum() == pytest.approx(explained, rel=1e-3, abs=1e-4)
         assert row.rel_error < 1e-4

@@ -17,7 +17,7 @@ from brainage.model import build_model, fold_age_head
 from brainage.relevance import make_analyzer
 from brainage.train import train
 from tests.builders import (TRAIN_CROP, TRAIN_SOURCE, cohort_overrides, compose_stage,
-                            compose_train, write_cohort, write_gm)
+                            compose_train, pin_explainer, write_cohort, write_gm)
 
 
 def _regressor():
@@ -92,7 +92,7 @@ def _compose(regression_run, *overrides):
     return compose_stage("explain", f"train_dir={regression_run['run']}", "atlas=custom",
                          f"atlas.path={regression_run['tmp'] / 'atlas.nii.gz'}",
                          f"atlas.labels={regression_run['tmp'] / 'atlas.csv'}", "progress=false",
-                         "figures.subjects=1", *overrides)
+                         "figures.subjects=1", *pin_explainer(overrides))
 
 
 def test_a_regression_run_is_explained_by_gap_group(regression_run, tmp_path):
