@@ -150,9 +150,10 @@ class Analyzer:
         """Checked ``(x, spec, classes, mask)`` of a region explanation (mask: float, per input)."""
         who = self.method
         if not self.supports_regions:
-            raise ValueError(f"{who}: output_mask (regions of per-voxel outputs) needs a "
-                             "layer-wise method (dtd, lrp...), gradient, gradient_x_input, "
-                             "guided_backprop, deeplift or dtd_reference")
+            raise ValueError(f"{who}: output_mask (regions of per-voxel outputs) is not supported: "
+                             "CLRP and SGLRP start their dual from the class logits; every other "
+                             "method (dtd, lrp..., the gradient methods, gradcam, deeplift, "
+                             "dtd_reference) explains regions")
         if not self.output_spatial:
             raise ValueError(f"{who}: output_mask needs a per-voxel output; model {self.model.name!r} "
                              f"outputs (batch, {self.n_classes})")

@@ -79,7 +79,7 @@ class IntegratedGradientsAnalyzer(GradientAnalyzer):
         ``x₀``, broadcastable to one input (default zeros).
     """
 
-    supports_regions = False  # its _run integrates the contrast graph only
+    supports_regions = True  # a region of a per-voxel output: its summed logits integrated
 
     def __init__(self, model, *, steps=32, baseline=0.0, compile=True, jit_compile=False,
                  contrast=None):
@@ -92,15 +92,25 @@ class IntegratedGradientsAnalyzer(GradientAnalyzer):
         self.method = "integrated_gradients"
 
     def _run(self, x, classes, others, mode):
-        baseline = np.broadcast_to(self.baseline, x.shape[1:]).astype(np.float32)[None]
         graph = self._compiled(mode)
         at_x = {k: ops.convert_to_numpy(v) for k, v in graph(x, classes, others).items()}
         chosen, other = at_x["target"].astype(np.int32), at_x["other"].astype(np.int32)
+        return self._integrated(x, at_x, lambda v: graph(v, chosen, other))
+
+    def _explain_region(self, x, target, contrast, output_mask):
+        x, spec, classes, mask = self._region_inputs(x, target, contrast, output_mask)
+        graph = self._compiled_region()
+        at_x = {k: ops.convert_to_numpy(v) for k, v in graph(x, classes, mask).items()}
+        return self._assemble(self._integrated(x, at_x, lambda v: graph(v, classes, mask)), spec)
+
+    def _integrated(self, x, at_x, gradient):
+        """``at_x`` with the maps ``(x − x₀) ⊙ mean_k gradient(x₀ + α_k (x − x₀))``."""
+        baseline = np.broadcast_to(self.baseline, x.shape[1:]).astype(np.float32)[None]
         total = None
         delta = x - baseline
         for k in range(self.n_steps):
             alpha = np.float32((k + 0.5) / self.n_steps)
-            grads = ops.convert_to_numpy(graph(baseline + alpha * delta, chosen, other)["maps"])
+            grads = ops.convert_to_numpy(gradient(baseline + alpha * delta)["maps"])
             total = grads if total is None else total + grads
         return {**at_x, "maps": delta[None] * (total / self.n_steps)}
 
@@ -184,6 +194,7 @@ class GradCAMAnalyzer(Analyzer):
 
     method = "gradcam"
     supports_dag = True
+    supports_regions = True  # a region of a per-voxel output: the gradient of its summed logits
 
     def __init__(self, model, *, layer="block4_conv_b", compile=True, jit_compile=False,
                  contrast=None):
@@ -239,10 +250,19 @@ class GradCAMAnalyzer(Analyzer):
     def _graph(self, x, classes, others, mode):
         a, upper = self._activation_and_upper(x)
         logits, vjp = value_and_vjp(upper, [a])
-        head = self._select(logits, classes, others, mode)
+        return self._cams(a, self._select(logits, classes, others, mode), vjp, classes.shape[0])
+
+    def _region_graph(self, x, classes, mask):
+        a, upper = self._activation_and_upper(x)
+        outputs, vjp = value_and_vjp(upper, [a])
+        return self._cams(a, region_head(outputs, classes, mask), vjp, classes.shape[0])
+
+    @staticmethod
+    def _cams(a, head, vjp, n_targets):
+        """``ReLU(Σ_k α_k A_k)`` per target, ``α_k`` the spatial mean of the head's gradient."""
         spatial = tuple(range(1, len(a.shape) - 1))
         cams = []
-        for i in range(classes.shape[0]):
+        for i in range(n_targets):
             weights = ops.mean(vjp(head.cotangent[i])[0], axis=spatial, keepdims=True)
             cams.append(ops.relu(ops.sum(weights * a, axis=-1)))
         return {"maps": ops.stack(cams), "outputs": head.outputs, "target": head.chosen,
@@ -269,6 +289,15 @@ class GradCAMAnalyzer(Analyzer):
 
     def _run(self, x, classes, others, mode):
         result = {k: ops.convert_to_numpy(v) for k, v in self._compiled(mode)(x, classes, others).items()}
+        return self._on_input_grid(x, result)
+
+    def _explain_region(self, x, target, contrast, output_mask):
+        x, spec, classes, mask = self._region_inputs(x, target, contrast, output_mask)
+        result = {k: ops.convert_to_numpy(v) for k, v in self._compiled_region()(x, classes, mask).items()}
+        return self._assemble(self._on_input_grid(x, result), spec)
+
+    def _on_input_grid(self, x, result):
+        """``result`` with its cams resampled onto the input grid (the cams kept as ``cam``)."""
         cam = result.pop("maps")
         spatial_in = x.shape[1:-1]
         up = cam.astype(np.float64)

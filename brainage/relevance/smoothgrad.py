@@ -37,7 +37,7 @@ class SmoothGradAnalyzer(GradientAnalyzer):
         See :class:`~brainage.relevance.Analyzer`.
     """
 
-    supports_regions = False  # its _run averages the contrast graph over noisy inputs
+    supports_regions = True  # a region of a per-voxel output: its summed logits' gradient averaged
 
     def __init__(self, model, *, noise_level=0.15, samples=32, batch_size=16, seed=0,
                  times_input=False, compile=True, jit_compile=False, contrast=None):
@@ -78,14 +78,27 @@ class SmoothGradAnalyzer(GradientAnalyzer):
         graph = self._compiled(mode)
         at_x = {k: ops.convert_to_numpy(v) for k, v in graph(x, classes, others).items()}
         chosen, other = at_x["target"].astype(np.int32), at_x["other"].astype(np.int32)
+        return self._smoothed(x, at_x, lambda noisy, repeat: graph(
+            noisy, np.tile(chosen, (1, repeat)), np.tile(other, (1, repeat))))
+
+    def _explain_region(self, x, target, contrast, output_mask):
+        x, spec, classes, mask = self._region_inputs(x, target, contrast, output_mask)
+        graph = self._compiled_region()
+        at_x = {k: ops.convert_to_numpy(v) for k, v in graph(x, classes, mask).items()}
+        smoothed = self._smoothed(x, at_x, lambda noisy, repeat: graph(
+            noisy, np.tile(classes, (1, repeat)), np.tile(mask, (repeat,) + (1,) * (mask.ndim - 1))))
+        return self._assemble(smoothed, spec)
+
+    def _smoothed(self, x, at_x, gradient):
+        """``at_x`` with the maps averaged over :meth:`noise` copies; ``gradient(noisy, repeat)``
+        takes ``repeat`` copies of the batch stacked copy-major."""
         per_pass = max(1, self.batch_size // x.shape[0])  # copies of the batch per pass
         total = np.zeros_like(at_x["maps"], dtype=np.float64)
         for copies in self.noise(x, per_pass):
             noisy = (x[None] + copies).reshape((-1,) + x.shape[1:])
             repeat = copies.shape[0]
-            grads = graph(noisy, np.tile(chosen, (1, repeat)), np.tile(other, (1, repeat)))["maps"]
-            grads = ops.convert_to_numpy(grads).reshape((chosen.shape[0], repeat) + x.shape)
-            total += grads.sum(axis=1, dtype=np.float64)
+            grads = ops.convert_to_numpy(gradient(noisy, repeat)["maps"])
+            total += grads.reshape(at_x["maps"].shape[:1] + (repeat,) + x.shape).sum(axis=1, dtype=np.float64)
         maps = (total / self.samples).astype(np.float32)
         if self.smooth_times_input:
             maps = maps * x[None]

@@ -132,8 +132,8 @@ def test_region_targets_are_checked(unet, residual):
         analyzer.explain(x, target=0, output_mask=mask[:-1])
     with pytest.raises(ValueError, match="out of range"):
         analyzer.explain(x, target=2, output_mask=mask)
-    with pytest.raises(ValueError, match="needs a layer-wise method"):
-        make_analyzer(model, "integrated_gradients", steps=2).explain(x, target=0, output_mask=mask)
+    with pytest.raises(ValueError, match="clrp: output_mask .* is not supported: CLRP and SGLRP"):
+        make_analyzer(model, "clrp").explain(x, target=0, output_mask=mask)
     model, x = residual
     with pytest.raises(ValueError, match="needs a per-voxel output"):
         make_analyzer(model, "dtd").explain(x, target=0, output_mask=mask)
