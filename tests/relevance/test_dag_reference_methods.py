@@ -128,11 +128,9 @@ def test_gradcam_inside_a_residual_block_is_its_gradient_by_hand(rng):
             np.testing.assert_allclose(e.maps[i, ..., 0], cam, rtol=1e-4, atol=1e-6 * cam.max())
 
 
-@pytest.mark.parametrize("layer", ["enc_conv2", "bottom_conv"])
-def test_gradcam_of_a_region_is_gradcam_of_the_masked_sum(layer, rng):
-    """Grad-CAM of a U-Net region (``output_mask``) equals the chain-tested Grad-CAM of the same
-    network with the region's sum as its one output: a 1×1×1 conv picking channel 1, then
-    Flatten → Dense(1) with the mask as weights (Σ_{v∈mask} z_{v,1})."""
+def _unet_and_its_region_sum(rng):
+    """The tiny U-Net, inputs, a mask, and the same network with ``Σ_{v∈mask} z_{v,1}`` as its one
+    output: a 1×1×1 conv picking channel 1, then Flatten → Dense(1) with the mask as weights."""
     model = tiny_unet()
     x = gm_volume(rng, (6, 8, 4, 1), batch=2)
     mask = np.zeros(model.output_shape[1:-1], bool)
@@ -142,6 +140,14 @@ def test_gradcam_of_a_region_is_gradcam_of_the_masked_sum(layer, rng):
     summed = keras.Model(model.input, dense(keras.layers.Flatten(name="flat")(pick(model.output))))
     pick.set_weights([np.array([0.0, 1.0], np.float32).reshape(1, 1, 1, 2, 1)])
     dense.set_weights([mask.reshape(-1, 1).astype(np.float32)])
+    return model, x, mask, summed
+
+
+@pytest.mark.parametrize("layer", ["enc_conv2", "bottom_conv"])
+def test_gradcam_of_a_region_is_gradcam_of_the_masked_sum(layer, rng):
+    """Grad-CAM of a U-Net region (``output_mask``) equals the chain-tested Grad-CAM of the same
+    network with the region's sum as its one output."""
+    model, x, mask, summed = _unet_and_its_region_sum(rng)
     e = make_analyzer(model, "gradcam", layer=layer, compile=False).explain(x, target=1, output_mask=mask)
     ref = make_analyzer(summed, "gradcam", layer=layer, compile=False).explain(x, target=0)
     np.testing.assert_allclose(e.outputs, np.asarray(summed(x))[:, 0], rtol=1e-5)
@@ -158,15 +164,7 @@ def test_gradcam_of_a_region_is_gradcam_of_the_masked_sum(layer, rng):
 def test_path_and_noise_methods_of_a_region_are_those_of_the_masked_sum(method, kwargs, rng):
     """Integrated gradients and SmoothGrad of a U-Net region equal the same methods on the network
     with the region's sum as its one output (the chain-tested path); IG completes to the sum."""
-    model = tiny_unet()
-    x = gm_volume(rng, (6, 8, 4, 1), batch=2)
-    mask = np.zeros(model.output_shape[1:-1], bool)
-    mask[1:4, 2:5, 1:3] = True
-    pick = keras.layers.Conv3D(1, 1, use_bias=False, name="pick")
-    dense = keras.layers.Dense(1, use_bias=False, name="region_sum")
-    summed = keras.Model(model.input, dense(keras.layers.Flatten(name="flat")(pick(model.output))))
-    pick.set_weights([np.array([0.0, 1.0], np.float32).reshape(1, 1, 1, 2, 1)])
-    dense.set_weights([mask.reshape(-1, 1).astype(np.float32)])
+    model, x, mask, summed = _unet_and_its_region_sum(rng)
     e = make_analyzer(model, method, compile=False, **kwargs).explain(x, target=1, output_mask=mask)
     ref = make_analyzer(summed, method, compile=False, **kwargs).explain(x, target=0)
     assert np.abs(ref.maps).max() > 0
