@@ -36,6 +36,12 @@ RUNS = [(name, name, PARAMS.get(name, {}), "predicted") for name in METHODS] + [
     ("gradient_vs_mean", "gradient", {}, "predicted-vs-mean"),
 ]
 
+# The LRP composite divides by pre-activations with their biases (LRP-0 / ε layers), some near
+# zero on random weights: float32 round-off, which differs between TensorFlow's oneDNN and XLA's
+# convolutions, grows there to 1e-4-4e-3 on ~2 % of the voxels (seen with oneDNN on 2 threads).
+# These keys are held to the relative L1 bound above and the conservation trace below.
+ILL_CONDITIONED = {"lrp_composite"}
+
 JAX_WORKER = textwrap.dedent(
     """
     import json, sys
@@ -81,7 +87,10 @@ def test_tensorflow_and_jax_maps_agree(tmp_path, rng):
     for key, name, kwargs, target in RUNS:  # TF eagerly (its compiled path is tested elsewhere); JAX jitted
         e = make_analyzer(model, name, compile=False, **kwargs).explain(x, target=target)
         scale = np.abs(e.maps).max()
-        np.testing.assert_allclose(jax_maps[key], e.maps, rtol=1e-4, atol=1e-5 * scale, err_msg=key)
+        rel_l1 = np.abs(jax_maps[key] - e.maps).sum() / np.abs(e.maps).sum()
+        assert rel_l1 <= 1e-4, (key, rel_l1)  # the agreement criterion of make bench peer=zennit
+        if key not in ILL_CONDITIONED:
+            np.testing.assert_allclose(jax_maps[key], e.maps, rtol=1e-4, atol=1e-5 * scale, err_msg=key)
         np.testing.assert_allclose(jax_maps[key + "__outputs"], e.outputs, rtol=1e-5,
                                    atol=1e-6 * np.abs(e.outputs).max(), err_msg=key)
         if e.trace:
