@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from brainage.data.age_gap import AgeBiasCorrection
 from brainage.errors import ExplainError
 
 log = logging.getLogger(__name__)
@@ -48,38 +49,39 @@ class GapGroups:
 
     Attributes
     ----------
-    gap_slope, gap_intercept : float
-        The training run's correction of the gap (0, 0: uncorrected, when the run has none).
+    correction : AgeBiasCorrection or None
+        The training run's correction of the gap; None (the raw gap) when the run has none.
     threshold : float
         The median corrected gap of the explained subjects; above it is the high-gap group.
-    corrected : bool
-        Whether the training run's correction was applied.
     """
 
-    gap_slope: float
-    gap_intercept: float
+    correction: AgeBiasCorrection | None
     threshold: float
-    corrected: bool
+
+    @property
+    def corrected(self) -> bool:
+        """Whether the training run's correction is applied."""
+        return self.correction is not None
 
     def corrected_gap(self, ages, predicted) -> np.ndarray:
-        ages = np.asarray(ages, dtype=float)
-        gap = np.asarray(predicted, dtype=float) - ages
-        return gap - (self.gap_slope * ages + self.gap_intercept)
+        """The corrected gap (:meth:`AgeBiasCorrection.corrected_gap`), or the raw gap."""
+        if self.correction is None:
+            return np.asarray(predicted, dtype=float) - np.asarray(ages, dtype=float)
+        return self.correction.corrected_gap(ages, predicted)
 
     def group(self, gaps) -> np.ndarray:
         """0 (gap at or below the median) or 1 (above) per subject."""
         return (np.asarray(gaps, dtype=float) > self.threshold).astype(np.int64)
 
 
-def gap_correction(train_dir) -> tuple[float, float] | None:
-    """``(gap_slope, gap_intercept)`` from the run's ``metrics.json``, or None when absent."""
+def gap_correction(train_dir) -> AgeBiasCorrection | None:
+    """The correction in the run's ``metrics.json`` (``age_gap.correction``), or None when the
+    file, the entry or the fit is absent."""
     path = train_dir / "metrics.json"
     if not path.is_file():
         return None
     correction = (json.loads(path.read_text()).get("age_gap") or {}).get("correction")
-    if not correction:
-        return None
-    return float(correction["gap_slope"]), float(correction["gap_intercept"])
+    return AgeBiasCorrection.from_dict(correction) if correction else None
 
 
 def gap_groups(opened, model, batch_size: int) -> GapGroups:
@@ -88,16 +90,14 @@ def gap_groups(opened, model, batch_size: int) -> GapGroups:
     if correction is None:
         log.warning("%s has no age_gap.correction in metrics.json: gap groups split the "
                     "uncorrected gap", opened.train.dir)
-    slope, intercept = correction or (0.0, 0.0)
     rows = np.asarray(opened.rows)
     predicted = np.concatenate([
         np.asarray(model.predict(np.asarray(opened.prep.volumes[rows[i:i + batch_size]],
                                             dtype=np.float32)[..., None], verbose=0))[:, 0]
         for i in range(0, len(rows), batch_size)])
     ages = opened.prep.table["age"].to_numpy(dtype=float)[rows]
-    groups = GapGroups(slope, intercept, 0.0, correction is not None)
-    threshold = float(np.median(groups.corrected_gap(ages, predicted)))
-    return GapGroups(slope, intercept, threshold, correction is not None)
+    gaps = GapGroups(correction, 0.0).corrected_gap(ages, predicted)
+    return GapGroups(correction, float(np.median(gaps)))
 
 
 def group_captions(median: float | None = None) -> dict:

@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 
 from brainage.errors import ExplainError
 from brainage.explain import explain
+from brainage.data.age_gap import AgeBiasCorrection
 from brainage.explaining.age_groups import GapGroups, check_regression_targets
 from brainage.model import build_model, fold_age_head
 from brainage.relevance import make_analyzer
@@ -63,10 +64,15 @@ def test_only_the_age_output_is_a_target():
 
 
 def test_gap_groups_split_at_the_median_of_the_corrected_gap():
-    groups = GapGroups(gap_slope=-0.5, gap_intercept=20.0, threshold=1.0, corrected=True)
+    correction = AgeBiasCorrection(gap_slope=-0.5, gap_intercept=20.0, prediction_slope=0.5,
+                                   prediction_intercept=20.0, n=10)
+    groups = GapGroups(correction, threshold=1.0)
     gaps = groups.corrected_gap([30, 60], [45, 50])  # gaps 15, -10; fits 5, -10
     np.testing.assert_allclose(gaps, [10, 0])
     np.testing.assert_array_equal(groups.group(gaps), [1, 0])
+    raw = GapGroups(None, threshold=0.0)  # a run without a correction: the raw gap
+    assert not raw.corrected and groups.corrected
+    np.testing.assert_allclose(raw.corrected_gap([30, 60], [45, 50]), [15, -10])
 
 
 @pytest.fixture(scope="module")
