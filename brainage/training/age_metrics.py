@@ -47,17 +47,27 @@ def regression_metrics(ages, predicted, seed: int,
     point = _metric_values(ages, predicted)
     result = {key: _finite(point[key]) for key in METRICS}
     if len(ages) >= 2:
-        rows = np.random.default_rng(seed).integers(0, len(ages), size=(resamples, len(ages)))
-        sampled = _metric_values(ages[rows], predicted[rows])
-        tail = 100 * (1 - CONFIDENCE) / 2
+        sampled = _bootstrap(ages, predicted, seed, resamples)
         for key in METRICS:
-            values = sampled[key][np.isfinite(sampled[key])]
-            result[f"{key}_ci95"] = ([float(np.percentile(values, tail)),
-                                      float(np.percentile(values, 100 - tail))]
-                                     if len(values) and result[key] is not None else None)
+            result[f"{key}_ci95"] = None if result[key] is None else _interval(sampled[key])
     result.update(ci_method=f"percentile bootstrap, {resamples} resamples, "
                             f"{100 * CONFIDENCE:g} %", test_n=int(len(ages)))
     return result
+
+
+def _bootstrap(ages: np.ndarray, values: np.ndarray, seed: int, resamples: int) -> dict:
+    """:func:`_metric_values` of ``resamples`` seeded resamples of the subjects."""
+    rows = np.random.default_rng(seed).integers(0, len(ages), size=(resamples, len(ages)))
+    return _metric_values(ages[rows], values[rows])
+
+
+def _interval(samples: np.ndarray) -> list[float] | None:
+    """The percentile interval of the finite ``samples`` (None when there are none)."""
+    samples = samples[np.isfinite(samples)]
+    if not len(samples):
+        return None
+    tail = 100 * (1 - CONFIDENCE) / 2
+    return [float(np.percentile(samples, tail)), float(np.percentile(samples, 100 - tail))]
 
 
 def _finite(value) -> float | None:
@@ -65,9 +75,13 @@ def _finite(value) -> float | None:
     return value if np.isfinite(value) else None
 
 
-def age_gap_results(data, test_predicted, val_predicted):
+def age_gap_results(data, test_predicted, val_predicted, seed: int = 0):
     """The correction fitted on the validation split, the test split's gap table, and
     ``metrics.json``'s ``age_gap`` entry.
+
+    The entry's ``test_corr_gap_corrected_age_ci95`` is the percentile bootstrap interval (seeded
+    by ``seed``) of the corrected gap's correlation with age on the test split: with tens of test
+    subjects its width (about ±0.3 at n=36) says whether a goal such as |r| ≤ 0.05 can be judged.
 
     A model whose validation predictions do not grow with age (an undertrained one) cannot be
     corrected: the correction is None, the corrected columns are NaN, and ``age_gap.problem``
@@ -89,9 +103,18 @@ def age_gap_results(data, test_predicted, val_predicted):
              "problem": problem,
              "test_corr_with_age": correlations,
              "test_abs_corr_gap_corrected_age": None if corrected is None else abs(corrected),
+             "test_corr_gap_corrected_age_ci95": _corrected_gap_interval(table, corrected, seed),
              "test_mean_gap": float(table["gap"].mean()),
              "test_mean_gap_corrected": float(table["gap_corrected"].mean())}
     return correction, table, entry
+
+
+def _corrected_gap_interval(table, corrected: float | None, seed: int) -> list[float] | None:
+    if corrected is None or len(table) < 3:
+        return None
+    ages = table["age"].to_numpy(dtype=float)
+    gaps = table["gap_corrected"].to_numpy(dtype=float)
+    return _interval(_bootstrap(ages, gaps, seed, BOOTSTRAP_RESAMPLES)["pearson_r"])
 
 
 def regression_run_metrics(settings: TrainSettings, data, state: RunState, test_predicted,
@@ -108,7 +131,8 @@ def regression_run_metrics(settings: TrainSettings, data, state: RunState, test_
     train_ages = ages[data.indices("train")]
     metrics = {"task": "regression", "loss": settings.model.regression_loss,
                **regression_metrics(ages[data.indices("test")], test_predicted, settings.seed)}
-    _, table, gap_entry = age_gap_results(data, test_predicted, val_predicted)
+    _, table, gap_entry = age_gap_results(data, test_predicted, val_predicted,
+                                          settings.seed)
     metrics.update(
         age_gap=gap_entry,
         age_standardisation={"mean": float(train_ages.mean()), "sd": float(train_ages.std())},
@@ -131,8 +155,9 @@ def format_regression_summary(metrics: dict) -> str:
     for key, unit in (("mae", " y"), ("rmse", " y"), ("pearson_r", ""), ("r2", "")):
         lines.append(f"{key:<16}{_with_interval(metrics[key], metrics.get(key + '_ci95'), unit):>26}")
     gap = metrics["age_gap"]["test_corr_with_age"]
+    interval = metrics["age_gap"].get("test_corr_gap_corrected_age_ci95")
     lines.append(f"corr(gap, age) {_num(gap['gap']):>10}   after correction (fitted on val) "
-                 f"{_num(gap['gap_corrected'])}")
+                 + _with_interval(gap["gap_corrected"], interval, ""))
     if metrics.get("baselines"):
         lines += ["", f"{'same split':<28}{'test MAE (y)':>14}  penalty"]
         lines.append(f"{'CNN':<28}{_num(metrics['mae']):>14}  -")

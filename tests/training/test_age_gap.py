@@ -95,3 +95,31 @@ def test_an_uncorrectable_model_still_gets_its_metrics():
     assert entry["correction"] is None and "does not grow with age" in entry["problem"]
     assert table["gap_corrected"].isna().all()
     assert entry["test_abs_corr_gap_corrected_age"] is None
+
+
+def test_the_corrected_gaps_correlation_with_age_has_a_bootstrap_interval():
+    data = tiny_data()
+    ages = data.table["age"].to_numpy(dtype=float)
+    rng = np.random.default_rng(3)
+    val = 0.8 * ages[data.indices("val")] + 9.0 + rng.normal(0, 2, len(data.indices("val")))
+    test = 0.8 * ages[data.indices("test")] + 9.0 + rng.normal(0, 4, len(data.indices("test")))
+    _, table, entry = age_gap_results(data, test, val, seed=5)
+    low, high = entry["test_corr_gap_corrected_age_ci95"]
+    r = np.corrcoef(table["age"], table["gap_corrected"])[0, 1]
+    assert low < r < high and -1 <= low and high <= 1
+    # seeded: the same seed gives the same interval, another seed another
+    assert age_gap_results(data, test, val, seed=5)[2] == entry
+    assert age_gap_results(data, test, val, seed=6)[2]["test_corr_gap_corrected_age_ci95"] != [low, high]
+    # the interval narrows as 1/sqrt(n): a pure-noise gap over 2,000 hand-made subjects
+    from brainage.training.age_metrics import _bootstrap, _interval
+    big_ages = rng.uniform(20, 80, 2000)
+    narrow = _interval(_bootstrap(big_ages, rng.normal(0, 3, 2000), 0, 500)["pearson_r"])
+    assert narrow[0] < 0 < narrow[1] and narrow[1] - narrow[0] < 0.12
+
+
+def test_an_uncorrectable_model_has_no_correlation_interval():
+    data = tiny_data()
+    ages = data.table["age"].to_numpy(dtype=float)
+    flat_val = np.full(len(data.indices("val")), 50.0)
+    _, _, entry = age_gap_results(data, ages[data.indices("test")], flat_val)
+    assert entry["test_corr_gap_corrected_age_ci95"] is None
