@@ -117,6 +117,9 @@ def main() -> None:
     out = args.out or Path(tempfile.mkdtemp(prefix="innvestigate-bench-"))
     ours = run_ours(args.ours_python, out, args, args.overrides)
     os.environ["TF_NUM_INTRAOP_THREADS"] = str(ours["threads"])  # before TensorFlow starts
+    # the oneDNN kernels our side uses (import brainage turns them on): TensorFlow 2.14 leaves
+    # them off on some CPUs (AMD EPYC here), which would slow iNNvestigate's convolutions ~5x
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     import tensorflow as tf
 
     tf.compat.v1.disable_eager_execution()  # iNNvestigate 2 builds graph-mode analyzers
@@ -129,10 +132,12 @@ def main() -> None:
     # innvestigate.__version__ lags behind the release (2.1.2 reports 2.0.1): ask the installer
     results = {"tensorflow": tf.__version__, "innvestigate": version("innvestigate"),
                "python": sys.version.split()[0], "ours": {k: v for k, v in ours.items() if k != "rows"},
+               "tf_enable_onednn_opts": os.environ["TF_ENABLE_ONEDNN_OPTS"],
                "load_average_end": os.getloadavg(), "rows": rows}
     (out / "results.json").write_text(json.dumps(results, indent=2))
     print_table(ours, rows)
-    print(f"\niNNvestigate {results['innvestigate']} on TensorFlow {results['tensorflow']}; "
+    print(f"\niNNvestigate {results['innvestigate']} on TensorFlow {results['tensorflow']} "
+          f"(TF_ENABLE_ONEDNN_OPTS={results['tf_enable_onednn_opts']}); "
           f"results in {out / 'results.json'}")
 
 
