@@ -334,11 +334,13 @@ def test_the_report_renders_offline_in_a_headless_browser(explained, tmp_path):
     assert re.search(r"R = [-0-9.e]+ +(Left_Core|Top|\(outside atlas\))$", status), status
 
 
-def test_the_default_explainer_is_the_scorecards_dtd_variant():
-    """make explain's default is what the scorecard rule chose (DTD rooted at the youngest mean)."""
+def test_the_default_explainers_are_the_scorecards_dtd_variant_and_the_method_beating_it():
+    """make explain's default is what the scorecard rule chose (DTD rooted at the youngest mean),
+    then DeepLIFT, which beat every DTD variant on the same scorecard (both youngest-mean rooted)."""
     cfg = compose_stage("explain")
-    assert list(cfg.explainer) == ["dtd_reference"]
+    assert list(cfg.explainer) == ["dtd_reference", "deeplift"]
     assert cfg.explainer.dtd_reference.reference == "youngest_mean"
+    assert cfg.explainer.deeplift.reference == "youngest_mean"
 
 
 @pytest.mark.parametrize("method", ["deeplift", "dtd_reference"])
@@ -409,3 +411,18 @@ def test_a_residual_network_run_is_explained_end_to_end(train_run, tmp_path):
     assert len(dtd) and (dtd["rel_error"] < 1e-4).all()
     sid = cons["subject_id"].iloc[0]
     assert (tmp_path / "out" / "maps" / f"{sid}_guided_backprop_predicted.nii.gz").exists()
+
+
+def test_a_default_explain_run_writes_both_default_methods(train_run, tmp_path):
+    """No explainer override: the maps, group maps and region tables of dtd_reference and
+    DeepLIFT, both rooted at the youngest-bin mean."""
+    cfg = compose_stage("explain", f"train_dir={train_run['run']}", "atlas=custom",
+                        f"atlas.path={train_run['atlas']}", f"atlas.labels={train_run['labels']}",
+                        "progress=false", "figures.subjects=1", "subjects=[sub-00,sub-05]")
+    summary = explain(cfg, tmp_path)
+    assert list(summary["methods"]) == ["dtd_reference", "deeplift"]
+    for method in summary["methods"]:
+        assert (tmp_path / "maps" / f"sub-00_{method}_predicted.nii.gz").is_file()
+        assert list((tmp_path / "group").glob(f"{method}_*mean.nii.gz"))
+    regions = pd.read_csv(tmp_path / "regions" / "custom_subjects.csv")
+    assert set(regions["method"]) == {"dtd_reference", "deeplift"}
