@@ -70,8 +70,14 @@ def test_matches_dense_reference_and_is_complete_layer_by_layer(net, method, tar
         for name, expected in sums.items():
             np.testing.assert_allclose(explanation.trace[name], expected.reshape(explanation.outputs.shape),
                                        rtol=1e-5, atol=1e-6 * np.abs(values).max(), err_msg=name)
-        # Completeness: ΣR = f(x) − f(x_ref) at every layer (no sinks: biases cancel).
-        moved = np.abs(explanation.outputs) > 1e-3 * np.abs(explanation.outputs).max()
+        # Completeness: ΣR = f(x) − f(x_ref) at every layer (no sinks: biases cancel), checked
+        # where the difference is well conditioned in float32: at least 1 % of the larger of
+        # f(x) and f(x_ref). A difference that cancels 99.5 % of its terms (a trained-net
+        # sample with f = 0.869 at both ends) carries float32 round-off of ~1e-5 of itself, and
+        # whether it passed a cut of 1e-3 of the batch's largest output depended on thread timing.
+        ends = np.maximum(np.abs(explanation.outputs + explanation.extras["reference_outputs"]),
+                          np.abs(explanation.extras["reference_outputs"]))
+        moved = np.abs(explanation.outputs) > 1e-2 * ends
         for layer, err in explanation.trace_rel_error().items():
             assert np.all(err[moved] < 1e-5), (layer, err)
         assert np.all(explanation.rel_error[moved] < 1e-5)
