@@ -20,11 +20,16 @@ and stores it in ``metrics.json`` (``age_gap.correction``); the infer stage appl
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
-from brainage.errors import TrainError
+from brainage.errors import DataError, TrainError
+
+_EXPECTED = ("the bias correction the training stage of a model.task=regression run fits on its "
+             "validation split (age_gap.correction)")
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,62 @@ class AgeBiasCorrection:
         """``(predicted - b) / a``."""
         return (np.asarray(predicted, dtype=float) - self.prediction_intercept) \
             / self.prediction_slope
+
+
+@dataclass(frozen=True)
+class StoredCorrection:
+    """A training run's bias correction as ``metrics.json`` holds it, or why it has none.
+
+    ``correction`` is None exactly when ``problem`` says why: the training stage could not fit one
+    (an undertrained model, ``age_gap.correction: null``).
+    """
+
+    correction: AgeBiasCorrection | None
+    path: Path
+    problem: str | None
+
+    def summary(self) -> dict:
+        """An account for a stage's JSON: where the correction came from and its coefficients."""
+        return {"from": str(self.path), "fitted_on": "val",
+                "correction": None if self.correction is None else self.correction.as_dict(),
+                "problem": self.problem}
+
+
+def read_correction(train_dir) -> StoredCorrection:
+    """The correction in ``<train_dir>/metrics.json`` (``age_gap.correction``), the one reader of
+    it for every stage.
+
+    Raises
+    ------
+    DataError
+        ``metrics.json`` missing, not a JSON object, without ``age_gap.correction``, or with a
+        correction that lacks a coefficient or holds a non-number; the message names the file.
+    """
+    path = Path(train_dir) / "metrics.json"
+    if not path.is_file():
+        raise DataError(f"{path} is missing: a regression run's predictions need {_EXPECTED}")
+    try:
+        gap = json.loads(path.read_text()).get("age_gap")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as exc:
+        raise DataError(f"{path} is not a metrics.json object ({exc}); expected {_EXPECTED}") from exc
+    if not isinstance(gap, dict) or "correction" not in gap:
+        raise DataError(f"{path} has no age_gap.correction; expected {_EXPECTED}")
+    if gap["correction"] is None:
+        return StoredCorrection(None, path, str(gap.get("problem") or "no correction was fitted"))
+    return StoredCorrection(_parse_correction(gap["correction"], path), path, None)
+
+
+def _parse_correction(values, path) -> AgeBiasCorrection:
+    fields = tuple(AgeBiasCorrection.__dataclass_fields__)
+    missing = [k for k in fields if not isinstance(values, dict) or k not in values]
+    if missing:
+        raise DataError(f"{path}: age_gap.correction lacks {', '.join(missing)}; expected "
+                        f"{', '.join(fields)}")
+    bad = [k for k in fields if isinstance(values[k], bool) or not isinstance(values[k], (int, float))]
+    if bad:
+        raise DataError(f"{path}: age_gap.correction's {', '.join(bad)} "
+                        f"{'is' if len(bad) == 1 else 'are'} not a number; expected numbers")
+    return AgeBiasCorrection.from_dict(values)
 
 
 def gap_table(subject_ids, ages, predicted, correction: AgeBiasCorrection):

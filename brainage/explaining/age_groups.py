@@ -12,14 +12,13 @@ batch is explained, so the shards of a sharded run agree on it.
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 
 import numpy as np
 
-from brainage.data.age_gap import AgeBiasCorrection
-from brainage.errors import ExplainError
+from brainage.data.age_gap import AgeBiasCorrection, read_correction
+from brainage.errors import DataError, ExplainError
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +75,19 @@ class GapGroups:
 
 def gap_correction(train_dir) -> AgeBiasCorrection | None:
     """The correction in the run's ``metrics.json`` (``age_gap.correction``), or None when the
-    file, the entry or the fit is absent."""
-    path = train_dir / "metrics.json"
-    if not path.is_file():
+    file is absent or training fitted none.
+
+    Raises
+    ------
+    ExplainError
+        ``metrics.json`` is there but malformed (:func:`brainage.data.age_gap.read_correction`).
+    """
+    if not (train_dir / "metrics.json").is_file():
         return None
-    correction = (json.loads(path.read_text()).get("age_gap") or {}).get("correction")
-    return AgeBiasCorrection.from_dict(correction) if correction else None
+    try:
+        return read_correction(train_dir).correction
+    except DataError as exc:
+        raise ExplainError(str(exc)) from exc
 
 
 def gap_groups(opened, model, batch_size: int) -> GapGroups:

@@ -19,8 +19,8 @@ from brainage.errors import InferError
 from brainage.inference.explain_run import (ExplainRun, find_explain_run, read_explain_run,
                                             select_methods, select_subjects)
 from brainage.inference.grey_matter import GreyMatter, summarise_grey_matter
-from brainage.inference.predictions import (PREDICTIONS, is_regression, prediction_table,
-                                            stored_correction, with_gap_columns)
+from brainage.inference.predictions import (PREDICTIONS, correction_or_nan, is_regression,
+                                            prediction_table, stored_correction, with_gap_columns)
 from brainage.inference.region_tests import region_inference
 from brainage.inference.settings import InferSettings
 
@@ -144,7 +144,7 @@ def _predictions(run: ExplainRun, selected: pd.DataFrame) -> tuple:
     if not is_regression(run.summary):
         return None, None
     stored = stored_correction(run.train_dir)
-    return prediction_table(selected, stored.correction, run.dir), stored
+    return prediction_table(selected, correction_or_nan(stored), run.dir), stored
 
 
 def _check_permutations(ctx: Context) -> None:

@@ -11,21 +11,18 @@ predicted_age, gap, gap_corrected, predicted_age_corrected, gap_prediction_corre
 """
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from brainage.data.age_gap import AgeBiasCorrection, gap_table
-from brainage.errors import InferError
+from brainage.data.age_gap import AgeBiasCorrection, StoredCorrection, gap_table, read_correction
+from brainage.errors import DataError, InferError
 
 log = logging.getLogger(__name__)
 
 PREDICTIONS = "predictions.csv"
-_FIELDS = ("gap_slope", "gap_intercept", "prediction_slope", "prediction_intercept", "n")
 
 
 def is_regression(summary: dict) -> bool:
@@ -33,23 +30,9 @@ def is_regression(summary: dict) -> bool:
     return summary.get("task") == "regression"  # .get: runs made before regression lack "task"
 
 
-@dataclass(frozen=True)
-class StoredCorrection:
-    """The training run's bias correction, or why it has none (an undertrained model)."""
-
-    correction: AgeBiasCorrection
-    path: Path
-    problem: str | None  # the training stage's reason for no correction; None when fitted
-
-    def summary(self) -> dict:
-        """``infer.json``'s account: where the correction came from and its coefficients."""
-        return {"from": str(self.path), "fitted_on": "val",
-                "correction": None if self.problem else self.correction.as_dict(),
-                "problem": self.problem}
-
-
 def stored_correction(train_dir) -> StoredCorrection:
-    """The correction in ``<train_dir>/metrics.json`` (``age_gap.correction``).
+    """The correction in ``<train_dir>/metrics.json`` (``age_gap.correction``;
+    :func:`brainage.data.age_gap.read_correction`).
 
     A run whose training could not fit one (``correction: null``) gives NaN corrected columns, as
     its own ``test_predictions.csv`` has, and a warning.
@@ -59,27 +42,18 @@ def stored_correction(train_dir) -> StoredCorrection:
     InferError
         ``metrics.json`` missing or unreadable, or without a well-formed ``age_gap.correction``.
     """
-    path = Path(train_dir) / "metrics.json"
-    expected = ("the bias correction the training stage of a model.task=regression run fits on "
-                "its validation split (age_gap.correction)")
-    if not path.is_file():
-        raise InferError(f"{path} is missing: a regression run's predictions need {expected}")
     try:
-        gap = json.loads(path.read_text()).get("age_gap")
-    except (json.JSONDecodeError, AttributeError) as exc:
-        raise InferError(f"{path} is not a metrics.json object ({exc}); expected {expected}") from exc
-    if not isinstance(gap, dict) or "correction" not in gap:
-        raise InferError(f"{path} has no age_gap.correction; expected {expected}")
-    if gap["correction"] is None:
-        problem = str(gap.get("problem") or "no correction was fitted")
-        log.warning("%s has no bias correction (%s): gap_corrected is NaN", path, problem)
-        return StoredCorrection(AgeBiasCorrection(np.nan, np.nan, np.nan, np.nan, 0), path, problem)
-    values = gap["correction"]
-    missing = [k for k in _FIELDS if not isinstance(values, dict) or k not in values]
-    if missing:
-        raise InferError(f"{path}: age_gap.correction lacks {', '.join(missing)}; expected "
-                         f"{', '.join(_FIELDS)}")
-    return StoredCorrection(AgeBiasCorrection.from_dict(values), path, None)
+        stored = read_correction(train_dir)
+    except DataError as exc:
+        raise InferError(str(exc)) from exc
+    if stored.correction is None:
+        log.warning("%s has no bias correction (%s): gap_corrected is NaN", stored.path, stored.problem)
+    return stored
+
+
+def correction_or_nan(stored: StoredCorrection) -> AgeBiasCorrection:
+    """The stored correction, or one of NaNs (NaN corrected columns) where training fitted none."""
+    return stored.correction or AgeBiasCorrection(np.nan, np.nan, np.nan, np.nan, 0)
 
 
 def prediction_table(subjects: pd.DataFrame, correction: AgeBiasCorrection, run_dir) -> pd.DataFrame:
