@@ -26,6 +26,13 @@ def assign_bins(ages, edges) -> np.ndarray:
     return bins
 
 
+def ages_to_bins(ages, edges) -> np.ndarray:
+    """Predicted ages as bins of ``edges``; ages beyond the outer edges go to the outer bins."""
+    edges = np.asarray(edges, dtype=float)
+    clipped = np.clip(np.asarray(ages, dtype=float), edges[0], np.nextafter(edges[-1], -np.inf))
+    return assign_bins(clipped, edges)
+
+
 def bin_labels(bin_edges) -> list:
     """``[10, 40, 70, 101]`` -> ``['10-39', '40-69', '70-100']`` (integer ages), else ``[a, b)``."""
     edges = [float(e) for e in bin_edges]

@@ -13,8 +13,10 @@ import numpy as np
 
 from brainage.errors import TrainError
 from brainage.data.age_gap import AgeBiasCorrection, gap_age_correlations, gap_table
+from brainage.data.bins import ages_to_bins
 from brainage.training.checkpoint import RunState
 from brainage.training.intervals import CONFIDENCE
+from brainage.training.metrics import classification_metrics
 from brainage.training.settings import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -135,6 +137,7 @@ def regression_run_metrics(settings: TrainSettings, data, state: RunState, test_
                                           settings.seed)
     metrics.update(
         age_gap=gap_entry,
+        binned=binned_metrics(data, test_predicted),
         age_standardisation={"mean": float(train_ages.mean()), "sd": float(train_ages.std())},
         bin_edges=[float(e) for e in data.bin_edges],
         epochs_run=state.epochs_done, best_epoch=state.best_epoch,
@@ -148,6 +151,16 @@ def regression_run_metrics(settings: TrainSettings, data, state: RunState, test_
     return metrics, table
 
 
+def binned_metrics(data, test_predicted) -> dict:
+    """The predicted ages put into the run's age bins (ages beyond the outer edges into the outer
+    bins), scored as a classifier's are (accuracy with its Wilson interval, per bin, confusion
+    matrix): the same numbers the ridge-on-age baselines report, so the regressor stands beside
+    the classifier and every baseline of the split."""
+    predicted_bins = ages_to_bins(test_predicted, data.bin_edges)
+    return {"description": "predicted age binned at bin_edges",
+            **classification_metrics(data.labels("test"), predicted_bins, data.n_classes)}
+
+
 def format_regression_summary(metrics: dict) -> str:
     """MAE, RMSE, r and R² with their intervals, the network beside the baselines on the same
     split, and the gap's correlation with age before and after correction."""
@@ -159,12 +172,18 @@ def format_regression_summary(metrics: dict) -> str:
     lines.append(f"corr(gap, age) {_num(gap['gap']):>10}   after correction (fitted on val) "
                  + _with_interval(gap["gap_corrected"], interval, ""))
     if metrics.get("baselines"):
-        lines += ["", f"{'same split':<28}{'test MAE (y)':>14}  penalty"]
-        lines.append(f"{'CNN':<28}{_num(metrics['mae']):>14}  -")
+        lines += ["", f"{'same split':<28}{'test MAE (y)':>14}{'binned acc.':>13}  penalty"]
+        lines.append(f"{'CNN':<28}{_num(metrics['mae']):>14}"
+                     f"{_percent((metrics.get('binned') or {}).get('test_accuracy')):>13}  -")
         for name, entry in metrics["baselines"].items():
             penalty = f"{entry['penalty']['name']}={entry['penalty']['value']:g}"
-            lines.append(f"{name:<28}{_num(entry.get('mae')):>14}  {penalty}")
+            lines.append(f"{name:<28}{_num(entry.get('mae')):>14}"
+                         f"{_percent(entry.get('test_accuracy')):>13}  {penalty}")
     return "\n".join(lines)
+
+
+def _percent(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f} %"
 
 
 def _num(value) -> str:

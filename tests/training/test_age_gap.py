@@ -5,7 +5,8 @@ import pytest
 
 from brainage.errors import TrainError
 from brainage.training.age_gap import AgeBiasCorrection, gap_age_correlations, gap_table
-from brainage.training.age_metrics import age_gap_results, regression_metrics
+from brainage.training.age_metrics import (age_gap_results, binned_metrics, format_regression_summary,
+                                           regression_metrics)
 from tests.builders import tiny_data
 
 
@@ -123,3 +124,25 @@ def test_an_uncorrectable_model_has_no_correlation_interval():
     flat_val = np.full(len(data.indices("val")), 50.0)
     _, _, entry = age_gap_results(data, ages[data.indices("test")], flat_val)
     assert entry["test_corr_gap_corrected_age_ci95"] is None
+
+
+def test_predicted_ages_are_binned_like_the_age_baselines():
+    data = tiny_data()
+    test = data.indices("test")  # four subjects per bin: 10-39, 40-69, 70-100
+    predicted = data.table["age"].to_numpy(dtype=float)[test].copy()
+    predicted[0] = 5.0     # below the first edge: still the youngest bin (right)
+    predicted[4] = 39.9    # a 40-69 subject predicted 39.9: wrong, in the youngest bin
+    predicted[8] = 150.0   # beyond the last edge: the oldest bin (right)
+    predicted[9] = 40.0    # a 70-100 subject predicted 40: the middle bin (wrong)
+    binned = binned_metrics(data, predicted)
+    assert binned["test_accuracy"] == pytest.approx(10 / 12)
+    assert binned["confusion_matrix"] == [[4, 0, 0], [1, 3, 0], [0, 1, 3]]
+    assert binned["test_per_bin_accuracy"] == pytest.approx([1.0, 0.75, 0.75])
+    metrics = {**regression_metrics(data.table["age"].to_numpy(dtype=float)[test], predicted, seed=0),
+               "age_gap": {"test_corr_with_age": {"gap": 0.1, "gap_corrected": 0.0}},
+               "binned": binned, "baselines": {"ridge_age_regions": {
+                   "mae": 1.5, "test_accuracy": 0.75, "penalty": {"name": "alpha", "value": 1.0}}}}
+    lines = format_regression_summary(metrics).splitlines()
+    assert "binned acc." in lines[-3]
+    assert lines[-2].startswith("CNN") and "83.3 %" in lines[-2]
+    assert "75.0 %" in lines[-1] and "alpha=1" in lines[-1]

@@ -71,3 +71,16 @@ def test_metrics_have_intervals_the_gap_correction_and_the_baselines(regression_
     for entry in metrics["baselines"].values():
         assert entry["mae"] == entry["test_mae_years"] > 0
     assert metrics["monitor"] == "val_loss" and metrics["best_epoch"] >= 1
+
+
+def test_the_predicted_ages_are_scored_in_the_age_bins_beside_the_baselines(regression_run):
+    run, data = regression_run["run"], regression_run["data"]
+    binned = json.loads((run / "metrics.json").read_text())["binned"]
+    table = pd.read_csv(run / "test_predictions.csv")
+    # Independently of the product: np.digitize at the inner edges (10-39, 40-69, 70-100).
+    predicted_bins = np.digitize(table["predicted_age"], [40, 70])
+    true_bins = data.table["bin"].to_numpy()[data.indices("test")]
+    assert binned["test_accuracy"] == pytest.approx(np.mean(predicted_bins == true_bins))
+    assert binned["test_n"] == len(table) and np.sum(binned["confusion_matrix"]) == len(table)
+    low, high = binned["test_accuracy_ci95"]
+    assert low <= binned["test_accuracy"] <= high

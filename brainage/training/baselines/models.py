@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from brainage.data.bins import assign_bins
+from brainage.data.bins import ages_to_bins
 from brainage.training.metrics import classification_metrics
 
 
@@ -49,13 +49,6 @@ BASELINES = {b.name: b for b in [
     Baseline("ridge_age_regions", "regions", "age",
              "ridge regression on age over atlas-region GM means, binned"),
 ]}
-
-
-def ages_to_bins(ages, edges) -> np.ndarray:
-    """Predicted ages as bins of ``edges``; ages beyond the outer edges go to the outer bins."""
-    edges = np.asarray(edges, dtype=float)
-    clipped = np.clip(np.asarray(ages, dtype=float), edges[0], np.nextafter(edges[-1], -np.inf))
-    return assign_bins(clipped, edges)
 
 
 class TrainingRowBasis:
