@@ -7,7 +7,8 @@ proportions (``data.split``), stratified again. Every subject is tested exactly 
 folds. The folds' ``metrics.json`` are gathered into ``sweep.csv``, ``sweep_summary.csv`` (mean and
 SD over folds) and ``sweep.md`` by :mod:`brainage.training.sweeps`. A regression run
 (``model.task=regression``) is stratified by age bin the same way; its fold table holds the test
-MAE, RMSE, Pearson r and R² of every fold and the baselines' MAE, with mean and SD over folds.
+MAE, RMSE, Pearson r, R² and binned accuracy of every fold and the baselines' MAE and binned
+accuracy, with mean and SD over folds.
 """
 from __future__ import annotations
 
@@ -110,8 +111,10 @@ def _summarise_regression_folds(run_dir: Path, results: list, summary: dict) -> 
     ``{mean, sd, per_fold}`` (an undefined metric of a fold, e.g. r of constant predictions, is
     NaN and left out of its mean and SD)."""
     columns = {("cnn", key): [r[key] for r in results] for key in REGRESSION_FOLD_METRICS}
+    columns[("cnn", "binned_accuracy")] = [(r.get("binned") or {}).get("test_accuracy") for r in results]
     for name in results[0].get("baselines", {}):
         columns[(name, "mae")] = [r["baselines"][name].get("mae") for r in results]
+        columns[(name, "binned_accuracy")] = [r["baselines"][name].get("test_accuracy") for r in results]
     lines = [f"{'test metric over folds':<36}{'mean':>9}{'SD':>8}  per fold"]
     for (name, key), values in columns.items():
         values = np.asarray([np.nan if v is None else v for v in values], dtype=float)

@@ -2,7 +2,8 @@
 
 One row per run (the overrides it ran with, its test accuracy, balanced and per-bin accuracy,
 each baseline's test accuracy on the same split (``baseline_<name>``), best epoch, timings;
-a regression run: its test MAE, RMSE, Pearson r and R² (``test_mae``, …) and each baseline's MAE;
+a regression run: its test MAE, RMSE, Pearson r and R² (``test_mae``, …), its predicted ages' accuracy
+in the age bins (``test_binned_accuracy``) and each baseline's MAE and binned accuracy;
 unfinished runs have status ``unfinished``) in ``sweep.csv`` and ``sweep.md``, and
 ``sweep_summary.csv``: mean, SD and count over one override (seeds, usually) per remaining
 setting. The folds of a cross-validation run (``fold<i>/`` with ``trainer.cv_folds``) are runs
@@ -168,6 +169,7 @@ def _metric_columns(metrics: dict) -> dict:
     # .get: metrics.json of runs made by earlier versions may lack newer keys.
     if metrics.get("task") == "regression":  # years: the errors, r and R², baselines' MAE
         out = {column: metrics.get(key) for key, column in REGRESSION_METRICS.items()}
+        out["test_binned_accuracy"] = (metrics.get("binned") or {}).get("test_accuracy")
         score = "mae"
     else:
         out = {key: metrics.get(key) for key in METRICS}
@@ -176,6 +178,8 @@ def _metric_columns(metrics: dict) -> dict:
         out[f"test_acc_bin{k}"] = value
     for name, entry in (metrics.get("baselines") or {}).items():
         out[f"baseline_{name}"] = entry.get(score)
+        if score == "mae":  # the age ridges' binned accuracy, beside the regressor's
+            out[f"baseline_{name}_binned_accuracy"] = entry.get("test_accuracy")
     out["cv_fold"] = metrics.get("cv_fold")
     timings = metrics.get("timings") or {}
     out.update(test_n=metrics.get("test_n"), best_epoch=metrics.get("best_epoch"),

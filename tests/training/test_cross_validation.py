@@ -121,11 +121,17 @@ def test_two_fold_cross_validation_of_a_regressor(tmp_path):
         assert entry["sd"] == pytest.approx(values.std(ddof=1))
     baseline = [m["baselines"]["ridge_age_blocks"]["mae"] for m in fold_metrics]
     assert summary["ridge_age_blocks"]["mae"]["mean"] == pytest.approx(np.mean(baseline))
+    binned = [m["binned"]["test_accuracy"] for m in fold_metrics]
+    np.testing.assert_allclose(summary["cnn"]["binned_accuracy"]["per_fold"], binned)
+    ridge_binned = [m["baselines"]["ridge_age_blocks"]["test_accuracy"] for m in fold_metrics]
+    assert summary["ridge_age_blocks"]["binned_accuracy"]["mean"] == pytest.approx(np.mean(ridge_binned))
 
     table = pd.read_csv(run / "sweep.csv")
     assert table["run"].tolist() == ["fold0", "fold1"] and table["cv_fold"].tolist() == [0, 1]
     np.testing.assert_allclose(table["test_mae"], [m["mae"] for m in fold_metrics])
     np.testing.assert_allclose(table["baseline_ridge_age_blocks"], baseline)
+    np.testing.assert_allclose(table["test_binned_accuracy"], binned)
+    np.testing.assert_allclose(table["baseline_ridge_age_blocks_binned_accuracy"], ridge_binned)
     assert "test_accuracy" not in table.columns
     means = pd.read_csv(run / "sweep_summary.csv")
     assert len(means) == 1 and means.loc[0, "n"] == 2
