@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from brainage.runs import is_finished, latest_run, read_record
-from tests.builders import REPO, TINY_MODEL, cohort_overrides, write_cohort
+from tests.builders import REPO, TINY_MODEL, assert_same_table, cohort_overrides, write_cohort
 
 pytestmark = pytest.mark.slow
 
@@ -157,7 +157,7 @@ def _same_explanations(a, b):
         np.testing.assert_array_equal(nib.load(a / "maps" / name).get_fdata(),
                                       nib.load(b / "maps" / name).get_fdata())
     for table in ["conservation.csv", *(f"regions/{p.name}" for p in (a / "regions").iterdir())]:
-        pd.testing.assert_frame_equal(pd.read_csv(a / table), pd.read_csv(b / table))
+        assert_same_table(pd.read_csv(a / table), pd.read_csv(b / table), table, rtol=1e-5)
 
 
 @pytest.mark.parametrize("signal_name, seed", EXPLAIN_KILLS)

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from brainage.errors import ExplainError
 from brainage.explain import explain
 from brainage.explaining.shards import parse_shard, shard_batches
-from tests.builders import REPO, compose_explain
+from tests.builders import REPO, assert_same_table, compose_explain
 
 EXPLAIN = ["explainer=[dtd,gradient_x_input]", "subjects=all", "targets=[predicted,all]",
            "group.correct_only=false"]
@@ -38,14 +38,7 @@ def assert_same_explain_run(a: Path, b: Path, exact_rows=True):
             keys = [c for c in left.columns if left[c].dtype == object] + ["bin"] * ("bin" in left)
             left = left.sort_values(keys).reset_index(drop=True)
             right = right.sort_values(keys).reset_index(drop=True)
-        # A conservation error at float32 round-off (~1e-8) is noise: the forward pass of another
-        # process may round otherwise (5.9e-8 against 1.8e-8 in one run, with identical maps), so
-        # it is compared to 1e-6 absolute; the errors that mean something (0.02, 1.0) stay exact
-        # to rtol 1e-6.
-        if "rel_error" in left.columns:
-            np.testing.assert_allclose(right.pop("rel_error"), left.pop("rel_error"), rtol=1e-6,
-                                       atol=1e-6, err_msg=f"{name} rel_error")
-        pd.testing.assert_frame_equal(left, right, check_exact=False, rtol=1e-6, obj=name)
+        assert_same_table(left, right, name)
     groups = sorted(p.name for p in (a / "group").glob("*_mean.nii.gz"))
     assert groups and groups == sorted(p.name for p in (b / "group").glob("*_mean.nii.gz"))
     for name in groups:
