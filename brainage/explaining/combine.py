@@ -7,6 +7,7 @@ groups are its gap groups (``group/<method>_lowgap_mean.nii.gz``, ``..._highgap_
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from brainage.explaining.age_groups import GROUP_NAMES, gap_captions, gap_summar
 from brainage.explaining.settings import ExplainSettings
 from brainage.explaining.targets import class_tag, primary_tag
 from brainage.explaining.training_run import OpenedRun, method_checks
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,24 @@ def write_tables(parts: list, atlas_name: str, work: Path) -> Tables:
     tables.subjects.to_csv(work / "subjects.csv", index=False)
     tables.region_subjects.to_csv(work / "regions" / f"{atlas_name}_subjects.csv", index=False)
     tables.region_summary.to_csv(work / "regions" / f"{atlas_name}_summary.csv", index=False)
+    warn_empty_maps(tables.conservation)
     return tables
+
+
+def warn_empty_maps(conservation: pd.DataFrame) -> dict:
+    """Warn of, and return as ``{"method:target": [subject_id, ...]}``, the maps that sum to exactly
+    zero where the explained output does not: all-zero maps, the method's rules having absorbed
+    everything (e.g. z⁺ at a top layer where every input lowers the output: DTD of the age of a
+    young subject whose active units all lower the predicted age)."""
+    empty = conservation[(conservation["relevance_sum"] == 0) & (conservation["output"] != 0)]
+    found = {f"{method}:{target}": sorted(group["subject_id"].astype(str))
+             for (method, target), group in empty.groupby(["method", "target"], sort=False)}
+    for pair, subjects in found.items():
+        log.warning("%s gave an all-zero map for %d subject(s) (%s) whose explained output is not "
+                    "zero: its rules passed nothing down (e.g. z+ at a top layer where every "
+                    "input lowers the output); conservation.csv has rel_error 1 for them",
+                    pair, len(subjects), ", ".join(subjects))
+    return found
 
 
 def sum_groups(parts: list) -> tuple[dict, dict]:
