@@ -89,7 +89,8 @@ def scorecard_figure(card: pd.DataFrame, out_png) -> Path:
     goals = [applicable_goals(row) for _, row in card.iterrows()]
     ax.set_yticks(range(len(labels)), [f"{lab} ({g}/{n})" for lab, g, n in
                                        zip(labels, card["goals_met"], goals)])
-    ax.set_title("Faithfulness scorecard: goals of issue #19")
+    ax.set_title("Faithfulness scorecard: five checks\n"
+                 "(thresholds in configs/evaluate.yaml, scorecard:)")
     fig.tight_layout()
     return save(fig, out_png, dpi=110)
 

@@ -158,7 +158,7 @@ def scorecard_section(summary: dict, card: pd.DataFrame, choice: str) -> list:
     """The scorecard table, the goals it is checked against and the default DTD variant."""
     goals = summary["scorecard"] if "scorecard" in summary else None
     step = goals["randomisation_step"] if goals else scorecard_step(card)
-    lines = ["## Scorecard (issue #19's goals)", ""]
+    lines = ["## Scorecard: five checks (thresholds in `configs/evaluate.yaml`, `scorecard:`)", ""]
     if goals:
         lines += [
             f"Goals: Spearman (|map|) after randomising down to `{step}` ≤ "
