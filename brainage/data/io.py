@@ -4,6 +4,7 @@ Every failure becomes a :class:`DataError` naming the subject, the file and what
 """
 from __future__ import annotations
 
+import csv
 import glob
 import gzip
 import zlib
@@ -16,23 +17,26 @@ from brainage.errors import DataError
 
 ID_ALIASES = ("subject_id", "participant_id", "subject_ID", "Subject_ID", "subjectid", "id")
 GLOB_CHARS = set("*?[")
+SEPARATORS = ",\t;"
 
 
 def read_participants(path, require_id: bool = True) -> pd.DataFrame:
     """Read a participants table (CSV or TSV) into ``subject_id``, ``age`` (+ ``sex``, ``site``).
 
-    The separator is taken from the extension (``.tsv`` → tab) or sniffed. ``participant_id`` and
-    ``subject_ID`` are accepted for ``subject_id``. Ages are parsed as numbers; a missing or
-    non-numeric age is kept as NaN (reported by the data stage). Without an id column and
-    ``require_id=False`` (the seed's stacked format), subjects are named ``row-0000``, ``row-0001``…
+    The separator is taken from the extension (``.tsv`` → tab) or sniffed among comma, tab and
+    semicolon (a table of one column has none). ``participant_id`` and ``subject_ID`` are accepted
+    for ``subject_id``. Ages are parsed as numbers; a missing or non-numeric age is kept as NaN
+    (reported by the data stage). Without an id column and ``require_id=False`` (the seed's
+    stacked format), subjects are named ``row-0000``, ``row-0001``…
     """
     path = participants_file(path)
-    sep = "\t" if path.suffix.lower() == ".tsv" else None
     try:
+        sep = "\t" if path.suffix.lower() == ".tsv" else _sniff_separator(path)
         table = pd.read_csv(path, sep=sep, engine="python", dtype=str, keep_default_na=False)
     except Exception as exc:  # pandas raises many types for malformed text
         raise DataError(f"cannot read participants table {path}: {exc}") from exc
     table.columns = [c.strip() for c in table.columns]
+    found = ", ".join(table.columns)  # as the user wrote them, before an implied id is added
     id_col = next((c for c in ID_ALIASES if c in table.columns), None)
     if id_col is None and not require_id:
         table["subject_id"] = [f"row-{i:04d}" for i in range(len(table))]
@@ -40,10 +44,10 @@ def read_participants(path, require_id: bool = True) -> pd.DataFrame:
     if id_col is None:
         raise DataError(
             f"{path}: no subject id column; expected one of {', '.join(ID_ALIASES[:3])} "
-            f"(found columns: {', '.join(table.columns)})"
+            f"(found columns: {found})"
         )
     if "age" not in table.columns:
-        raise DataError(f"{path}: no 'age' column (found columns: {', '.join(table.columns)})")
+        raise DataError(f"{path}: no 'age' column (found columns: {found})")
     out = pd.DataFrame({"subject_id": table[id_col].str.strip()})
     out["age_raw"] = table["age"].str.strip()
     out["age"] = pd.to_numeric(out["age_raw"], errors="coerce").astype(float)
@@ -59,6 +63,22 @@ def read_participants(path, require_id: bool = True) -> pd.DataFrame:
         rows = ", ".join(str(i + 2) for i in np.flatnonzero(empty)[:5])
         raise DataError(f"{path}: empty subject id on line(s) {rows}")
     return out
+
+
+def _sniff_separator(path: Path) -> str:
+    """The table's separator among comma, tab and semicolon; comma when the sample shows none.
+
+    Left to itself, csv's sniffer may take a letter of a one-column header (``age``) for one.
+    """
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        sample = handle.read(64 * 1024)
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=SEPARATORS).delimiter
+    except csv.Error:
+        header = sample.splitlines()[0] if sample else ""
+        counts = {sep: header.count(sep) for sep in SEPARATORS}
+        best = max(counts, key=counts.get)
+        return best if counts[best] else ","
 
 
 def participants_file(path) -> Path:
