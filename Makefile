@@ -1,26 +1,43 @@
-# Every user target installs the project into .venv on first use; later calls skip the install.
+# Every user target installs what it needs into .venv on first use; later calls skip the install.
+#   stage targets (train, explain, ...): the runtime only (TensorFlow, Keras, nilearn, Hydra, ...)
+#   make test / test-fast / lint:       the runtime plus the test extras (pytest, ruff, JAX, and the
+#                                       peer frameworks PyTorch + Zennit, so CI runs every test)
+#   make bench peer=zennit:             the runtime plus the peer extra (PyTorch + Zennit)
 # Hydra overrides pass straight through:  make train trainer.epochs=2 data.n_subjects=60
 SHELL := /bin/bash
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP ?= $(VENV)/.installed-stamp
+TEST_STAMP ?= $(VENV)/.installed-test-stamp
+PEER_STAMP ?= $(VENV)/.installed-peer-stamp
 
 # Command-line words of the form key=value are Hydra overrides, not make variables for us.
 # make keeps them newest-first: restore the user's order, and quote each for the shell.
 reverse = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
-OVERRIDES := $(foreach o,$(call reverse,$(filter-out VENV=% PYTHON=% PYTEST_ARGS=% STAMP=%,$(MAKEOVERRIDES))),'$(o)')
+OVERRIDES := $(foreach o,$(call reverse,$(filter-out VENV=% PYTHON=% PYTEST_ARGS=% STAMP=% TEST_STAMP=% PEER_STAMP=%,$(MAKEOVERRIDES))),'$(o)')
 PYTEST_ARGS ?=
 
-.PHONY: install train explain demo test test-fast bench evaluate infer digits unet cohort clean-outputs
+.PHONY: install install-test install-peer train explain demo test test-fast lint bench evaluate \
+	infer digits unet cohort clean-outputs
 
 install: $(STAMP)
+install-test: $(TEST_STAMP)
+install-peer: $(PEER_STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e .
 	@touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[test]"
+	@touch $(TEST_STAMP)
+
+$(PEER_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[peer]"
+	@touch $(PEER_STAMP)
 
 train: $(STAMP)
 	$(PY) -m brainage.train $(OVERRIDES)
@@ -44,7 +61,8 @@ unet: $(STAMP)
 cohort: $(STAMP)
 	$(PY) -m brainage.cohort $(OVERRIDES)
 
-bench: $(STAMP)
+# `peer=zennit` on the command line is also a make variable: it pulls in the peer extra first.
+bench: $(STAMP) $(if $(filter zennit,$(peer)),$(PEER_STAMP))
 	$(PY) -m brainage.bench $(OVERRIDES)
 
 # train (with the overrides), then explain the run it made
@@ -55,10 +73,13 @@ demo: $(STAMP)
 # One worker per core (pytest-xdist); the slowest tests are listed at the end.
 PYTEST := $(PY) -m pytest -q -n auto --durations=15
 
-test: $(STAMP)
+lint: $(TEST_STAMP)
+	$(PY) -m ruff check brainage tests
+
+test: $(TEST_STAMP)
 	$(PYTEST) $(PYTEST_ARGS)
 
-test-fast: $(STAMP)
+test-fast: $(TEST_STAMP)
 	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
 
 clean-outputs:
