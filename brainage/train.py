@@ -140,10 +140,26 @@ def _fit_and_evaluate(settings, run_dir: Path, data, state, backend: str, device
     if settings.model.is_regression:
         return _regression_results(settings, run_dir, data, state, (logits, val_ages), timings,
                                    baselines)
-    metrics = run_metrics(settings, data, state, logits, timings, baselines)
+    metrics = _with_verdict(run_metrics(settings, data, state, logits, timings, baselines), settings)
     write_run_outputs(run_dir, state.history, state.best_epoch, data, logits, metrics)
     log.info("test results (%s)\n%s", run_dir, format_summary(metrics))
+    _warn_if_beaten(metrics)
     return metrics
+
+
+def _with_verdict(metrics: dict, settings) -> dict:
+    """``metrics`` with ``baseline_verdict``: a plain sentence when a baseline beat the network
+    on the same split, else None."""
+    from brainage.training.baseline_verdict import baseline_verdict
+
+    verdict = baseline_verdict(metrics, settings.model.is_regression,
+                               settings.baselines.better_setting)
+    return {**metrics, "baseline_verdict": verdict}
+
+
+def _warn_if_beaten(metrics: dict) -> None:
+    if metrics["baseline_verdict"]:
+        log.warning(metrics["baseline_verdict"])
 
 
 def _saved_model(model):
@@ -162,8 +178,10 @@ def _regression_results(settings, run_dir: Path, data, state, predicted: tuple, 
     test_ages, val_ages = (p[:, 0] for p in predicted)
     metrics, table = regression_run_metrics(settings, data, state, test_ages, val_ages, timings,
                                             baselines)
+    metrics = _with_verdict(metrics, settings)
     write_regression_outputs(run_dir, state.history, state.best_epoch, table, metrics)
     log.info("test results (%s)\n%s", run_dir, format_regression_summary(metrics))
+    _warn_if_beaten(metrics)
     return metrics
 
 

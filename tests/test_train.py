@@ -14,6 +14,7 @@ from brainage.data.cohort import prepare_data
 from brainage.errors import TrainError
 from brainage.runs import latest_run
 from brainage.train import train
+from brainage.training.baseline_verdict import beating_baselines
 from tests.builders import (
     AFFINE,
     REPO,
@@ -86,6 +87,9 @@ def test_tiny_run_learns_and_writes_the_contract_files(tmp_path):
     assert metrics["test_balanced_accuracy"] >= 0.75
     saved = json.loads((run / "metrics.json").read_text())
     assert saved["test_accuracy"] == metrics["test_accuracy"]
+    # the baselines fitted on the same split: the summary says so when one beat the network
+    assert set(saved["baselines"]) and (saved["baseline_verdict"] is None) == (
+        not beating_baselines(saved, regression=False))
     assert np.array(saved["confusion_matrix"]).sum() == 12
     assert saved["n_per_bin_split"] == {"train": [12, 12, 12], "val": [4, 4, 4], "test": [4, 4, 4]}
     assert saved["bin_labels"] == ["10-39", "40-69", "70-100"]

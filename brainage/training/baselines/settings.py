@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from brainage.errors import TrainError
+from brainage.training.baselines.catalogue import BASELINES
 
 
 @dataclass(frozen=True)
@@ -14,7 +15,7 @@ class BaselineSettings:
     ----------
     enabled : bool
     models : tuple of str
-        Names from :data:`brainage.training.baselines.models.BASELINES`.
+        Names from :data:`brainage.training.baselines.catalogue.BASELINES`.
     block_size : int
         Edge, in voxels, of the blocks whose means are the downsampled volume's features.
     atlas : str
@@ -22,6 +23,9 @@ class BaselineSettings:
         map, resampled to the cohort's grid for the region-mean features.
     ridge_alphas, logistic_cs : tuple of float
         The penalties tried; the one with the best validation accuracy is kept.
+    better_setting : str or None
+        A documented setting of the experiment that beats these baselines, named in the run's
+        summary when a baseline beats the network.
     """
 
     enabled: bool
@@ -30,6 +34,7 @@ class BaselineSettings:
     atlas: str
     ridge_alphas: tuple
     logistic_cs: tuple
+    better_setting: str | None = None
 
     @classmethod
     def from_cfg(cls, node) -> "BaselineSettings":
@@ -49,14 +54,13 @@ class BaselineSettings:
             atlas=str(node.atlas),
             ridge_alphas=tuple(float(a) for a in node.ridge_alphas),
             logistic_cs=tuple(float(c) for c in node.logistic_cs),
+            better_setting=node.get("better_setting"),
         )
         if settings.enabled:
             settings._check()
         return settings
 
     def _check(self) -> None:
-        from brainage.training.baselines.models import BASELINES
-
         unknown = [m for m in self.models if m not in BASELINES]
         if unknown:
             raise TrainError(f"trainer.baselines.models: unknown {', '.join(unknown)}; expected "
