@@ -26,7 +26,7 @@ def _lint_imports(root: Path) -> subprocess.CompletedProcess:
 def test_the_import_contract_is_kept():
     result = _lint_imports(REPO)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "1 kept, 0 broken" in result.stdout
+    assert "2 kept, 0 broken" in result.stdout
 
 
 def test_the_contract_sees_an_import_inside_a_function(tmp_path):
@@ -38,6 +38,24 @@ def test_the_contract_sees_an_import_inside_a_function(tmp_path):
     result = _lint_imports(tmp_path)
     assert result.returncode == 1
     assert "brainage.model -> brainage.explain" in result.stdout
+
+
+def test_the_contracts_see_a_cycle_and_a_sibling_workflow_import(tmp_path):
+    """A cycle hidden behind an import inside a function, and a workflow package importing a
+    sibling workflow package, each break their contract."""
+    shutil.copytree(PACKAGE, tmp_path / "brainage", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    neuro = tmp_path / "brainage" / "neuro"
+    (neuro / "planted_a.py").write_text("from brainage.neuro import planted_b  # noqa: F401\n")
+    (neuro / "planted_b.py").write_text("def _hidden():\n    from brainage.neuro import planted_a\n")
+    explaining = tmp_path / "brainage" / "explaining" / "__init__.py"
+    explaining.write_text(explaining.read_text() + "\n\ndef _sideways():\n"
+                          "    from brainage import training\n")
+    result = _lint_imports(tmp_path)
+    assert result.returncode == 1
+    assert "0 kept, 2 broken" in result.stdout
+    assert "No cycles are allowed in brainage.neuro" in result.stdout
+    assert "brainage.explaining -> brainage.training" in result.stdout
 
 
 def _rooms():

@@ -4,7 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from brainage.errors import ExplainError
-from brainage.explaining.shards import parse_shard
 from brainage.explaining.targets import target_specs
 from brainage.explaining.training_run import TrainRunRequest, method_configs
 from brainage.neuro.nifti import DisplayRule
@@ -137,3 +136,18 @@ def _figure_subjects(value) -> int | None:
     if count < 0:
         raise ExplainError(f"figures.subjects={value!r}; expected all or a number ≥ 0")
     return count
+
+
+def parse_shard(value) -> tuple[int, int] | None:
+    """``shard=i/n`` -> ``(i, n)`` with ``0 <= i < n``; None or empty -> None (no sharding)."""
+    if value is None or str(value).strip() in ("", "null", "None"):
+        return None
+    text = str(value).strip()
+    try:
+        i, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        i, n = -1, 0
+    if not 0 <= i < n:
+        raise ExplainError(f"shard={text!r}: expected i/n with 0 <= i < n, e.g. shard=0/4 ... "
+                           "shard=3/4 (shards count from 0)")
+    return i, n

@@ -21,17 +21,15 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from brainage.errors import ExplainError
+from brainage.explaining.batches import batch_rows, explain_batches
 from brainage.explaining.parts import Part
+from brainage.explaining.settings import ExplainSettings
 from brainage.explaining.training_run import OpenedRun, open_train_run
-
-if TYPE_CHECKING:  # settings.py imports parse_shard from here
-    from brainage.explaining.settings import ExplainSettings
 
 log = logging.getLogger(__name__)
 
@@ -41,21 +39,6 @@ SHARD_DIR = "shard"
 # training run and model are compared by their resolved path and content instead).
 UNHASHED = ("shard", "merge", "progress", "figures", "train_dir", "model_path", "outputs_dir",
             "hydra")
-
-
-def parse_shard(value) -> tuple[int, int] | None:
-    """``shard=i/n`` -> ``(i, n)`` with ``0 <= i < n``; None or empty -> None (no sharding)."""
-    if value is None or str(value).strip() in ("", "null", "None"):
-        return None
-    text = str(value).strip()
-    try:
-        i, n = (int(part) for part in text.split("/"))
-    except ValueError:
-        i, n = -1, 0
-    if not 0 <= i < n:
-        raise ExplainError(f"shard={text!r}: expected i/n with 0 <= i < n, e.g. shard=0/4 ... "
-                           "shard=3/4 (shards count from 0)")
-    return i, n
 
 
 def shard_batches(n_batches: int, shard: tuple[int, int]) -> list:
@@ -80,8 +63,6 @@ def config_hash(config: dict) -> str:
 
 def explain_shard(settings: ExplainSettings, work: Path) -> dict:
     """Explain shard ``settings.shard`` into ``work``; returns the contents of ``shard.json``."""
-    from brainage.explaining.batches import batch_rows, explain_batches  # imports settings
-
     t0 = time.perf_counter()
     opened = open_train_run(settings.run, settings.progress)
     batches = batch_rows(opened.rows, settings.batch_size)

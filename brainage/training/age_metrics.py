@@ -11,12 +11,12 @@ import logging
 
 import numpy as np
 
-from brainage.errors import TrainError
 from brainage.data.age_gap import AgeBiasCorrection, gap_age_correlations, gap_table
 from brainage.data.bins import ages_to_bins
+from brainage.errors import TrainError
 from brainage.training.checkpoint import RunState
+from brainage.training.classification import classification_metrics
 from brainage.training.intervals import CONFIDENCE
-from brainage.training.metrics import classification_metrics
 from brainage.training.settings import TrainSettings
 
 log = logging.getLogger(__name__)

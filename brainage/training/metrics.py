@@ -1,44 +1,15 @@
 """Test metrics of a training run (``metrics.json``) and their summary next to the seed's figures."""
 from __future__ import annotations
 
-import numpy as np
-
 from brainage.data.cohort import bin_labels
 from brainage.training.checkpoint import RunState
-from brainage.training.intervals import CONFIDENCE, METHOD, wilson_interval
+from brainage.training.classification import classification_metrics
 from brainage.training.settings import TrainSettings
 
 # Seed 000, section 3.1: test accuracy per bin (10-39, 40-69, 70-100) and overall after 34 epochs.
 SEED_BIN_EDGES = [10, 40, 70, 101]
 SEED_PER_BIN_ACCURACY = [0.8158, 0.3509, 1.0]
 SEED_ACCURACY = 0.7222
-
-
-def classification_metrics(y_true, y_pred, n_classes: int) -> dict:
-    """Accuracy, per-class accuracy (recall), balanced accuracy, the confusion matrix, and 95 %
-    Wilson intervals of the accuracy and of each bin's accuracy.
-
-    ``confusion_matrix[i][j]`` counts volumes of true bin ``i`` predicted as bin ``j``. A bin
-    without test volumes has accuracy (and interval) None and is left out of the balanced accuracy.
-    """
-    y_true = np.asarray(y_true, dtype=np.int64)
-    y_pred = np.asarray(y_pred, dtype=np.int64)
-    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(cm, (y_true, y_pred), 1)
-    support = cm.sum(axis=1)
-    per_bin = [float(cm[k, k] / support[k]) if support[k] else None for k in range(n_classes)]
-    present = [a for a in per_bin if a is not None]
-    return {
-        "test_accuracy": float((y_true == y_pred).mean()) if len(y_true) else None,
-        "test_balanced_accuracy": float(sum(present) / len(present)) if present else None,
-        "test_per_bin_accuracy": per_bin,
-        "test_accuracy_ci95": wilson_interval(int(np.trace(cm)), int(len(y_true))),
-        "test_per_bin_accuracy_ci95": [wilson_interval(int(cm[k, k]), int(support[k]))
-                                       for k in range(n_classes)],
-        "ci_method": f"{METHOD} {100 * CONFIDENCE:g} %",
-        "test_n": int(len(y_true)),
-        "confusion_matrix": cm.tolist(),
-    }
 
 
 def run_metrics(settings: TrainSettings, data, state: RunState, logits, timings: dict,

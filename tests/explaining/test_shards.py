@@ -15,7 +15,8 @@ from omegaconf import OmegaConf
 
 from brainage.errors import ExplainError
 from brainage.explain import explain
-from brainage.explaining.shards import parse_shard, shard_batches
+from brainage.explaining.settings import parse_shard
+from brainage.explaining.shards import shard_batches
 from tests.builders import REPO, assert_same_table, compose_explain
 
 EXPLAIN = ["explainer=[dtd,gradient_x_input]", "subjects=all", "targets=[predicted,all]",

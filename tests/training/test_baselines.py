@@ -5,9 +5,13 @@ from omegaconf import OmegaConf
 
 from brainage.errors import TrainError
 from brainage.training.baselines import models
+from brainage.training.baselines.catalogue import BASELINES
 from brainage.training.baselines.features import RegionMeans, atlas_on_grid, block_means
 from brainage.training.baselines.models import (
-    BASELINES, TrainingRowBasis, ages_to_bins, fit_baseline, split_features,
+    TrainingRowBasis,
+    ages_to_bins,
+    fit_baseline,
+    split_features,
 )
 from brainage.training.baselines.settings import BaselineSettings
 from brainage.training.baselines.suite import fit_baselines

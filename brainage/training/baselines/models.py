@@ -17,38 +17,12 @@ problem of at most n_train dimensions (20,150 block means -> 167).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
 from brainage.data.bins import ages_to_bins
-from brainage.training.metrics import classification_metrics
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """A baseline: its name, the features it reads, and what it predicts (``bin`` or ``age``)."""
-
-    name: str
-    features: str
-    target: str
-    description: str
-
-    @property
-    def penalty_name(self) -> str:
-        return "alpha" if self.target == "age" else "C"
-
-
-BASELINES = {b.name: b for b in [
-    Baseline("ridge_age_blocks", "blocks", "age",
-             "ridge regression on age over block means, binned with the run's bin edges"),
-    Baseline("logistic_blocks", "blocks", "bin",
-             "multinomial logistic regression over block means"),
-    Baseline("logistic_regions", "regions", "bin",
-             "multinomial logistic regression over atlas-region GM means"),
-    Baseline("ridge_age_regions", "regions", "age",
-             "ridge regression on age over atlas-region GM means, binned"),
-]}
+from brainage.training.baselines.catalogue import Baseline
+from brainage.training.classification import classification_metrics
 
 
 class TrainingRowBasis:

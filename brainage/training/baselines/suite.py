@@ -4,8 +4,9 @@ from __future__ import annotations
 import logging
 import time
 
+from brainage.training.baselines.catalogue import BASELINES
 from brainage.training.baselines.features import atlas_on_grid, feature_tables
-from brainage.training.baselines.models import BASELINES, fit_baseline, split_features
+from brainage.training.baselines.models import fit_baseline, split_features
 from brainage.training.baselines.settings import BaselineSettings
 
 log = logging.getLogger(__name__)
