@@ -34,6 +34,7 @@ def test_stage_measures_a_given_cache_and_writes_stream_json(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.needs_jax
 def test_cli_takes_the_earlier_flags(tmp_path):
     """``python -m brainage.distribute N --workers 1 2 --batch-size 4`` as the README had it."""
     result = _cli(tmp_path, "6", "--workers", "1", "2", "--batch-size", "4")

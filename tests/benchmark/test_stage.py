@@ -76,6 +76,7 @@ def test_cli_rejects_a_bad_value_with_one_line_and_exit_2(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.needs_jax
 def test_cli_backend_override_takes_effect_before_keras_is_imported(tmp_path):
     # A fresh process: backend=jax must reach KERAS_BACKEND before Keras starts (the test process
     # runs TensorFlow); the run lands in Hydra's outputs/bench/<date>_<time>/.

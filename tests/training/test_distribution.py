@@ -128,7 +128,7 @@ DATA_PARALLEL_SCRIPT = textwrap.dedent("""
 @pytest.mark.slow
 @pytest.mark.parametrize("backend, rtol, val_rtol", [
     # one sharded global computation: the same numbers up to rounding
-    ("jax", 1e-3, 1e-3),
+    pytest.param("jax", 1e-3, 1e-3, marks=pytest.mark.needs_jax),
     # MirroredStrategy: training-mode batch-norm statistics per replica (2 volumes each), so the
     # gradients and weights drift apart (training loss within 5 %). Precise BN then gives the
     # drifted weights their own population statistics, and the validation loss shows the drift:

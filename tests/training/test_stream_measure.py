@@ -55,6 +55,7 @@ STREAM_SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.slow
+@pytest.mark.needs_jax
 def test_a_cache_larger_than_the_memory_bound_streams(tmp_path):
     """615 MB of float16 volumes read three times over while private memory stays under 400 MB.
 
