@@ -25,6 +25,7 @@ REFERENCE = "reference"  # ΣR equals the explained value minus its value at a r
 def identity_of(analyzer) -> str | None:
     """Which conservation identity ``analyzer``'s maps obey: :data:`OUTPUT`, :data:`REFERENCE` or
     None (no identity)."""
+    # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.relevance import IntegratedGradientsAnalyzer, RelevanceAnalyzer
     from brainage.relevance.reference import ReferenceAnalyzer
 
@@ -41,6 +42,7 @@ def reference_outputs(analyzer, target: str, classes: np.ndarray) -> np.ndarray:
     One input per distinct class (the reference is the same for every subject), explained in
     ``target`` (a fixed-class target, classes as labels) by a gradient analyzer of the same model.
     """
+    # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.relevance import GradientAnalyzer
 
     shape = analyzer.input_shape

@@ -97,6 +97,7 @@ def logit_function(model, batch_size: int = 8) -> Callable[[np.ndarray], np.ndar
     """
     from keras import ops
 
+    # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.relevance import compile_function
 
     forward = compile_function(lambda v: model(v, training=False))

@@ -244,6 +244,7 @@ def randomisation_table(model, explainers: dict, evaluation: Evaluation,
                         settings) -> pd.DataFrame:
     """Cascading randomisation of every pair on the randomisation subjects (rows per pair,
     subject and step): one randomised copy per step, one analyzer per method and step."""
+    # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.relevance import analyzer_from_config
 
     inputs, r = evaluation.inputs, settings.randomisation
@@ -287,6 +288,7 @@ def gradcam_layer_profiles(model, evaluation: Evaluation, settings) -> tuple[pd.
     the methods figure, the first randomisation subject's maps of the compared methods and of every
     Grad-CAM layer (all in the first target mode).
     """
+    # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.relevance import make_analyzer
 
     inputs, mode = evaluation.inputs, settings.targets[0]
