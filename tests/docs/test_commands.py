@@ -118,15 +118,16 @@ def test_command_parses_against_its_config(doc, command):
             assert path.is_file(), f"{doc}: no module {words[2]}"
             return
     overrides = [a for a in quote_path_templates(args) if a not in ("-m", "--multirun")]
-    first_jobs = []
-    for override in OverridesParser.create().parse_overrides(overrides):
-        if override.is_sweep_override():  # the sweep's first job
-            value = next(iter(override.sweep_string_iterator()))
-            first_jobs.append(f"{override.get_key_element()}={value}")
-        else:
-            first_jobs.append(override.input_line)
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    first_jobs = [f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}"
+                  if o.is_sweep_override() else o.input_line for o in parsed]  # a sweep's first job
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = compose(_stage_configs()[stage], overrides=first_jobs, return_hydra_config=True)
-    OmegaConf.to_container(cfg, resolve=False)  # Hydra's own ${hydra:…} resolve only in a run
-    task = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
-    assert OmegaConf.to_container(task, resolve=True)  # the stage's own interpolations
+    OmegaConf.to_container(cfg, resolve=False)
+    for override in parsed:  # every value the command sets resolves (${hydra:…} only in a run)
+        key = override.key_or_group
+        if key.startswith("hydra") or override.is_delete() or (CONFIGS / key).is_dir():
+            continue  # Hydra's own settings, a deletion, a config group's option (composed above)
+        value = OmegaConf.select(cfg, key, throw_on_resolution_failure=True)
+        if OmegaConf.is_config(value):
+            OmegaConf.to_container(value, resolve=True)
