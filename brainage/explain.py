@@ -9,8 +9,8 @@ work folder and moved into place at the end, so a failed run never looks complet
 
 At scale, ``shard=i/n`` explains a deterministic n-th of the subjects (a multirun over i, e.g.
 on SLURM) and ``merge=<multirun dir>`` combines the shards into the files above, identical to a
-single job (:mod:`brainage.explaining.shards`, :mod:`brainage.explaining.merge`, and the README's
-"Scaling out"). The work itself is done by :mod:`brainage.explaining`.
+single job (:mod:`brainage.explaining.shards`, :mod:`brainage.explaining.merge`, and
+docs/scaling.md). The work itself is done by :mod:`brainage.explaining`.
 """
 from __future__ import annotations
 

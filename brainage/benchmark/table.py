@@ -52,7 +52,7 @@ def caption(results: dict) -> str:
 
 
 # The peer table: per compared method ours, theirs and their ÷ ours, then agreement and
-# conservation. Ratios first in the README, but here each sits beside the two times it divides.
+# conservation. Ratios first in docs/results.md, but here each sits beside the two times it divides.
 PEER_COLUMNS = (
     Column("batch", "batch", "{}"),
     Column("DTD ours", "dtd_ms"),

@@ -4,7 +4,7 @@ The header says how to look at a map: ``cal_min``/``cal_max`` is a display range
 FSLeyes, NiiVue and MRIcroGL show the strongest relevance over the anatomy rather than the whole
 box, and ``intent_name``/``descrip`` say method, target and whether the method passed its checks.
 
-Display range convention (the README's "Opening the maps in a viewer" has the sources):
+Display range convention (docs/explaining.md, "Opening the maps in a viewer", has the sources):
 ``cal_min`` is a threshold on |R| — a percentile of |R| over the brain's non-zero voxels — and
 ``cal_max`` the top of the scale, for signed maps too. NiiVue hides overlay voxels below
 ``cal_min`` and, given a negative colormap, mirrors the range onto ``[-cal_max, -cal_min]``;

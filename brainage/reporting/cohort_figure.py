@@ -84,7 +84,7 @@ def plot_examples(root, out_png, ages=REFERENCE_AGES, cuts_mm=DEFAULT_CUTS_MM) -
 def make_readme_figure(out_png="docs/figures/synthetic_cohort.png", workdir=None) -> Path:
     """Generate a two-subject cohort aged 20 and 85 and draw :func:`plot_examples` from it.
 
-    This is the README's figure (``docs/figures/synthetic_cohort.png``).
+    This is the figure of ``docs/data.md`` (``docs/figures/synthetic_cohort.png``).
 
     Parameters
     ----------

@@ -141,7 +141,7 @@ def viewer_html(work: Path, entries: list, atlas: ViewerAtlas | None, shown_note
         write_bundle(work / FOLDER)
     except ViewerUnavailable as exc:
         return head + [f"<p>The interactive viewer is not available: {html.escape(str(exc))}. "
-                       "The maps open in FSLeyes, NiiVue or MRIcroGL (see the README).</p>"]
+                       "The maps open in FSLeyes, NiiVue or MRIcroGL (see docs/explaining.md).</p>"]
     config = write_data(work, entries, atlas, shown_note)
     return head + [_body(entries), STYLE,
                    "<script type='application/json' id='viewer-config'>"
