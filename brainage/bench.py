@@ -28,8 +28,11 @@ import hydra
 
 from brainage.benchmark.environment import configure_environment
 from brainage.benchmark.settings import BenchSettings
+from brainage.benchmark.suite import run_benchmark
+from brainage.benchmark.table import markdown_table
 from brainage.benchmark.zennit_peer import agreement, import_zennit
 from brainage.errors import BrainageError
+from brainage.runs import run_stage
 
 
 def bench(cfg, run_dir) -> dict:
@@ -49,8 +52,6 @@ def bench(cfg, run_dir) -> dict:
     configure_environment(settings.backend, settings.device, settings.threads)
     if settings.peer:
         import_zennit()  # before Keras imports TensorFlow: see import_zennit
-    from brainage.benchmark.suite import run_benchmark
-    from brainage.benchmark.table import markdown_table
 
     results = run_benchmark(settings)
     run_dir = Path(run_dir)
@@ -70,8 +71,6 @@ def bench(cfg, run_dir) -> dict:
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="bench")
 def main(cfg) -> None:
-    from brainage.runs import run_stage
-
     run_stage(bench, cfg)
 
 

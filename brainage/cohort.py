@@ -15,7 +15,10 @@ import hydra
 from omegaconf import DictConfig
 
 from brainage.data.config_values import ConfigReader, flag
+from brainage.data.synthetic import ensure_cohort, read_cohort_record
 from brainage.data.synthetic.settings import SyntheticCohortSettings
+from brainage.data.workers import resolve_workers
+from brainage.runs import run_stage, staged_run
 
 FIGURE = "cohort.png"
 
@@ -61,16 +64,13 @@ def cohort(cfg, run_dir, grid=None) -> dict:
         The summary, also written as ``summary.json``: ``root``, ``n_subjects``, ``reused``,
         ``workers``, ``seconds``, ``figure``.
     """
-    from brainage.runs import staged_run
-
     settings = CohortStageSettings.from_cfg(cfg)
     return staged_run(run_dir, lambda work: _generate_and_draw(settings, work, grid),
                       marker="summary.json")
 
 
 def _generate_and_draw(settings: CohortStageSettings, work: Path, grid) -> dict:
-    from brainage.data.synthetic import ensure_cohort, read_cohort_record
-    from brainage.data.workers import resolve_workers
+    # deferred: imports matplotlib, not needed for --help
     from brainage.reporting.cohort_figure import plot_examples
 
     request = settings.cohort
@@ -85,8 +85,6 @@ def _generate_and_draw(settings: CohortStageSettings, work: Path, grid) -> dict:
 
 
 def _main(cfg: DictConfig) -> None:
-    from brainage.runs import run_stage
-
     run_dir, summary = run_stage(cohort, cfg)
     how = ("reused" if summary["reused"]
            else f"generated in {summary['seconds']:.1f} s on {summary['workers']} worker(s)")

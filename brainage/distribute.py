@@ -17,7 +17,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from brainage.runs import run_stage
 from brainage.training.legacy_args import hydra_overrides
+from brainage.training.stream_measure import StreamSettings, stream_report, write_test_cache
 
 LEGACY_OPTIONS = {"--cache": "cache", "--batch-size": "batch_size", "--workers": "workers"}
 
@@ -32,7 +34,6 @@ def distribute(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     """
     import tempfile
 
-    from brainage.training.stream_measure import StreamSettings, stream_report, write_test_cache
 
     settings = StreamSettings.from_cfg(cfg)
     with tempfile.TemporaryDirectory() as tmp:
@@ -48,8 +49,6 @@ def distribute(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="distribute")
 def _hydra_main(cfg: DictConfig) -> None:
-    from brainage.runs import run_stage
-
     run_stage(distribute, cfg)
 
 

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from brainage.runs import hydra_entry
+from brainage.runs import hydra_entry, run_stage, staged_run
 
 MARKER = "infer.json"
 
 
 def infer(cfg, run_dir) -> dict:
     """Run the infer stage into ``run_dir``; returns the summary written to ``infer.json``."""
+    # deferred: imports pandas and scipy, not needed for --help
     from brainage.inference.analysis import run_inference
     from brainage.inference.settings import InferSettings
-    from brainage.runs import staged_run
 
     settings = InferSettings.from_cfg(cfg)
     return staged_run(Path(run_dir), lambda work: run_inference(settings, work), marker=MARKER,
@@ -29,8 +29,6 @@ def infer(cfg, run_dir) -> dict:
 
 def _main(cfg, run_dir=None) -> None:
     """Command line; ``run_dir`` stands in for Hydra's run directory (tests)."""
-    from brainage.runs import run_stage
-
     run_dir, summary = run_stage(infer, cfg, run_dir=run_dir)
     counts = [f"{method}: {v['n_significant']} FWE-significant voxels"
               for method, v in summary["voxelwise"].items()]

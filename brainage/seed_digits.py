@@ -19,7 +19,10 @@ from pathlib import Path
 import hydra
 
 from brainage.digits.data import load_digits_upsampled, source_note, split_digits
+from brainage.digits.experiment import NETWORKS, results_table, run_network
+from brainage.digits.figures import examples_figure, misclassified_figure
 from brainage.digits.settings import DigitsSettings
+from brainage.runs import run_stage
 
 FIGURE_DPI = 110
 
@@ -27,9 +30,6 @@ FIGURE_DPI = 110
 def run_digits(cfg, run_dir) -> dict:
     """Train both networks, explain, measure, and write figures, ``digits.json`` and ``digits.csv``
     to ``run_dir``; returns the summary written to ``digits.json``."""
-    from brainage.digits.experiment import NETWORKS, results_table, run_network
-    from brainage.digits.figures import examples_figure, misclassified_figure
-
     started = time.perf_counter()
     settings = DigitsSettings.from_cfg(cfg)
     figures = Path(run_dir) / "figures"
@@ -65,8 +65,6 @@ def report_lines(summary: dict, run_dir) -> list[str]:
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="digits")
 def main(cfg) -> None:
-    from brainage.runs import run_stage
-
     run_dir, summary = run_stage(run_digits, cfg)
     print("\n".join(report_lines(summary, run_dir)))
 

@@ -19,12 +19,17 @@ from pathlib import Path
 
 import hydra
 
+from brainage.runs import run_stage
+from brainage.segmentation.figures import region_figure
+from brainage.segmentation.scores import dice
+
 FIGURE_DPI = 120
 
 
 def run_unet(cfg, run_dir) -> dict:
     """Load, train, score, explain; write ``metrics.json``, the model, the figure and the maps to
     ``run_dir``; returns the summary written to ``metrics.json``."""
+    # deferred: imports nibabel, pandas and scipy, not needed for --help
     from brainage.data.settings import DataSettings
     from brainage.segmentation.dataset import load_segmentation_data
     from brainage.segmentation.experiment import run_experiment
@@ -48,9 +53,6 @@ def run_unet(cfg, run_dir) -> dict:
 
 
 def _write_figure(run, data, settings, folder: Path) -> Path:
-    from brainage.segmentation.figures import region_figure
-    from brainage.segmentation.scores import dice
-
     folder.mkdir(parents=True, exist_ok=True)
     row, predicted = run.explained[0], run.logits[0] > settings.threshold
     sid = data.table["subject_id"].iloc[row]
@@ -83,8 +85,6 @@ def report_lines(summary: dict, run_dir) -> list[str]:
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="unet")
 def main(cfg) -> None:
-    from brainage.runs import run_stage
-
     run_dir, summary = run_stage(run_unet, cfg)
     print("\n".join(report_lines(summary, run_dir)))
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from brainage.runs import run_stage
 from brainage.training.legacy_args import hydra_overrides
 
 
@@ -35,6 +36,7 @@ def sweep(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     TrainError
         No ``sweep_dir``, not a directory, or no training runs under it.
     """
+    # deferred: imports pandas, not needed for --help
     from brainage.training.sweeps import SweepSettings, write_sweep_tables
 
     settings = SweepSettings.from_cfg(cfg)
@@ -46,8 +48,6 @@ def sweep(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="sweep")
 def _hydra_main(cfg: DictConfig) -> None:
-    from brainage.runs import run_stage
-
     run_stage(sweep, cfg)
 
 

@@ -27,7 +27,10 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from brainage.errors import TrainError
-from brainage.runs import hydra_entry
+from brainage.runs import hydra_entry, run_stage
+from brainage.training.baseline_verdict import baseline_verdict
+from brainage.training.outputs import write_regression_outputs, write_run_outputs
+from brainage.training.reproducibility import request_determinism, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,7 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None, *, data=None,
         A bad setting, the run directory is already used, there is nothing to resume, or the
         model does not fit the data.
     """
+    # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.training.settings import TrainSettings
 
     settings = TrainSettings.from_cfg(cfg)
@@ -72,6 +76,7 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None, *, data=None,
 
 def _cross_validate(settings, run_dir, data, callbacks) -> dict:
     """Every fold in its own sub-run ``fold<i>/`` of the run directory, then the fold table."""
+    # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.training.checkpoint import open_run
     from brainage.training.cross_validation import fold_dir, summarise_folds
 
@@ -80,6 +85,7 @@ def _cross_validate(settings, run_dir, data, callbacks) -> dict:
                          "fold by fold: trainer.resume=<run>/fold<i>")
     run_dir, settings = open_run(settings, run_dir)
     if data is None:
+        # deferred: imports nibabel, pandas and scipy, not needed for --help
         from brainage.data.cohort import prepare_data
 
         data = prepare_data(settings.data, seed=settings.seed, run_dir=run_dir)
@@ -90,9 +96,9 @@ def _cross_validate(settings, run_dir, data, callbacks) -> dict:
 
 def _train_run(settings, run_dir, data, callbacks) -> dict:
     """One training run (one fold with ``trainer.cv_fold``), fresh or resumed."""
+    # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.training.checkpoint import open_run, start_run_files
     from brainage.training.distribution import backend_devices
-    from brainage.training.reproducibility import request_determinism, seed_everything
 
     run_dir, settings = open_run(settings, run_dir)
     request_determinism(settings.deterministic)
@@ -103,10 +109,12 @@ def _train_run(settings, run_dir, data, callbacks) -> dict:
     devices = backend_devices(backend)
     log.info("run directory %s; backend %s on %s", run_dir, backend, ", ".join(devices))
     if data is None:
+        # deferred: imports nibabel, pandas and scipy, not needed for --help
         from brainage.data.cohort import prepare_data
 
         data = prepare_data(settings.data, seed=settings.seed, run_dir=run_dir)
     if settings.cv_folds:
+        # deferred: imports pandas, not needed for --help
         from brainage.training.cross_validation import fold_data
 
         data = fold_data(data, settings)
@@ -118,10 +126,10 @@ def _fit_and_evaluate(settings, run_dir: Path, data, state, backend: str, device
                       callbacks) -> dict:
     """Fit the baselines, then the network on the run's devices; keep the best epoch, evaluate
     it on the test split, write."""
+    # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.training.baselines.suite import fit_baselines
     from brainage.training.fitting import fit_model, predict_test, training_distribution
     from brainage.training.metrics import format_summary, run_metrics, run_timings
-    from brainage.training.outputs import write_run_outputs
 
     # Before the network: seconds, and a bad atlas fails before minutes of training.
     baselines = fit_baselines(settings.baselines, data, settings.model.task)
@@ -150,8 +158,6 @@ def _fit_and_evaluate(settings, run_dir: Path, data, state, backend: str, device
 def _with_verdict(metrics: dict, settings) -> dict:
     """``metrics`` with ``baseline_verdict``: a plain sentence when a baseline beat the network
     on the same split, else None."""
-    from brainage.training.baseline_verdict import baseline_verdict
-
     verdict = baseline_verdict(metrics, settings.model.is_regression,
                                settings.baselines.better_setting)
     return {**metrics, "baseline_verdict": verdict}
@@ -164,6 +170,7 @@ def _warn_if_beaten(metrics: dict) -> None:
 
 def _saved_model(model):
     """What ``model.keras`` holds: the model, a regressor's head folded into one layer."""
+    # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.model import fold_age_head
 
     return fold_age_head(model)
@@ -172,8 +179,8 @@ def _saved_model(model):
 def _regression_results(settings, run_dir: Path, data, state, predicted: tuple, timings: dict,
                         baselines: dict) -> dict:
     """A regression run's metrics and files from its ``(test, val)`` predicted ages."""
+    # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.training.age_metrics import format_regression_summary, regression_run_metrics
-    from brainage.training.outputs import write_regression_outputs
 
     test_ages, val_ages = (p[:, 0] for p in predicted)
     metrics, table = regression_run_metrics(settings, data, state, test_ages, val_ages, timings,
@@ -188,7 +195,7 @@ def _regression_results(settings, run_dir: Path, data, state, predicted: tuple, 
 def _main(cfg: DictConfig, run_dir=None) -> None:
     """Command line: ``python -m brainage.train key=value ...`` (see ``configs/train.yaml``);
     ``run_dir`` stands in for Hydra's run directory (tests)."""
-    from brainage.runs import run_stage
+    # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.training.checkpoint import check_resumable, resume_command
 
     resume = cfg.trainer.resume  # decides the run directory before the settings are read

@@ -39,6 +39,7 @@ def active_backend(requested: str | None) -> str:
         When Keras was imported before :func:`configure_environment` could choose ``requested``
         (e.g. ``bench`` called from a process that already runs another backend).
     """
+    # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.relevance import backend_name
 
     try:

@@ -19,6 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from brainage.faithfulness.perturbation import logit_function, make_baseline, random_maps, region_perturbation
+from brainage.faithfulness.settings import PerturbationSettings
+
 EVALUATE_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "evaluate.yaml"
 
 
@@ -26,7 +29,6 @@ def perturbation_settings(**overrides):
     """The ``perturbation:`` block of ``configs/evaluate.yaml`` (with ``overrides``), checked."""
     from omegaconf import OmegaConf
 
-    from brainage.faithfulness.settings import PerturbationSettings
 
     block = OmegaConf.load(EVALUATE_CONFIG).perturbation
     return PerturbationSettings.from_cfg(OmegaConf.merge(block, overrides))
@@ -63,8 +65,6 @@ def measure_evaluate_cost(model, x: np.ndarray, perturbation=None, repeats: int 
         ``perturbation_outside_s_per_map``: wall seconds per map spent outside the forward calls;
         ``perturbation_batch``.
     """
-    from brainage.faithfulness.perturbation import logit_function
-
     p = perturbation or perturbation_settings()
     x = np.asarray(x, dtype=np.float32)
     predict = logit_function(model, p.batch_size)
@@ -98,8 +98,6 @@ def _timed(fn, *args) -> np.ndarray:
 
 def _timed_perturbation(predict, x, p, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """``(wall, cpu)`` of region perturbation of ``x`` by random maps, and of its forward calls."""
-    from brainage.faithfulness.perturbation import make_baseline, random_maps, region_perturbation
-
     maps = random_maps(x.shape, seed)
     baseline = make_baseline(x, p.baseline, x.mean(axis=0), p.blur_sigma)
     inside = np.zeros(2)
@@ -139,6 +137,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     import keras
 
+    # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.model import build_model
 
     keras.utils.set_random_seed(0)

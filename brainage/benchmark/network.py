@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from brainage.benchmark.settings import BenchSettings
+from brainage.benchmark.weights import load_trained, randomize_statistics
 from brainage.benchmark.zennit_peer import PEER_METHODS, ZennitPeer
 from brainage.errors import BrainageError, ModelError
 
@@ -43,6 +44,7 @@ def build_network(settings: BenchSettings):
     """The ``model`` config group's network for ``settings.shape`` volumes, freshly initialised."""
     from omegaconf import OmegaConf
 
+    # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.model import model_from_config
 
     n_classes = None if settings.model.get("n_classes") is not None else SEED_CLASSES
@@ -56,6 +58,7 @@ def build_network(settings: BenchSettings):
 def timed_methods(settings: BenchSettings) -> tuple[str, ...]:
     """The explainers to time: the configured ones (all when null) with gradient and DTD first,
     and the methods a peer runs too appended when there is a peer."""
+    # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.relevance import METHODS
 
     methods = list(settings.methods or METHODS)
@@ -84,7 +87,6 @@ def timed_model(settings: BenchSettings):
     biases and BatchNormalization statistics (seeded)."""
     import numpy as np
 
-    from brainage.benchmark.weights import load_trained, randomize_statistics
 
     if settings.model_path is not None:
         return load_trained(settings.model_path)
@@ -104,6 +106,7 @@ def build_setup(settings: BenchSettings) -> BenchSetup:
     """Seed, build the network, compile its forward pass, make every analyzer and the peer."""
     import keras
 
+    # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.relevance import compile_function, make_analyzer
 
     keras.utils.set_random_seed(settings.seed)

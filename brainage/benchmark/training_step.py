@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from brainage.benchmark.network import build_network
 from brainage.benchmark.settings import BenchSettings
 from brainage.benchmark.timing import time_call
 
@@ -17,7 +18,6 @@ def _fresh_network(settings: BenchSettings, trained):
     """The network to train: the ``model`` group's, or a fresh copy of a trained model's layers."""
     import keras
 
-    from brainage.benchmark.network import build_network
 
     return build_network(settings) if trained is None else keras.models.clone_model(trained)
 

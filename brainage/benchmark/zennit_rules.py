@@ -67,6 +67,7 @@ def zennit_rule(rule, layer: str, stabilizer: float = STABILIZER):
     """
     from zennit import rules as zrules
 
+    # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.relevance import Epsilon, Gamma, ZBox, ZPlus
 
     if isinstance(rule, ZPlus):

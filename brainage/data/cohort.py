@@ -15,13 +15,19 @@ import pandas as pd
 
 from brainage.data import io
 from brainage.data.bins import (
-    BALANCE_METHODS, assign_bins, balance_bins, bin_labels, bin_too_small, split_sizes,
+    BALANCE_METHODS,
+    assign_bins,
+    balance_bins,
+    bin_labels,
+    bin_too_small,
+    split_sizes,
     stratified_split,
 )
 from brainage.data.cache import EveryoneExcluded, RowSubset, build_cache
 from brainage.data.entries import check_stack_rows, common_grid, nifti_entries, npy_entries
 from brainage.data.prepared import PreparedData
 from brainage.data.settings import DataSettings
+from brainage.data.synthetic import ensure_cohort
 from brainage.errors import DataError
 from brainage.neuro.grid import MNI_1P5MM_AFFINE, Grid
 
@@ -61,8 +67,6 @@ def prepare_data(cfg, seed: int = 0, run_dir=None, progress: bool = True) -> Pre
     settings = cfg if isinstance(cfg, DataSettings) else DataSettings.from_cfg(cfg)
     split_seed = int(seed if settings.split_seed is None else settings.split_seed)
     if settings.synthetic is not None:
-        from brainage.data.synthetic import ensure_cohort
-
         ensure_cohort(settings.synthetic, progress=progress)
     table, source = _read_participants(settings, split_seed)
     table, problems = _set_aside_bad_ages(table, settings, source)

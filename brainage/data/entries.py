@@ -13,6 +13,7 @@ import pandas as pd
 
 from brainage.data import io
 from brainage.data.cache import Entry, file_fingerprint
+from brainage.data.workers import ordered_map, resolve_workers
 from brainage.errors import DataError
 
 
@@ -58,8 +59,6 @@ def common_grid(paths, workers: int | None):
     (shape, affine, n_sharing, n_read) or None
         None when no header could be read.
     """
-    from brainage.data.workers import ordered_map, resolve_workers
-
     files = [p for p in paths if isinstance(p, Path) and p.is_file()]
     groups = []  # [shape, affine, count], in order of first appearance
     for header in ordered_map(_header_grid, files, resolve_workers(workers, max(len(files), 1))):

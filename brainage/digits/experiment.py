@@ -85,6 +85,7 @@ def run_network(name: str, settings: DigitsSettings, split: DigitsSplit) -> Netw
     accuracy, conservation and the anti-heatmap claim on the correct test digits."""
     import keras
 
+    # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.relevance import analyzer_from_config
 
     fit = fit_settings(name, settings)

@@ -113,6 +113,7 @@ class DigitsSettings:
                                 "(fewer convolutions, less pooling, or a larger data.size)")
 
     def _check_explainer(self) -> None:
+        # deferred: imports keras, which starts TensorFlow/JAX
         from brainage.relevance import METHODS
 
         name = self.explainer.get("name") if isinstance(self.explainer, dict) else None

@@ -8,6 +8,9 @@ import pandas as pd
 
 from brainage.errors import ExplainError
 from brainage.explaining.settings import AtlasSettings
+from brainage.neuro.atlases import load_atlas
+from brainage.neuro.nifti import grid_image
+from brainage.neuro.regions import region_lookup, region_stats
 
 
 @dataclass(frozen=True)
@@ -20,17 +23,11 @@ class AtlasIndex:
 
     def stats(self, full: np.ndarray) -> pd.DataFrame:
         """Per region: voxels, sum, mean, density and share of a full-grid map's relevance."""
-        from brainage.neuro.regions import region_stats
-
         return region_stats(full, self.ids, self.names, self.voxel_ml)
 
 
 def atlas_index(atlas: AtlasSettings, grid) -> AtlasIndex:
     """The atlas of ``atlas`` resampled onto ``grid``."""
-    from brainage.neuro.atlases import load_atlas
-    from brainage.neuro.nifti import grid_image
-    from brainage.neuro.regions import region_lookup
-
     try:
         atlas_img, table = load_atlas(atlas.source, target_img=grid_image(grid),
                                       threshold=atlas.threshold, labels=atlas.labels)

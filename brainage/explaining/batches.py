@@ -13,13 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
+from brainage.data.reference_images import with_reference_images
 from brainage.explaining.age_groups import GapGroups, gap_groups
 from brainage.explaining.atlas_index import AtlasIndex, atlas_index
 from brainage.explaining.parts import Part, PartBuilder
 from brainage.explaining.settings import ExplainSettings
 from brainage.explaining.targets import map_tags, primary_tag
-from brainage.data.reference_images import with_reference_images
 from brainage.explaining.training_run import OpenedRun, load_analyzers, load_model, method_checks
+from brainage.neuro.nifti import MapLabel, display_range, reference_header, relevance_image, save_atomic
 
 
 def batch_rows(rows: np.ndarray, batch_size: int) -> list:
@@ -99,8 +100,6 @@ def explain_batches(settings: ExplainSettings, opened: OpenedRun, batches: list,
 
 def read_batch(context: BatchContext, model, index: int, rows: np.ndarray) -> Batch:
     """Volumes, bins, predictions and (one read per subject) the image headers of a batch."""
-    from brainage.neuro.nifti import reference_header
-
     opened, grid = context.opened, context.opened.prep.grid
     x = np.asarray(opened.prep.volumes[rows], dtype=np.float32)[..., None]
     outputs = np.asarray(model.predict(x, verbose=0))
@@ -162,8 +161,6 @@ def save_maps(context: BatchContext, batch: Batch, name: str, class_maps: ClassM
 
     ``primary`` is the first target's spec when these maps belong to it, else None.
     """
-    from brainage.neuro.nifti import MapLabel, display_range, relevance_image, save_atomic
-
     grid, run_name = context.opened.prep.grid, context.opened.train.dir.name
     rule = context.settings.display
     for j, sid in enumerate(batch.subject_ids):

@@ -16,9 +16,15 @@ import numpy as np
 import pandas as pd
 
 from brainage.explaining.age_groups import GROUP_NAMES, gap_captions, gap_summary
+from brainage.explaining.atlas_index import atlas_index
 from brainage.explaining.settings import ExplainSettings
 from brainage.explaining.targets import class_tag, primary_tag
 from brainage.explaining.training_run import OpenedRun, method_checks
+from brainage.neuro.nifti import MapLabel, display_range, grid_image, relevance_image, save_atomic
+from brainage.neuro.regions import summarise_regions
+from brainage.reporting.explain_figures import Overlay, bin_captions, make_figures
+from brainage.reporting.explain_html import write_html
+from brainage.reporting.viewer import ViewerAtlas, ViewerEntry, viewer_html
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +42,6 @@ class Tables:
 def combine_parts(settings: ExplainSettings, opened: OpenedRun, parts: list, work: Path, t0: float,
                   extra: dict | None = None) -> dict:
     """Write the run's files from ``parts`` (whose maps are in ``work/maps``); returns the summary."""
-    from brainage.reporting.explain_figures import make_figures
-    from brainage.reporting.explain_html import write_html
-
     for sub in ("maps", "group", "regions", "figures"):
         (work / sub).mkdir(exist_ok=True)
     tables = write_tables(parts, settings.atlas.name, work)
@@ -71,8 +74,6 @@ def in_batch_order(tables: list) -> pd.DataFrame:
 
 def write_tables(parts: list, atlas_name: str, work: Path) -> Tables:
     """``conservation.csv``, ``subjects.csv`` and ``regions/<atlas>_{subjects,summary}.csv``."""
-    from brainage.neuro.regions import summarise_regions
-
     region_subjects = in_batch_order([p.regions for p in parts])
     tables = Tables(conservation=in_batch_order([p.conservation for p in parts]),
                     subjects=in_batch_order([p.subjects for p in parts]),
@@ -149,8 +150,6 @@ def write_group_maps(group_sum: dict, group_n: dict, grid, work: Path, labels: G
 
     The display range is taken over the explained subjects' mean GM above the rule's threshold.
     """
-    from brainage.neuro.nifti import MapLabel, display_range, relevance_image, save_atomic
-
     rule = labels.settings.display
     brain = rule.brain_mask(labels.mean_gm)
     paths = {}
@@ -171,8 +170,6 @@ def overlays(settings: ExplainSettings, opened: OpenedRun, subjects: pd.DataFram
     Ordered by method, bin and subject; ``settings.figure_subjects`` subjects per method (all
     when None).
     """
-    from brainage.reporting.explain_figures import Overlay
-
     spec = settings.targets[0]
     row_of = {sid: i for i, sid in enumerate(opened.prep.table["subject_id"])}
     ordered = subjects.sort_values(["bin", "subject_id"], kind="stable")
@@ -210,11 +207,6 @@ def report_viewer(settings: ExplainSettings, opened: OpenedRun, work: Path, grou
                   group_n: dict, subject_overlays: list, mean_gm: np.ndarray,
                   captions: dict | None = None) -> list:
     """The report's interactive viewer: every group map, then each overlay subject's map."""
-    from brainage.explaining.atlas_index import atlas_index
-    from brainage.neuro.nifti import grid_image
-    from brainage.reporting.explain_figures import bin_captions
-    from brainage.reporting.viewer import ViewerAtlas, ViewerEntry, viewer_html
-
     grid, labels = opened.prep.grid, captions or bin_captions(opened.prep.bin_edges)
     mean_img = grid_image(grid, mean_gm)
     entries = [ViewerEntry("Group maps", f"{method}: {labels[k]}, mean of {group_n[(method, k)]}",

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from brainage.errors import ExplainError
 from brainage.explaining.targets import target_specs
 from brainage.explaining.training_run import TrainRunRequest, method_configs
+from brainage.neuro.atlases import BUNDLED_ATLASES
 from brainage.neuro.nifti import DisplayRule
 
 
@@ -96,7 +97,6 @@ class ExplainSettings:
 def _atlas(atlas, merge_hemispheres: bool) -> AtlasSettings:
     from omegaconf import OmegaConf
 
-    from brainage.neuro.atlases import BUNDLED_ATLASES
 
     if OmegaConf.is_missing(atlas, "path") or (not atlas.path
                                                and str(atlas.name) not in BUNDLED_ATLASES):

@@ -22,6 +22,8 @@ import pandas as pd
 from brainage.data.config_values import given_overrides
 from brainage.data.prepared import PreparedData
 from brainage.errors import ExplainError
+from brainage.runs import latest_run, unfinished_reason
+from brainage.runs.scorecards import faithfulness_status
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +151,6 @@ def _locate(request: TrainRunRequest) -> tuple[Path, Path]:
     A run whose ``run.json`` says it did not finish (running, failed, interrupted, killed) is
     refused; the newest run is the newest *finished* one, and the log says which it is.
     """
-    from brainage.runs import latest_run
-
     if request.model_path:
         if not request.model_path.is_file():
             raise ExplainError(f"model_path={request.model_path} does not exist")
@@ -177,8 +177,6 @@ def _locate(request: TrainRunRequest) -> tuple[Path, Path]:
 
 
 def _check_finished(train_dir: Path, given: str) -> None:
-    from brainage.runs import unfinished_reason
-
     reason = unfinished_reason(train_dir)
     if reason is not None:
         raise ExplainError(f"{given}: the training run {train_dir} did not finish, its run.json "
@@ -190,6 +188,7 @@ def training_data(train: TrainRun, overrides: dict, progress: bool) -> PreparedD
 
     A cohort that no longer reproduces the run's ``split.csv`` is refused.
     """
+    # deferred: the data stage loads nibabel and scipy, which evaluate's command line need not
     from brainage.data.cohort import prepare_data
 
     prep = prepare_data(train.data_config(overrides), seed=int(train.cfg.seed), run_dir=None,
@@ -245,6 +244,7 @@ def load_model(train: TrainRun, input_shape: tuple):
     its head unfolded is folded: :func:`brainage.model.fold_age_head`)."""
     import keras
 
+    # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.model import fold_age_head
 
     model = fold_age_head(keras.saving.load_model(train.model_path, compile=False))
@@ -257,6 +257,7 @@ def load_model(train: TrainRun, input_shape: tuple):
 
 def load_analyzers(model, methods: dict) -> dict:
     """One analyzer per method, ``{name: analyzer}``, from the methods' parameters."""
+    # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.relevance import analyzer_from_config
 
     analyzers = {}
@@ -287,8 +288,6 @@ def method_checks(settings, opened: OpenedRun) -> dict:
     """``{method: checks}`` for each map's ``descrip`` and the report: the verdict of the newest
     finished evaluate run of this training run under ``outputs_dir`` ("pass", "fails: …"), or
     "not scored" without one (:func:`brainage.runs.scorecards.faithfulness_status`)."""
-    from brainage.runs.scorecards import faithfulness_status
-
     status, _ = faithfulness_status(opened.train.dir, settings.run.outputs_dir,
                                     list(settings.methods))
     return status

@@ -13,16 +13,33 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from brainage.errors import InferError
+from brainage.inference.atlas_labels import load_region_labels
 from brainage.inference.covariates import CATEGORICAL, Covariates, build_covariates
 from brainage.inference.designs import Design, build_design
-from brainage.errors import InferError
-from brainage.inference.explain_run import (ExplainRun, find_explain_run, read_explain_run,
-                                            select_methods, select_subjects)
+from brainage.inference.explain_run import (
+    ExplainRun,
+    find_explain_run,
+    read_explain_run,
+    select_methods,
+    select_subjects,
+)
 from brainage.inference.grey_matter import GreyMatter, summarise_grey_matter
-from brainage.inference.predictions import (PREDICTIONS, correction_or_nan, is_regression,
-                                            prediction_table, stored_correction, with_gap_columns)
+from brainage.inference.null_check import run_shuffles
+from brainage.inference.outputs import finish_run, write_method_outputs
+from brainage.inference.predictions import (
+    PREDICTIONS,
+    correction_or_nan,
+    is_regression,
+    prediction_table,
+    stored_correction,
+    with_gap_columns,
+)
 from brainage.inference.region_tests import region_inference
+from brainage.inference.relevance_data import nonzero_mask, read_relevance, table_regions, varying_voxels
 from brainage.inference.settings import InferSettings
+from brainage.inference.training_data import data_config, gm_images, participants
+from brainage.inference.voxel_tests import voxel_inference
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +88,6 @@ class MethodData:
 
 
 def _training_config(run: ExplainRun, settings: InferSettings):
-    from brainage.inference.training_data import data_config
-
     try:
         return data_config(run.train_dir, run.config, settings.data)
     except InferError:
@@ -82,8 +97,6 @@ def _training_config(run: ExplainRun, settings: InferSettings):
 
 
 def _grey_matter(settings, train_cfg, subjects, reference, labels) -> GreyMatter | None:
-    from brainage.inference.training_data import gm_images
-
     if not settings.needs_grey_matter():
         return None
     voxel_ml = float(abs(np.linalg.det(reference.affine[:3, :3]))) / 1000.0
@@ -92,8 +105,6 @@ def _grey_matter(settings, train_cfg, subjects, reference, labels) -> GreyMatter
 
 
 def _mask(settings, grey, run, methods, subjects, reference) -> np.ndarray | None:
-    from brainage.inference.relevance_data import nonzero_mask
-
     v = settings.voxelwise
     if not v.enabled:
         return None
@@ -112,8 +123,6 @@ def prepare(settings: InferSettings) -> Context:
     """Resolve the explain run, methods, design, atlases, GM summaries, covariates and mask."""
     import nibabel as nib
 
-    from brainage.inference.atlas_labels import load_region_labels
-    from brainage.inference.training_data import participants
 
     run = read_explain_run(find_explain_run(settings.explain_dir, settings.outputs_dir))
     methods = select_methods(run, settings.methods)
@@ -161,8 +170,6 @@ def _check_permutations(ctx: Context) -> None:
 
 def load_method(ctx: Context, method: str) -> MethodData:
     """Read ``method``'s maps of the design's subjects once: masked voxels and region values."""
-    from brainage.inference.relevance_data import read_relevance, table_regions, varying_voxels
-
     paths = ctx.run.map_paths(method, ctx.subjects)
     shape, affine = ctx.reference.shape[:3], ctx.reference.affine
     summed = [lab for lab in ctx.labels if not lab.from_table]
@@ -184,8 +191,6 @@ def test_method(ctx: Context, data: MethodData, design: Design, seed: int) -> tu
 
     Returns ``(VoxelResult or None, {atlas: region table})``.
     """
-    from brainage.inference.voxel_tests import voxel_inference
-
     s = ctx.settings
     voxel = None
     if data.voxels is not None:
@@ -223,8 +228,6 @@ def min_fwe(voxel, tables: dict) -> dict:
 
 def null_check(ctx: Context, data: MethodData) -> pd.DataFrame:
     """``null_check.shuffles`` reruns of one method's tests under shuffled labels."""
-    from brainage.inference.null_check import run_shuffles
-
     def test(shuffled, seed):
         voxel, tables = test_method(ctx, data, shuffled, seed)
         return {(data.method, family): p for family, p in min_fwe(voxel, tables).items()}
@@ -234,8 +237,6 @@ def null_check(ctx: Context, data: MethodData) -> pd.DataFrame:
 
 def run_inference(settings: InferSettings, work) -> dict:
     """The whole run into ``work``; returns the summary (``infer.json``)."""
-    from brainage.inference.outputs import finish_run, write_method_outputs
-
     t0 = time.perf_counter()
     work = Path(work)
     ctx = prepare(settings)

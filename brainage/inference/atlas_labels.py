@@ -8,6 +8,8 @@ import numpy as np
 
 from brainage.errors import InferError
 from brainage.inference.settings import EXPLAIN_ATLAS, RegionSettings
+from brainage.neuro.atlases import BUNDLED_ATLASES, load_atlas
+from brainage.neuro.regions import region_lookup
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,6 @@ class RegionLabels:
 
 def _explain_atlas(run) -> tuple:
     """``(name or path, threshold, labels, merge_hemispheres)`` the explain run used."""
-    from brainage.neuro.atlases import BUNDLED_ATLASES
-
     if run.config is not None and "atlas" in run.config:
         atlas = run.config.atlas
         # Keys an older explain run's config may lack take that run's defaults.
@@ -54,9 +54,6 @@ def _explain_atlas(run) -> tuple:
 
 
 def _labels(atlas: str, source, threshold, labels, merge, reference_img, from_table):
-    from brainage.neuro.atlases import load_atlas
-    from brainage.neuro.regions import region_lookup
-
     try:
         img, table = load_atlas(source, target_img=reference_img, threshold=threshold,
                                 labels=labels)

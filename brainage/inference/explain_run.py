@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from brainage.errors import InferError
+from brainage.runs import latest_run, unfinished_reason
 
 MARKER = "explain.json"
 SHARD_MARKER = "shard.json"
@@ -84,8 +85,6 @@ class ExplainRun:
 
 def find_explain_run(explain_dir, outputs_dir) -> Path:
     """``explain_dir`` when given (checked), else the newest finished run under ``outputs_dir``."""
-    from brainage.runs import latest_run, unfinished_reason
-
     if explain_dir is None:
         try:
             return latest_run("explain", outputs_dir, required=MARKER)

@@ -13,6 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from brainage.inference.ground_truth import ground_truth_regions, sensitivity
+from brainage.inference.null_check import null_rates
+from brainage.inference.stat_maps import write_voxel_maps
+from brainage.reporting.inference_report import glass_brain, region_effects, write_report
+from brainage.runs.scorecards import faithfulness_status
+
 FIGURES, MAPS, REGIONS = "figures", "maps", "regions"
 
 
@@ -23,9 +29,6 @@ def _finite(value):
 
 
 def _voxel_outputs(ctx, data, voxel, work: Path, stem: str) -> tuple:
-    from brainage.inference.stat_maps import write_voxel_maps
-    from brainage.reporting.inference_report import glass_brain
-
     alpha = ctx.alpha_fwe
     paths = write_voxel_maps(voxel, data.mask, ctx.reference, work / MAPS, stem, alpha)
     n_sig = voxel.n_significant(alpha)
@@ -47,8 +50,6 @@ def write_method_outputs(ctx, data, voxel, tables: dict, work: Path) -> dict:
 
     Returns ``{"voxelwise": summary or None, "regions": {atlas: table}, "figures": [...]}``.
     """
-    from brainage.reporting.inference_report import region_effects
-
     s, name = ctx.settings, ctx.design.name
     stem = f"{data.method}_{name}"
     (work / FIGURES).mkdir(exist_ok=True)
@@ -96,9 +97,6 @@ def _write_tables(results: dict, work: Path, alpha: float, top_k: int) -> tuple:
 
 def _checks(ctx, tables: dict, nulls, work: Path) -> tuple:
     """Null rates (with shuffles) and sensitivity (with a ground truth), written as CSV."""
-    from brainage.inference.ground_truth import ground_truth_regions, sensitivity
-    from brainage.inference.null_check import null_rates
-
     rates = None
     if nulls is not None:
         nulls.to_csv(work / "null_check.csv", index=False)
@@ -129,8 +127,6 @@ def finish_run(ctx, results: dict, nulls, work: Path, seconds: float) -> dict:
     """Region tables, checks, faithfulness status and ``report.html``; returns the summary."""
     import nilearn
 
-    from brainage.runs.scorecards import faithfulness_status
-    from brainage.reporting.inference_report import write_report
 
     s = ctx.settings
     tables, region_summary = _write_tables(results, work, s.alpha, s.regions.top_k)

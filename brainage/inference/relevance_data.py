@@ -13,6 +13,7 @@ import nibabel as nib
 import numpy as np
 
 from brainage.errors import InferError
+from brainage.neuro.regions import OUTSIDE
 
 REGION_COLUMN = {"share": "share", "raw": "sum"}
 """Column of the explain run's region table that holds each measure."""
@@ -58,8 +59,6 @@ def nonzero_mask(paths, shape, affine) -> np.ndarray:
 
 def table_regions(run, atlas_labels, method: str, subject_ids, measure: str) -> RegionValues:
     """The explain run's own region table for ``method``, pivoted to subjects × regions."""
-    from brainage.neuro.regions import OUTSIDE
-
     table = run.region_table(atlas_labels.atlas)
     table = table[(table["method"] == method) & (table["region"] != OUTSIDE)]
     wide = table.pivot_table(index="subject_id", columns="region",

@@ -16,6 +16,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from brainage.neuro.nifti import save_atomic
+
 STRONGEST_PERCENTILE = 95.0  # shown when nothing is significant: the strongest 5 %, as for relevance
 
 
@@ -78,8 +80,6 @@ def write_voxel_maps(result, mask: np.ndarray, reference, folder, stem: str, alp
     Returns ``{kind: path}`` with kinds ``t``, ``logp_fwe`` and, with TFCE, ``tfce``,
     ``logp_fwe_tfce``.
     """
-    from brainage.neuro.nifti import save_atomic
-
     folder = Path(folder)
     cut = -np.log10(alpha)
     (lo, hi), note = t_display(result.t, result.t_threshold)

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from brainage.data.cohort import bin_labels
+from brainage.neuro.nifti import DisplayRange, grid_image
 from brainage.reporting.canvas import new_figure, save
 
 
@@ -24,8 +26,6 @@ class Overlay:
 
 def bin_captions(edges) -> dict:
     """Figure captions per bin: ``{0: "bin 0 (10-39 y)", …}``."""
-    from brainage.data.cohort import bin_labels
-
     return {k: f"bin {k} ({label} y)" for k, label in enumerate(bin_labels(edges))}
 
 
@@ -40,8 +40,6 @@ def relevance_cmap(img) -> str:
 
 def header_style(img) -> dict:
     """nilearn's threshold/vmax from the map's display range: the figure shows what a viewer shows."""
-    from brainage.neuro.nifti import DisplayRange
-
     display = DisplayRange.of(img)
     return dict(threshold=display.cal_min or None, vmax=display.cal_max or None,
                 cmap=relevance_cmap(img))
@@ -135,7 +133,6 @@ def overlay_figures(work: Path, prep, overlays: list, labels: dict) -> list:
     import nibabel as nib
     from tqdm.auto import tqdm
 
-    from brainage.neuro.nifti import grid_image
 
     figures = []
     for o in tqdm(overlays, desc="figures", unit="fig", disable=len(overlays) < 10):

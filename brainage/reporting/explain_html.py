@@ -8,6 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from brainage.neuro.nifti import DisplayRange
+from brainage.reporting.explain_figures import relevance_cmap
+
 STYLE = ("<style>body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}"
          "img{max-width:100%;border:1px solid #ccc}.tbl{border-collapse:collapse;font-size:90%}"
          ".tbl td,.tbl th{padding:2px 8px;border-bottom:1px solid #ddd}"
@@ -54,8 +57,6 @@ def group_viewers(work: Path, group_paths: dict) -> list:
     import nibabel as nib
     from nilearn import plotting
 
-    from brainage.neuro.nifti import DisplayRange
-    from brainage.reporting.explain_figures import relevance_cmap
 
     viewers = []
     for (method, k), path in sorted(group_paths.items()):

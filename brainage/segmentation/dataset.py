@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from brainage.data.cohort import prepare_data
 from brainage.neuro.grid import Grid
 from brainage.segmentation.labels import atlas_labels, warped_labels
 from brainage.segmentation.region import box_within_crop, structure_box, structure_mask
@@ -62,8 +63,6 @@ def load_segmentation_data(data_settings, settings, run_dir=None) -> Segmentatio
     -------
     SegmentationData
     """
-    from brainage.data.cohort import prepare_data
-
     prepared = prepare_data(data_settings, seed=settings.seed, run_dir=run_dir, progress=False)
     mask = structure_mask(settings.atlas, settings.labels, prepared.grid)
     box = structure_box(mask, prepared.grid, settings.crop_shape)

@@ -70,6 +70,7 @@ def explain_regions(model, x: np.ndarray, masks: np.ndarray, methods: dict) -> l
     -------
     list of RegionExplanation, in the order of ``methods``
     """
+    # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.relevance import analyzer_from_config
 
     empty = [i for i, m in enumerate(masks) if not m.any()]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from brainage.data.synthetic.anatomy import build_anatomy
+from brainage.data.synthetic.deformation import cohort_draws, warp_to_subject
 from brainage.errors import SegmentationError
 from brainage.neuro.grid import Grid
 
@@ -45,9 +47,6 @@ def warped_labels(mask: np.ndarray, box: Grid, subject_ids, root) -> np.ndarray:
         When the cohort is on another grid or lacks a subject; DataError when ``root`` is not a
         synthetic cohort.
     """
-    from brainage.data.synthetic.anatomy import build_anatomy
-    from brainage.data.synthetic.deformation import cohort_draws, warp_to_subject
-
     cohort = cohort_draws(root)
     if cohort.grid.source_shape != box.source_shape or not np.allclose(cohort.grid.affine, box.affine,
                                                                           atol=1e-4):

@@ -4,7 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from brainage.errors import SegmentationError
+from brainage.neuro.atlases import load_atlas
 from brainage.neuro.grid import Grid
+from brainage.neuro.nifti import grid_image
 
 
 def structure_mask(atlas: str, names, grid: Grid) -> np.ndarray:
@@ -27,9 +29,6 @@ def structure_mask(atlas: str, names, grid: Grid) -> np.ndarray:
     SegmentationError
         When a name is not in the atlas's table or the labels cover no voxel of the grid.
     """
-    from brainage.neuro.atlases import load_atlas
-    from brainage.neuro.nifti import grid_image
-
     source = Grid.build(grid.affine, grid.source_shape)
     img, table = load_atlas(atlas, target_img=grid_image(source))
     known = dict(zip(table["name"], table["index"]))

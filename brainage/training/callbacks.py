@@ -17,6 +17,7 @@ import keras
 from brainage.errors import TrainError
 from brainage.training.checkpoint import CHECKPOINT_DIR, RunState
 from brainage.training.outputs import write_history
+from brainage.training.precise_bn import PreciseBatchNorm
 from brainage.training.settings import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -29,8 +30,6 @@ def stage_callbacks(settings: TrainSettings, state: RunState, run_dir: Path, tra
     """The stage's callbacks, in order: data order, clock, precise BN (when
     ``precise_bn_batches``, the training split as it reads it, is given), plateau schedule, best
     epoch, checkpoint, progress bar, the epoch's log line."""
-    from brainage.training.precise_bn import PreciseBatchNorm
-
     clock = EpochClock()
     callbacks = [EpochDataOrder(train_seq), clock]
     if precise_bn_batches is not None:

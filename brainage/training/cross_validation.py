@@ -20,6 +20,7 @@ import numpy as np
 
 from brainage.data.bins import stratified_split
 from brainage.errors import DataError, TrainError
+from brainage.training.sweeps import write_sweep_tables
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +87,6 @@ def summarise_folds(run_dir: Path, results: list) -> dict:
     """Write the fold table (``sweep.csv``, ``sweep_summary.csv``, ``sweep.md``) into
     ``run_dir``; returns the mean and SD over folds of the test metrics, network and baselines:
     the accuracy of a classifier, MAE, RMSE, r and R² of a regressor (baselines: their MAE)."""
-    from brainage.training.sweeps import write_sweep_tables
-
     paths = write_sweep_tables(run_dir, None, "cv_fold")
     summary = {"cv_folds": len(results), "tables": {k: str(p) for k, p in paths.items()}}
     if results[0].get("task") == "regression":

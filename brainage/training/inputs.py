@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from brainage.data.stream import VolumeSequence
 from brainage.training.settings import TrainSettings
 
 
@@ -26,8 +27,6 @@ def split_sequences(settings: TrainSettings, data) -> SplitSequences:
     (ageing effects and anatomy are lateralised), and the relevance maps are read in world space,
     where a flipped training image would teach the network to ignore the side of an effect.
     """
-    from brainage.data.stream import VolumeSequence
-
     labels = fit_targets(settings, data)
     common = dict(batch_size=settings.batch_size, workers=settings.stream_workers,
                   max_queue_size=settings.stream_prefetch)
@@ -64,8 +63,6 @@ def precise_bn_sequence(settings: TrainSettings, data, batch_size: int):
     explanation see unshifted volumes. ``batch_size``: the training batch, as one BN layer
     normalises over it (the statistics of every later layer depend on it).
     """
-    from brainage.data.stream import VolumeSequence
-
     return VolumeSequence(data.volumes, data.indices("train"), None, batch_size=batch_size,
                           shuffle=True, seed=settings.seed, max_shift=0)
 

@@ -8,6 +8,9 @@ import json
 import math
 from pathlib import Path
 
+from brainage.reporting.age_figures import age_gap_figure, predicted_age_figure
+from brainage.reporting.training_figures import confusion_matrix_figure, training_curves_figure
+
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
 # A regression run logs the MAE (years) where a classifier logs the accuracy.
 REGRESSION_HISTORY_COLUMNS = ["epoch", "loss", "mae", "val_loss", "val_mae", "lr", "seconds"]
@@ -35,8 +38,6 @@ def write_predictions(path: Path, data, logits) -> None:
 def write_run_outputs(run_dir: Path, history: list, best_epoch: int | None, data, logits,
                       metrics: dict) -> None:
     """``history.csv``, ``test_predictions.csv``, the two figures, then ``metrics.json``."""
-    from brainage.reporting.training_figures import confusion_matrix_figure, training_curves_figure
-
     write_history(run_dir / "history.csv", history)
     write_predictions(run_dir / "test_predictions.csv", data, logits)
     training_curves_figure(history, best_epoch).savefig(run_dir / "training_curves.png", dpi=100)
@@ -53,9 +54,6 @@ def write_regression_outputs(run_dir: Path, history: list, best_epoch: int | Non
     """A regression run's ``history.csv``, ``test_predictions.csv`` (the gap table of
     :func:`brainage.data.age_gap.gap_table`), ``training_curves.png``,
     ``predicted_age.png`` and ``age_gap.png``, then ``metrics.json``."""
-    from brainage.reporting.age_figures import age_gap_figure, predicted_age_figure
-    from brainage.reporting.training_figures import training_curves_figure
-
     write_history(run_dir / "history.csv", history)
     table.to_csv(run_dir / "test_predictions.csv", index=False)
     training_curves_figure(history, best_epoch, metric="mae").savefig(

@@ -92,6 +92,7 @@ def measure_stream(cache, batch_size: int, workers, max_batches: int | None = No
     list of dict
         Per worker count: ``workers``, ``volumes``, ``seconds``, ``volumes_per_s``, ``mb_per_s``.
     """
+    # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.data.stream import VolumeSequence
 
     results = []

@@ -17,6 +17,7 @@ from scipy import ndimage
 
 from brainage.data.synthetic.ageing import region_effect
 from brainage.errors import DataError
+from brainage.neuro.atlases import load_atlas
 from brainage.neuro.grid import MNI_1P5MM_AFFINE, MNI_1P5MM_SHAPE, Grid
 
 _NEUROMORPHOMETRICS_VENTRICLES = (4, 49, 50, 51, 52)  # 3rd, inferior lateral and lateral ventricles
@@ -134,8 +135,6 @@ def _anatomy_key(affine: np.ndarray, shape: tuple) -> tuple:
 
 @lru_cache(maxsize=2)
 def _cached_anatomy(key: tuple) -> Anatomy:
-    from brainage.neuro.atlases import load_atlas
-
     affine = np.array(key[0]).reshape(4, 4)
     shape = key[1]
     gm = _resample_template(affine, shape)

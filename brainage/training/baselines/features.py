@@ -9,6 +9,7 @@ import logging
 import numpy as np
 
 from brainage.errors import AtlasError, TrainError
+from brainage.neuro.atlases import load_atlas
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,6 @@ def atlas_on_grid(atlas: str, grid) -> RegionMeans:
     """
     import nibabel as nib
 
-    from brainage.neuro.atlases import load_atlas
 
     target = nib.Nifti1Image(np.zeros(grid.crop_shape, np.uint8), grid.cropped_affine)
     try:
