@@ -24,15 +24,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import hydra
-
 from brainage.benchmark.environment import configure_environment
 from brainage.benchmark.settings import BenchSettings
 from brainage.benchmark.suite import run_benchmark
 from brainage.benchmark.table import markdown_table
 from brainage.benchmark.zennit_peer import agreement, import_zennit
 from brainage.errors import BrainageError
-from brainage.runs import run_stage
+from brainage.runs import hydra_entry, run_stage
 
 
 def bench(cfg, run_dir) -> dict:
@@ -69,9 +67,12 @@ def bench(cfg, run_dir) -> dict:
     return results
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="bench")
-def main(cfg) -> None:
-    run_stage(bench, cfg)
+def _main(cfg, run_dir=None) -> None:
+    """Command line; ``run_dir`` stands in for Hydra's run directory (tests)."""
+    run_stage(bench, cfg, run_dir=run_dir)
+
+
+main = hydra_entry(_main, "bench")
 
 
 if __name__ == "__main__":

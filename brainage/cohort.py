@@ -11,14 +11,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
 from brainage.data.config_values import ConfigReader, flag
 from brainage.data.synthetic import ensure_cohort, read_cohort_record
 from brainage.data.synthetic.settings import SyntheticCohortSettings
 from brainage.data.workers import resolve_workers
-from brainage.runs import run_stage, staged_run
+from brainage.runs import hydra_entry, run_stage, staged_run
 
 FIGURE = "cohort.png"
 
@@ -84,18 +83,16 @@ def _generate_and_draw(settings: CohortStageSettings, work: Path, grid) -> dict:
             "seconds": round(seconds, 2), "figure": FIGURE}
 
 
-def _main(cfg: DictConfig) -> None:
-    run_dir, summary = run_stage(cohort, cfg)
+def _main(cfg: DictConfig, run_dir=None) -> None:
+    """Command line; ``run_dir`` stands in for Hydra's run directory (tests)."""
+    run_dir, summary = run_stage(cohort, cfg, run_dir=run_dir)
     how = ("reused" if summary["reused"]
            else f"generated in {summary['seconds']:.1f} s on {summary['workers']} worker(s)")
     print(f"synthetic cohort {summary['root']} ({summary['n_subjects']} subjects, {how}); "
           f"figure: {run_dir / FIGURE}")
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="cohort")
-def main(cfg: DictConfig) -> None:
-    """Command line: ``python -m brainage.cohort key=value ...`` (see ``configs/cohort.yaml``)."""
-    _main(cfg)
+main = hydra_entry(_main, "cohort")
 
 
 if __name__ == "__main__":

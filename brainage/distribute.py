@@ -11,13 +11,11 @@ measuring is :mod:`brainage.training.stream_measure`.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
-from brainage.runs import run_stage
+from brainage.runs import hydra_entry, run_stage
 from brainage.training.legacy_args import hydra_overrides
 from brainage.training.stream_measure import StreamSettings, stream_report, write_test_cache
 
@@ -47,21 +45,20 @@ def distribute(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     return report
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="distribute")
-def _hydra_main(cfg: DictConfig) -> None:
-    run_stage(distribute, cfg)
-
-
-def main() -> None:
+def _main(cfg: DictConfig, run_dir=None) -> None:
     """Command line: ``python -m brainage.distribute [n_volumes=240] [cache=...] [workers=[1,2,4]]
-    [batch_size=8] [warm=true]``.
+    [batch_size=8] [warm=true]``; ``run_dir`` stands in for Hydra's run directory (tests)."""
+    run_stage(distribute, cfg, run_dir=run_dir)
 
-    The earlier ``python -m brainage.distribute [N] [--cache F] [--batch-size B] [--workers 1 2 4]
-    [--warm]`` is rewritten into that form.
-    """
-    sys.argv[1:] = hydra_overrides(sys.argv[1:], "n_volumes", LEGACY_OPTIONS,
-                                   switches={"--warm": "warm"}, lists=("workers",))
-    _hydra_main()
+
+def _legacy_args(args: list) -> list:
+    """The earlier ``python -m brainage.distribute [N] [--cache F] [--batch-size B] [--workers 1 2
+    4] [--warm]`` rewritten into overrides."""
+    return hydra_overrides(args, "n_volumes", LEGACY_OPTIONS, switches={"--warm": "warm"},
+                           lists=("workers",))
+
+
+main = hydra_entry(_main, "distribute", legacy_args=_legacy_args)
 
 
 if __name__ == "__main__":

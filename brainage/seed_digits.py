@@ -16,13 +16,11 @@ import json
 import time
 from pathlib import Path
 
-import hydra
-
 from brainage.digits.data import load_digits_upsampled, source_note, split_digits
 from brainage.digits.experiment import NETWORKS, results_table, run_network
 from brainage.digits.figures import examples_figure, misclassified_figure
 from brainage.digits.settings import DigitsSettings
-from brainage.runs import run_stage
+from brainage.runs import hydra_entry, run_stage
 
 FIGURE_DPI = 110
 
@@ -63,10 +61,13 @@ def report_lines(summary: dict, run_dir) -> list[str]:
     return lines
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="digits")
-def main(cfg) -> None:
-    run_dir, summary = run_stage(run_digits, cfg)
+def _main(cfg, run_dir=None) -> None:
+    """Command line; ``run_dir`` stands in for Hydra's run directory (tests)."""
+    run_dir, summary = run_stage(run_digits, cfg, run_dir=run_dir)
     print("\n".join(report_lines(summary, run_dir)))
+
+
+main = hydra_entry(_main, "digits")
 
 
 if __name__ == "__main__":

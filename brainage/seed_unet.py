@@ -17,9 +17,7 @@ import json
 import time
 from pathlib import Path
 
-import hydra
-
-from brainage.runs import run_stage
+from brainage.runs import hydra_entry, run_stage
 from brainage.segmentation.figures import region_figure
 from brainage.segmentation.scores import dice
 
@@ -83,10 +81,13 @@ def report_lines(summary: dict, run_dir) -> list[str]:
     return lines
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="unet")
-def main(cfg) -> None:
-    run_dir, summary = run_stage(run_unet, cfg)
+def _main(cfg, run_dir=None) -> None:
+    """Command line; ``run_dir`` stands in for Hydra's run directory (tests)."""
+    run_dir, summary = run_stage(run_unet, cfg, run_dir=run_dir)
     print("\n".join(report_lines(summary, run_dir)))
+
+
+main = hydra_entry(_main, "unet")
 
 
 if __name__ == "__main__":

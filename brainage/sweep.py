@@ -13,13 +13,11 @@ The work is done by :mod:`brainage.training.sweeps`.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
-from brainage.runs import run_stage
+from brainage.runs import hydra_entry, run_stage
 from brainage.training.legacy_args import hydra_overrides
 
 
@@ -46,19 +44,19 @@ def sweep(cfg: DictConfig, run_dir: str | Path | None = None) -> dict:
     return {key: str(path) for key, path in paths.items()}
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="sweep")
-def _hydra_main(cfg: DictConfig) -> None:
-    run_stage(sweep, cfg)
+def _main(cfg: DictConfig, run_dir=None) -> None:
+    """Command line: ``python -m brainage.sweep sweep_dir=<dir> [out=<dir>] [over=seed]``;
+    ``run_dir`` stands in for Hydra's run directory (tests)."""
+    run_stage(sweep, cfg, run_dir=run_dir)
 
 
-def main() -> None:
-    """Command line: ``python -m brainage.sweep sweep_dir=<dir> [out=<dir>] [over=seed]``.
+def _legacy_args(args: list) -> list:
+    """The earlier ``python -m brainage.sweep <dir> [--out <dir>] [--over seed]`` rewritten into
+    overrides."""
+    return hydra_overrides(args, "sweep_dir", {"--out": "out", "--over": "over"})
 
-    The earlier ``python -m brainage.sweep <dir> [--out <dir>] [--over seed]`` is rewritten into
-    that form.
-    """
-    sys.argv[1:] = hydra_overrides(sys.argv[1:], "sweep_dir", {"--out": "out", "--over": "over"})
-    _hydra_main()
+
+main = hydra_entry(_main, "sweep", legacy_args=_legacy_args)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,17 @@ Every stage's ``main()`` calls :func:`run_stage`, which
 2. writes ``run.json`` (``running``) and ``.hydra/`` (config, Hydra config, overrides);
 3. runs the stage and records how it ended in ``run.json``: ``finished``; ``failed`` with the
    error, which is also printed as one ``error:`` line (exit status 2) and written to the log
-   file; ``interrupted`` on Ctrl-C, with a one-line message saying how to continue (exit 130).
+   file; ``interrupted`` on Ctrl-C, with a one-line message saying how to continue (exit 130),
+   and so on SIGTERM too (a SLURM time limit, ``timeout``, ``kill``; exit 143).
+
+Every stage's ``main`` is made by :func:`hydra_entry`, which also turns SIGTERM into that stop.
 """
 from __future__ import annotations
 
 import logging
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 from typing import Callable
@@ -24,8 +28,18 @@ from brainage.runs.directories import check_unused_run_dir
 from brainage.runs.record import FAILED, FINISHED, INTERRUPTED, RUNNING, RunRecord, read_record
 
 INTERRUPTED_STATUS = 130  # the shell's status for a process ended by SIGINT
+TERMINATED_STATUS = 143  # and by SIGTERM
 # A path template ({root}, {subject_id}) is a dict to Hydra's override grammar unless quoted.
 _TEMPLATE = re.compile(r"\{(root|subject_id)\}")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the stage is, so that it stops as on Ctrl-C (training keeps the
+    checkpoint of its last epoch, and run.json says interrupted)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
 
 
 def run_stage(stage, cfg, errors: tuple = (BrainageError,), *, run_dir=None,
@@ -68,9 +82,11 @@ def run_stage(stage, cfg, errors: tuple = (BrainageError,), *, run_dir=None,
     except errors as exc:
         _record_end(record, run_dir, FAILED, str(exc))
         _exit(f"error: {exc}", 2)
-    except KeyboardInterrupt:
-        _record_end(record, run_dir, INTERRUPTED, "Ctrl-C (SIGINT)")
-        _exit(_interrupted_message(run_dir, record), INTERRUPTED_STATUS, now=from_command_line)
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        _record_end(record, run_dir, INTERRUPTED, "SIGTERM" if terminated else "Ctrl-C (SIGINT)")
+        _exit(_interrupted_message(run_dir, record),
+              TERMINATED_STATUS if terminated else INTERRUPTED_STATUS, now=from_command_line)
     except Exception as exc:  # a bug: recorded, then Hydra prints the traceback
         _record_end(record, run_dir, FAILED, f"{type(exc).__name__}: {exc}", exc_info=True)
         raise
@@ -182,15 +198,22 @@ def quote_path_templates(args: list) -> list:
     return out
 
 
-def hydra_entry(function, config_name: str):
+def hydra_entry(function, config_name: str, legacy_args: Callable | None = None):
     """``main()`` of a stage: Hydra's entry for ``configs/<config_name>.yaml`` around
-    ``function(cfg)``, with path templates on the command line quoted first."""
+    ``function(cfg)``, which calls :func:`run_stage`.
+
+    SIGTERM stops the run as Ctrl-C does. The command line is rewritten by ``legacy_args``
+    (list -> list: an earlier form of it) if given, then its path templates are quoted.
+    """
     def main() -> None:
         import hydra
 
-        sys.argv[1:] = quote_path_templates(sys.argv[1:])
+        signal.signal(signal.SIGTERM, _terminate)
+        args = legacy_args(sys.argv[1:]) if legacy_args else sys.argv[1:]
+        sys.argv[1:] = quote_path_templates(args)
         hydra.main(version_base="1.3", config_path="../configs", config_name=config_name)(
             function)()
 
-    main.__doc__ = f"Command line: ``python -m brainage.{config_name} key=value ...``."
+    stage = Path(function.__code__.co_filename).stem  # its module is __main__ under python -m
+    main.__doc__ = f"Command line: ``python -m brainage.{stage} key=value ...``."
     return main

@@ -69,8 +69,7 @@ def _stage_configs() -> dict:
     names = {}
     for module in (REPO / "brainage").glob("*.py"):
         text = module.read_text()
-        match = (re.search(r'hydra_entry\(\w+, "(\w+)"\)', text)
-                 or re.search(r'hydra\.main\([^)]*config_name="(\w+)"', text))
+        match = re.search(r'hydra_entry\(\w+, "(\w+)"[,)]', text)
         if match:
             names[module.stem] = match[1]
     return names
