@@ -53,6 +53,7 @@ from brainage.faithfulness.aggregate import summarise_scorecards
 from brainage.faithfulness.checks import CHECKS, apply_checks
 from brainage.faithfulness.default_choice import choose_default
 from brainage.faithfulness.inputs import prepare_inputs, spread_over_bins
+from brainage.faithfulness.phases import phase
 from brainage.faithfulness.regression import (
     REGRESSION_NOT_APPLICABLE,
     regression_scope,
@@ -62,8 +63,8 @@ from brainage.faithfulness.regression import (
 from brainage.faithfulness.scorecard import build_scorecard
 from brainage.faithfulness.scoring import RANDOM, Evaluation, check_pairs, score_methods
 from brainage.faithfulness.settings import ScoringSettings
-from brainage.faithfulness.targets import scored_pairs
 from brainage.faithfulness.tables import write_tables
+from brainage.faithfulness.targets import scored_pairs
 from brainage.reporting.evaluate_figures import evaluate_figures, methods_figure, scorecard_figure
 from brainage.reporting.evaluate_report import write_report
 from brainage.reporting.verdict import summary_verdict, verdict
@@ -154,26 +155,36 @@ def _evaluate(settings: EvaluateSettings, work: Path, run: TrainRunRequest | Non
                **(regression_summary(skipped) if regression else {}),
                "default_choice": dataclasses.asdict(choice),
                "seconds": round(time.perf_counter() - t0, 1)}
-    _write_report(work, evaluation, results, card, summary,
-                  choice.sentence(len(CHECKS) - len(not_applicable)))
+    with phase("figures and report", "drawing the perturbation, randomisation, localisation, "
+               "scorecard and methods figures, then writing verdict.md and report.html", 3,
+               summary["phase_seconds"], scoring.progress, unit="step") as run:
+        _write_report(work, evaluation, results, card, summary,
+                      choice.sentence(len(CHECKS) - len(not_applicable)), run)
     return summary
 
 
 def _write_report(work: Path, evaluation: Evaluation, results: dict, card, summary: dict,
-                  choice: str) -> None:
-    """``figures/``, ``verdict.md`` and ``report.html`` (``choice``: the default-choice sentence)."""
+                  choice: str, run) -> None:
+    """``figures/``, ``verdict.md`` and ``report.html`` (``choice``: the default-choice sentence;
+    ``run``: the phase whose bar counts the three steps)."""
     scoring_figures = work / "figures"
     scoring_figures.mkdir()
+    run.at("figures")
     evaluate_figures(scoring_figures, results, card, summary["randomisation"]["cascade"],
                      summary["randomisation"]["flag_spearman"], RANDOM)
+    run.update()
     if evaluation.compare_maps:
+        run.at("methods figure")
         first = evaluation.inputs.rand_pos[0]
         methods_figure(evaluation.inputs.x[first], evaluation.compare_maps,
                        f"{evaluation.inputs.subject_ids[first]}: DTD, LRP composite, guided "
                        "backprop and Grad-CAM per layer", scoring_figures / "methods.png")
+    run.update()
+    run.at("verdict and report")
     text = verdict(summary, results, card, choice, summary["train_dir"], RANDOM)
     (work / "verdict.md").write_text(text)
     write_report(work, summary, card, choice, text)
+    run.update()
 
 
 def _evaluate_models(settings: EvaluateSettings, work: Path) -> dict:

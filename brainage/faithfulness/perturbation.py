@@ -176,6 +176,7 @@ def region_perturbation(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarr
     perturbed inputs are built in turn into one reused buffer of ``batch_size`` volumes, across
     subjects and steps: each is a copy of its input with the removed patches' voxels overwritten
     from the baseline (gathered from a precomputed patch → voxels index, no mask over the grid).
+    :func:`region_perturbations` scores several maps of the same inputs at once.
 
     Parameters
     ----------
@@ -197,24 +198,84 @@ def region_perturbation(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarr
     batch_size : int, optional
         Perturbed inputs per ``predict`` call; default ``steps + 1`` (one subject per call).
     """
-    x = np.asarray(x, dtype=np.float32)
-    maps = np.asarray(maps)
-    baseline = np.broadcast_to(np.asarray(baseline, dtype=np.float32), x.shape)
+    x, maps = np.asarray(x, dtype=np.float32), np.asarray(maps)
     classes = _checked_request(x, maps, classes, steps, patches_per_step)
+    labels, n_patches = patch_labels(x.shape[1:-1], patch)
+    return region_perturbations(predict, x, [(patch_relevance(maps, labels, n_patches), classes)],
+                                baseline, patch, steps, patches_per_step, batch_size)[0]
+
+
+def region_perturbations(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
+                         requests: Sequence, baseline: np.ndarray, patch: int = 8, steps: int = 20,
+                         patches_per_step: int = 1, batch_size: int | None = None,
+                         intact: np.ndarray | None = None,
+                         progress: Callable[[int], object] | None = None) -> list:
+    """:func:`region_perturbation` of several maps of the same inputs (methods, target modes) at
+    once, every distinct perturbed input predicted once.
+
+    The perturbed inputs of every request, subject and step are filled into the same buffer in
+    turn (request by request, subject by subject, step by step), so ``predict`` sees full batches
+    across requests. An input is predicted once however many requests reach it: the intact inputs
+    (step 0) once per subject, and a step whose removed patches are the same set for two requests
+    (maps that rank the same patches first) once. The logits are the same as scoring each request
+    on its own (up to the round-off of a different batch composition).
+
+    Parameters
+    ----------
+    requests : sequence of (scores, classes)
+        Per scored map (a method in a target mode): its summed relevance per patch, ``(batch,
+        n_patches)`` (:func:`patch_relevance` on :func:`patch_labels` of ``patch``), and the
+        explained class of every input.
+    intact : ndarray (batch, n_classes), optional
+        ``predict(x)`` when already known: step 0 is taken from it instead of predicted again.
+    progress : callable, optional
+        ``progress(n, request, total)`` after each ``predict`` call: ``n`` inputs predicted, the
+        (first) request they belong to, ``total`` inputs to predict in all (a progress bar).
+    Other parameters as in :func:`region_perturbation`.
+
+    Returns
+    -------
+    list of PerturbationResult, one per request.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    baseline = np.broadcast_to(np.asarray(baseline, dtype=np.float32), x.shape)
     tiling = PatchTiling.of(x.shape[1:-1], patch)
     removed = np.arange(int(steps) + 1) * int(patches_per_step)
     if removed[-1] > tiling.n_patches:
         raise ValueError(f"{steps} steps of {patches_per_step} patches remove {removed[-1]} patches "
                          f"but the input has only {tiling.n_patches} patches of {patch} voxels")
-    scores = patch_relevance(maps, tiling.labels, tiling.n_patches)
-    plans = [tiling.removal_order(s, int(removed[-1])) for s in scores]
-    outputs = _perturbed_outputs(predict, x, baseline, plans, removed,
-                                 int(batch_size or removed.size))
-    logits = np.take_along_axis(outputs, classes[:, None, None], axis=2)[..., 0]
-    counts = np.stack([cum[removed] for _, cum in plans])
-    drops = logits[:, :1] - logits
-    return PerturbationResult(logits, drops, (counts / tiling.labels.size).mean(axis=0),
-                              drops.mean(axis=1))
+    checked = [_checked_scores(x, scores, classes, tiling.n_patches, steps, patches_per_step)
+               for scores, classes in requests]
+    orders = [np.argsort(-scores, axis=1, kind="stable")[:, :removed[-1]]
+              for scores, _ in checked]
+    jobs, slots, owners = _distinct_inputs(orders, removed)
+    outputs = _perturbed_outputs(predict, x, baseline, tiling, jobs,
+                                 int(batch_size or removed.size), intact,
+                                 progress and (lambda n, j, total: progress(n, owners[j], total)))
+    results = []
+    for order, (_, classes), where in zip(orders, checked, slots):
+        logits = np.take_along_axis(outputs[where], classes[:, None, None], axis=2)[..., 0]
+        cum = np.concatenate([np.zeros((len(order), 1), np.int64),
+                              np.cumsum(tiling.sizes[order], axis=1)], axis=1)
+        drops = logits[:, :1] - logits
+        results.append(PerturbationResult(logits, drops,
+                                          (cum[:, removed] / tiling.labels.size).mean(axis=0),
+                                          drops.mean(axis=1)))
+    return results
+
+
+def _checked_scores(x, scores, classes, n_patches, steps, patches_per_step) -> tuple:
+    """``(scores, classes)`` of one request, checked against the inputs and the patch grid."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != (x.shape[0], n_patches):
+        raise ValueError(f"patch scores of shape {scores.shape} do not match {x.shape[0]} inputs "
+                         f"of {n_patches} patches")
+    if int(steps) < 1 or int(patches_per_step) < 1:
+        raise ValueError(f"steps={steps} and patches_per_step={patches_per_step} must be ≥ 1")
+    classes = np.asarray(classes, dtype=np.int64).reshape(-1)
+    if classes.shape[0] != x.shape[0]:
+        raise ValueError(f"{classes.shape[0]} classes for {x.shape[0]} inputs")
+    return scores, classes
 
 
 def _checked_request(x, maps, classes, steps, patches_per_step) -> np.ndarray:
@@ -229,19 +290,53 @@ def _checked_request(x, maps, classes, steps, patches_per_step) -> np.ndarray:
     return classes
 
 
-def _perturbed_outputs(predict, x, baseline, plans, removed, batch_size) -> np.ndarray:
-    """Logits ``(batch, steps + 1, n_classes)`` of every perturbed input, filled batch by batch."""
-    jobs = [(b, k) for b in range(len(x)) for k in range(removed.size)]
-    buffer = np.empty((min(batch_size, len(jobs)), *x.shape[1:]), dtype=np.float32)
+def _distinct_inputs(orders: list, removed: np.ndarray) -> tuple[list, list]:
+    """The distinct perturbed inputs of every request, subject and step, and where each lands.
+
+    Returns ``jobs`` (``(subject, removed patches)`` in first-seen order), per request an int
+    array ``(batch, steps + 1)`` of job indices, and the request that first needed each job.
+    """
+    index: dict = {}
+    jobs, slots, owners = [], [], []
+    for r, order in enumerate(orders):
+        where = np.empty((len(order), removed.size), dtype=np.int64)
+        for b, ranked in enumerate(order):
+            for k, n in enumerate(removed):
+                key = (b, np.sort(ranked[:n]).tobytes())
+                if key not in index:
+                    index[key] = len(jobs)
+                    jobs.append((b, ranked[:n]))
+                    owners.append(r)
+                where[b, k] = index[key]
+        slots.append(where)
+    return jobs, slots, owners
+
+
+def _perturbed_outputs(predict, x, baseline, tiling, jobs, batch_size, intact=None,
+                       progress=None) -> np.ndarray:
+    """Outputs ``(len(jobs), n_classes)`` of every perturbed input, filled batch by batch (the
+    intact inputs taken from ``intact`` where given)."""
+    todo = [j for j, (_, patches) in enumerate(jobs) if intact is None or len(patches)]
+    outputs = None if intact is None else np.empty((len(jobs), intact.shape[1]), np.float64)
+    buffer = np.empty((min(batch_size, max(len(todo), 1)), *x.shape[1:]), dtype=np.float32)
     n_voxels = int(np.prod(x.shape[1:-1]))
-    rows = []
-    for first in range(0, len(jobs), batch_size):
-        chunk = jobs[first:first + batch_size]
-        for slot, (b, k) in enumerate(chunk):
-            voxels, cum = plans[b]
-            gone = voxels[:cum[removed[k]]]
+    for first in range(0, len(todo), batch_size):
+        chunk = todo[first:first + batch_size]
+        for slot, j in enumerate(chunk):
+            b, patches = jobs[j]
+            gone = (np.concatenate([tiling.voxels[tiling.starts[p]:tiling.starts[p + 1]]
+                                    for p in patches]) if len(patches) else np.empty(0, np.int64))
             buffer[slot] = x[b]
             target = buffer[slot].reshape(n_voxels, -1)  # a view: written in place
             target[gone] = baseline[b].reshape(n_voxels, -1)[gone]
-        rows.append(np.asarray(predict(buffer[:len(chunk)]), dtype=np.float64))
-    return np.concatenate(rows).reshape(len(x), removed.size, -1)
+        out = np.asarray(predict(buffer[:len(chunk)]), dtype=np.float64)
+        if outputs is None:
+            outputs = np.empty((len(jobs), out.shape[1]), np.float64)
+        outputs[chunk] = out
+        if progress is not None:
+            progress(len(chunk), chunk[-1], len(todo))
+    if intact is not None:
+        for j, (b, patches) in enumerate(jobs):
+            if not len(patches):
+                outputs[j] = intact[b]
+    return outputs

@@ -81,14 +81,70 @@ def _normalised(m: np.ndarray, signed: bool) -> np.ndarray:
     return m / peak if peak > 0 else m
 
 
-def _ssim(a: np.ndarray, b: np.ndarray, data_range: float) -> float:
-    from skimage.metrics import structural_similarity
+class _Similarity:
+    """One original map prepared for comparison with many others (every cascade step).
 
-    win = min(7, *a.shape)
-    win = win if win % 2 else win - 1
-    if win < 3:
-        return float("nan")
-    return float(structural_similarity(a, b, data_range=data_range, win_size=win))
+    The map is channel-summed, made absolute (unless ``signed``) and divided by its peak once, and
+    its SSIM window statistics (local mean and variance) are filtered once, so each comparison
+    filters only the other map and the product: the same arithmetic as scikit-image's
+    ``structural_similarity`` (7-voxel uniform window, sample covariance, K1 = 0.01, K2 = 0.03),
+    in the same order, so the same numbers.
+    """
+
+    def __init__(self, original: np.ndarray, signed: bool):
+        self.signed = signed
+        self.a = _normalised(np.asarray(original).sum(axis=-1), signed)
+        win = min(7, *self.a.shape)
+        self.win = win if win % 2 else win - 1
+        self._stats = None
+
+    def _window_stats(self) -> tuple:
+        """``(ux, vx, 2·ux, ux²)`` of the original, filtered once."""
+        if self._stats is None:
+            from scipy.ndimage import uniform_filter
+
+            a, n = self.a, self.win ** self.a.ndim
+            ux = uniform_filter(a, size=self.win)
+            vx = n / (n - 1) * (uniform_filter(a * a, size=self.win) - ux * ux)
+            self._stats = ux, vx, 2 * ux, ux ** 2
+        return self._stats
+
+    def ssim(self, b: np.ndarray) -> float:
+        """Mean SSIM with ``b`` (normalised like the original), data range 1 (2 when signed)."""
+        if self.win < 3:
+            return float("nan")
+        from scipy.ndimage import uniform_filter
+        from skimage.util import crop
+
+        ux, vx, twice_ux, ux_squared = self._window_stats()
+        n, size = self.win ** self.a.ndim, self.win
+        r = 2.0 if self.signed else 1.0
+        c1, c2 = (0.01 * r) ** 2, (0.03 * r) ** 2
+        uy = uniform_filter(b, size=size)
+        vy = n / (n - 1) * (uniform_filter(b * b, size=size) - uy * uy)
+        vxy = n / (n - 1) * (uniform_filter(self.a * b, size=size) - ux * uy)
+        numerator = (twice_ux * uy + c1) * (2 * vxy + c2)
+        denominator = (ux_squared + uy ** 2 + c1) * (vx + vy + c2)
+        return float(crop(numerator / denominator, (self.win - 1) // 2).mean(dtype=np.float64))
+
+    def compare(self, other: np.ndarray, mask: np.ndarray | None, max_voxels: int | None,
+                rng: np.random.Generator | None) -> dict:
+        """:func:`map_similarity` of the original and ``other``."""
+        from scipy.stats import spearmanr
+
+        a, b = self.a, _normalised(np.asarray(other).sum(axis=-1), self.signed)
+        if a.shape != b.shape:
+            raise ValueError(f"maps of shapes {a.shape} and {b.shape} cannot be compared")
+        va, vb = (a[mask], b[mask]) if mask is not None else (a.ravel(), b.ravel())
+        if max_voxels is not None and va.size > max_voxels:
+            pick = (rng or np.random.default_rng(0)).choice(va.size, int(max_voxels),
+                                                            replace=False)
+            va, vb = va[pick], vb[pick]
+        if np.ptp(va) == 0 or np.ptp(vb) == 0:
+            rho = float("nan")
+        else:
+            rho = float(spearmanr(va, vb).statistic)
+        return {"spearman": rho, "ssim": self.ssim(b)}
 
 
 def map_similarity(original: np.ndarray, other: np.ndarray, mask: np.ndarray | None = None,
@@ -98,36 +154,21 @@ def map_similarity(original: np.ndarray, other: np.ndarray, mask: np.ndarray | N
 
     Both maps are made absolute (unless ``signed``) and divided by their largest magnitude. The
     Spearman correlation is over the voxels in ``mask`` (default all; at most ``max_voxels`` of them,
-    a random subset); SSIM (scikit-image, 7-voxel window) is over the whole map with every spatial axis
-    (the full 3-D volume for brains, the image for digits), data range 1 (2 when signed).
+    a random subset); SSIM (scikit-image's, 7-voxel window) is over the whole map with every spatial
+    axis (the full 3-D volume for brains, the image for digits), data range 1 (2 when signed).
     Channels are summed.
     """
-    from scipy.stats import spearmanr
-
-    a = _normalised(np.asarray(original).sum(axis=-1), signed)
-    b = _normalised(np.asarray(other).sum(axis=-1), signed)
-    if a.shape != b.shape:
-        raise ValueError(f"maps of shapes {a.shape} and {b.shape} cannot be compared")
-    va, vb = (a[mask], b[mask]) if mask is not None else (a.ravel(), b.ravel())
-    if max_voxels is not None and va.size > max_voxels:
-        pick = (rng or np.random.default_rng(0)).choice(va.size, int(max_voxels), replace=False)
-        va, vb = va[pick], vb[pick]
-    if np.ptp(va) == 0 or np.ptp(vb) == 0:
-        rho = float("nan")
-    else:
-        rho = float(spearmanr(va, vb).statistic)
-    return {"spearman": rho, "ssim": _ssim(a, b, 2.0 if signed else 1.0)}
+    return _Similarity(original, signed).compare(other, mask, max_voxels, rng)
 
 
 def cascading_randomisation(model, x: np.ndarray, explain: Callable, granularity: str = "block",
                             seed: int = 0, mask: np.ndarray | None = None, signed: bool = True,
                             max_voxels: int | None = 200_000, original=None,
-                            groups: list | None = None) -> pd.DataFrame:
+                            groups: list | None = None, progress=None) -> pd.DataFrame:
     """Re-explain ``x`` after each cascade step and compare with the trained network's maps.
 
     One randomised copy serves every method: each step re-initialises one more group of layers
-    once, then ``explain`` builds what it needs from the copy (one analyzer per method, compiled
-    once per step) and explains every map it compares.
+    once, then ``explain`` builds what it needs from it (one analyzer per method and step).
 
     Parameters
     ----------
@@ -141,26 +182,27 @@ def cascading_randomisation(model, x: np.ndarray, explain: Callable, granularity
     mask : ndarray of bool, shape ``spatial``, optional
         Voxels for the Spearman correlation (e.g. the brain).
     signed : bool
-        Also compare the signed maps (columns ``spearman_signed``, ``ssim_signed``).
+        Also compare the signed maps (``spearman_signed``, ``ssim_signed``).
     original : ndarray or dict, optional
         ``explain(model, x)`` when already computed.
+    progress : callable, optional
+        ``progress(n)``: ``n`` more maps compared (after each key of each step).
 
     Returns
     -------
     DataFrame
         One row per input and step (and key, in a ``key`` column, when ``explain`` returns a
         dict): ``input``, ``step`` (1-based), ``layer`` (the group randomised at this step),
-        ``n_layers`` (layers randomised so far), ``spearman_abs``, ``ssim_abs`` and, when
-        ``signed``, ``spearman_signed``, ``ssim_signed``. Step 0 (the trained network,
-        similarity 1) is not listed.
+        ``n_layers`` (layers randomised so far), ``spearman_abs``, ``ssim_abs`` (and the signed
+        columns). Step 0 (the trained network, similarity 1) is not listed.
     """
     x = np.asarray(x, dtype=np.float32)
-    original = explain(model, x) if original is None else original
+    original, rows, prepared = explain(model, x) if original is None else original, [], {}
     keyed = isinstance(original, dict)
     original = original if keyed else {None: original}
     rng = np.random.default_rng(seed)
     kinds = (("abs", False), ("signed", True)) if signed else (("abs", False),)
-    rows = []
+    # prepared: the originals, normalised and filtered once for every step
     for step, (label, done, randomised) in enumerate(
             randomisation_cascade(model, granularity, seed, groups), start=1):
         maps = explain(randomised, x)
@@ -171,10 +213,13 @@ def cascading_randomisation(model, x: np.ndarray, explain: Callable, granularity
                 row = {"key": key} if keyed else {}
                 row.update({"input": i, "step": step, "layer": label, "n_layers": len(done)})
                 for tag, sign in kinds:
-                    sim = map_similarity(before[i], after[i], mask, sign, max_voxels, rng)
-                    row[f"spearman_{tag}"] = sim["spearman"]
-                    row[f"ssim_{tag}"] = sim["ssim"]
+                    if (key, i, tag) not in prepared:
+                        prepared[(key, i, tag)] = _Similarity(before[i], sign)
+                    sim = prepared[(key, i, tag)].compare(after[i], mask, max_voxels, rng)
+                    row.update({f"spearman_{tag}": sim["spearman"], f"ssim_{tag}": sim["ssim"]})
                 rows.append(row)
+            if progress is not None:
+                progress(x.shape[0])
     return pd.DataFrame(rows)
 
 
