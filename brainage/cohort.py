@@ -13,7 +13,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from brainage.data.config_values import ConfigReader, flag
+from brainage.config_values import ConfigReader, flag
 from brainage.data.synthetic import ensure_cohort, read_cohort_record
 from brainage.data.synthetic.settings import SyntheticCohortSettings
 from brainage.data.workers import resolve_workers

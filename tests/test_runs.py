@@ -7,7 +7,7 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from brainage.data.config_values import given_overrides
+from brainage.config_values import given_overrides
 from brainage.errors import BrainageError, DataError
 from brainage.runs import (
     RunRecord, check_unused_run_dir, is_finished, latest_run, quote_path_templates, read_record,

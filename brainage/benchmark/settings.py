@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from brainage.config_values import ConfigReader, MustBe, at_least, flag, one_of, positive
 from brainage.errors import BrainageError
 
 DEVICES = ("cpu", "gpu", "auto")
@@ -16,55 +17,50 @@ BACKENDS = ("tensorflow", "jax")
 PEERS = ("zennit",)
 
 
-def _positive_ints(name: str, values) -> tuple[int, ...]:
-    if isinstance(values, (str, int)) or values is None:
-        raise BrainageError(f"bench: {name} must be a list of positive integers, got {values!r}")
-    try:
-        out = tuple(int(v) for v in values)
-    except (TypeError, ValueError):
-        raise BrainageError(f"bench: {name} must be a list of positive integers, got {list(values)}") from None
-    if not out or min(out) < 1:
-        raise BrainageError(f"bench: {name} must be a non-empty list of positive integers, got {list(out)}")
-    return out
+def _integers(values) -> list:
+    if isinstance(values, (str, int)):
+        raise TypeError(values)
+    return [int(v) for v in values]
 
 
-def _choice(name: str, value, allowed) -> str:
-    if value not in allowed:
-        raise BrainageError(f"bench: {name} must be one of {list(allowed)}, got {value!r}")
-    return str(value)
+def _all_positive(values: list) -> list:
+    if not values or min(values) < 1:
+        raise ValueError(values)
+    return values
 
 
-def _flag(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise BrainageError(f"bench: {name} must be true or false, got {value!r}")
-    return value
+def _positive_ints(bench: ConfigReader, key: str) -> tuple[int, ...]:
+    values = bench.value(key, _integers, "a list of positive integers")
+    return tuple(bench.check(key, values, _all_positive, "a non-empty list of positive integers"))
 
 
-def _at_least(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise BrainageError(f"bench: {name} must be an integer >= {low}, got {value!r}")
-    return value
+def _choice(bench: ConfigReader, key: str, allowed, optional: bool = False) -> str | None:
+    value = bench.value(key, one_of(*allowed), f"one of {list(allowed)}", optional)
+    return None if value is None else str(value)
 
 
-def _positive_float(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise BrainageError(f"bench: {name} must be a positive number, got {value!r}")
-    return float(value)
+def _flag(bench: ConfigReader, key: str) -> bool:
+    return bench.value(key, flag, "true or false")
 
 
-def _threads(value) -> int:
+def _at_least(bench: ConfigReader, key: str, low: int, optional: bool = False) -> int | None:
+    return bench.value(key, at_least(low), f"an integer >= {low}", optional)
+
+
+def _threads(bench: ConfigReader) -> int:
     """The configured thread count, or (null) every CPU this process may run on."""
-    if value is None:
+    threads = _at_least(bench, "threads", 1, optional=True)
+    if threads is None:
         import os
 
         return len(os.sched_getaffinity(0))
-    return _at_least("threads", value, 1)
+    return threads
 
 
-def _peer(value, device: str) -> str | None:
-    if value is None:
+def _peer(bench: ConfigReader, device: str) -> str | None:
+    peer = _choice(bench, "peer", PEERS, optional=True)
+    if peer is None:
         return None
-    peer = _choice("peer", value, PEERS)
     if device != "cpu":
         raise BrainageError(f"bench: peer={peer} compares both libraries on the CPU; set device=cpu")
     return peer
@@ -151,7 +147,8 @@ class BenchSettings:
         :class:`~brainage.errors.BrainageError` naming the key and what it accepts."""
         from omegaconf import OmegaConf
 
-        shape = _positive_ints("shape", cfg.shape)
+        bench = ConfigReader(cfg, "", BrainageError, MustBe("bench"))
+        shape = _positive_ints(bench, "shape")
         if len(shape) != 3:
             raise BrainageError(f"bench: shape must be three sizes [X,Y,Z], got {list(shape)}")
         methods = cfg.methods
@@ -159,22 +156,22 @@ class BenchSettings:
             if isinstance(methods, str) or not all(isinstance(m, str) for m in methods) or not methods:
                 raise BrainageError(f"bench: methods must be a list of explainer names or null, got {methods!r}")
             methods = tuple(methods)
-        device = _choice("device", cfg.device, DEVICES)
+        device = _choice(bench, "device", DEVICES)
         return cls(
-            batch_sizes=_positive_ints("batch_sizes", cfg.batch_sizes),
-            repeats=_at_least("repeats", cfg.repeats, 1),
+            batch_sizes=_positive_ints(bench, "batch_sizes"),
+            repeats=_at_least(bench, "repeats", 1),
             device=device,
-            backend=None if cfg.backend is None else _choice("backend", cfg.backend, BACKENDS),
-            jit_compile=_flag("jit_compile", cfg.jit_compile),
+            backend=_choice(bench, "backend", BACKENDS, optional=True),
+            jit_compile=_flag(bench, "jit_compile"),
             methods=methods,
-            ig_steps=_at_least("ig_steps", cfg.ig_steps, 1),
+            ig_steps=_at_least(bench, "ig_steps", 1),
             shape=shape,
-            seed=_at_least("seed", cfg.seed, 0),
-            train=_flag("train", cfg.train),
-            mixed_precision=_flag("mixed_precision", cfg.mixed_precision),
+            seed=_at_least(bench, "seed", 0),
+            train=_flag(bench, "train"),
+            mixed_precision=_flag(bench, "mixed_precision"),
             model=OmegaConf.to_container(cfg.model, resolve=True),
             model_path=_model_path(cfg.model_path),
-            threads=_threads(cfg.threads),
-            peer=_peer(cfg.peer, device),
-            peer_tolerance=_positive_float("peer_tolerance", cfg.peer_tolerance),
+            threads=_threads(bench),
+            peer=_peer(bench, device),
+            peer_tolerance=bench.value("peer_tolerance", positive, "a positive number"),
         )

@@ -3,11 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from brainage.config_values import ConfigReader, flag, integer, number, one_of, sequence, text
 from brainage.data.bins import BALANCE_METHODS, check_bin_edges, check_split_fractions
 from brainage.data.cache import DTYPES
-from brainage.data.config_values import (
-    ConfigReader, flag, integer, number, one_of, sequence, text,
-)
 from brainage.data.synthetic.settings import SyntheticCohortSettings
 from brainage.data.workers import WORKERS_EXPECTED, worker_count
 

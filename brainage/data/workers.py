@@ -11,7 +11,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Iterator
 
-from brainage.data.config_values import integer
+from brainage.config_values import integer
 
 WORKERS_EXPECTED = "null (every available core) or a positive number of workers"
 

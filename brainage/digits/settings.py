@@ -3,26 +3,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from brainage.config_values import ConfigReader, MustBe, at_least, non_empty, positive, real
 from brainage.digits.networks import cnn_feature_size
 from brainage.errors import BrainageError, ExplainError
 
 
-def _count(key: str, value, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise BrainageError(f"digits: {key} must be an integer >= {low}, got {value!r}")
-    return value
+def _count(reader: ConfigReader, key: str, low: int = 1, optional: bool = False) -> int | None:
+    return reader.value(key, at_least(low), f"an integer >= {low}", optional)
 
 
-def _sizes(key: str, values, low: int = 1) -> tuple[int, ...]:
-    if isinstance(values, (str, int)) or values is None or not len(values):
-        raise BrainageError(f"digits: {key} must be a non-empty list of integers, got {values!r}")
-    return tuple(_count(key, v, low) for v in values)
+def _sizes(reader: ConfigReader, key: str) -> tuple[int, ...]:
+    sizes = reader.value(key, non_empty(), "a non-empty list of integers")
+    return tuple(reader.check(key, v, at_least(1), "an integer >= 1") for v in sizes)
 
 
-def _rate(key: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise BrainageError(f"digits: {key} must be a positive number, got {value!r}")
-    return float(value)
+def _fraction(value) -> float:
+    fraction = real(value)
+    if not 0 < fraction < 1:
+        raise ValueError(value)
+    return fraction
 
 
 @dataclass(frozen=True)
@@ -34,9 +33,9 @@ class FitSettings:
     learning_rate: float
 
     @classmethod
-    def from_cfg(cls, group: str, cfg) -> FitSettings:
-        return cls(_count(f"{group}.epochs", cfg.epochs), _count(f"{group}.batch_size", cfg.batch_size),
-                   _rate(f"{group}.learning_rate", cfg.learning_rate))
+    def from_reader(cls, fit: ConfigReader) -> FitSettings:
+        return cls(_count(fit, "epochs"), _count(fit, "batch_size"),
+                   fit.value("learning_rate", positive, "a positive number"))
 
 
 @dataclass(frozen=True)
@@ -83,23 +82,22 @@ class DigitsSettings:
         :class:`~brainage.errors.BrainageError` naming the key."""
         from omegaconf import OmegaConf
 
-        fraction = cfg.data.test_fraction
-        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
-            raise BrainageError(f"digits: data.test_fraction must be in (0, 1), got {fraction!r}")
+        digits = ConfigReader(cfg, "", BrainageError, MustBe("digits"))
+        data, dense, cnn = (digits.block(key, "a mapping") for key in ("data", "dense", "cnn"))
         settings = cls(
-            seed=_count("seed", cfg.seed, 0),
-            size=_count("data.size", cfg.data.size, 8),
-            test_fraction=float(fraction),
-            limit=None if cfg.data.limit is None else _count("data.limit", cfg.data.limit),
-            dense_hidden=_sizes("dense.hidden", cfg.dense.hidden),
-            dense_fit=FitSettings.from_cfg("dense", cfg.dense),
-            cnn_filters=_sizes("cnn.filters", cfg.cnn.filters),
-            cnn_pool_after=_count("cnn.pool_after", cfg.cnn.pool_after, 0),
-            cnn_dense_units=_count("cnn.dense_units", cfg.cnn.dense_units, 0),
-            cnn_fit=FitSettings.from_cfg("cnn", cfg.cnn),
+            seed=_count(digits, "seed", 0),
+            size=_count(data, "size", 8),
+            test_fraction=data.value("test_fraction", _fraction, "in (0, 1)"),
+            limit=_count(data, "limit", optional=True),
+            dense_hidden=_sizes(dense, "hidden"),
+            dense_fit=FitSettings.from_reader(dense),
+            cnn_filters=_sizes(cnn, "filters"),
+            cnn_pool_after=_count(cnn, "pool_after", 0),
+            cnn_dense_units=_count(cnn, "dense_units", 0),
+            cnn_fit=FitSettings.from_reader(cnn),
             explainer=OmegaConf.to_container(cfg.explainer, resolve=True),
-            examples=_count("examples", cfg.examples),
-            anti_subset=None if cfg.anti_subset is None else _count("anti_subset", cfg.anti_subset),
+            examples=_count(digits, "examples"),
+            anti_subset=_count(digits, "anti_subset", optional=True),
         )
         settings._check_cnn_fits()
         settings._check_explainer()

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from brainage.data.config_values import given_overrides
+from brainage.config_values import given_overrides
 from brainage.data.prepared import PreparedData
 from brainage.errors import ExplainError
 from brainage.runs import latest_run, unfinished_reason

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from brainage.data.config_values import given_overrides
-from brainage.inference.designs import DESIGNS, DesignSpec
+from brainage.config_values import given_overrides
 from brainage.errors import InferError
+from brainage.inference.designs import DESIGNS, DesignSpec
 
 MEASURES = ("share", "raw")
 SUBJECT_SETS = ("all", "train", "val", "test")

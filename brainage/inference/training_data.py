@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from brainage.config_values import given_overrides
 from brainage.data import io
-from brainage.data.config_values import given_overrides
 from brainage.errors import InferError
 
 

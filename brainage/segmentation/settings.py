@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from brainage.config_values import ConfigReader, MustBe, at_least, flag, non_empty, one_of, positive, real
 from brainage.errors import SegmentationError
 from brainage.neuro.nifti import DisplayRule
 from brainage.segmentation.network import POOLS
@@ -13,44 +14,20 @@ REGION_METHODS = ("dtd", "dtd_w2", "lrp_composite", "epsilon_plus", "gradient", 
                   "guided_backprop")
 
 
-def _count(key: str, value, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise SegmentationError(f"unet: {key} must be an integer >= {low}, got {value!r}")
-    return value
+def _count(reader: ConfigReader, key: str, low: int = 1, optional: bool = False) -> int | None:
+    return reader.value(key, at_least(low), f"an integer >= {low}", optional)
 
 
-def _number(key: str, value, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (positive and not value > 0):
-        kind = "a positive number" if positive else "a number"
-        raise SegmentationError(f"unet: {key} must be {kind}, got {value!r}")
-    return float(value)
+def _counts(reader: ConfigReader, key: str, length: int | None = None) -> tuple:
+    size = f"{length} " if length else "a non-empty list of "
+    values = reader.value(key, non_empty(length), f"{size}values")
+    return tuple(reader.check(key, v, at_least(1), "an integer >= 1") for v in values)
 
 
-def _list(key: str, values, length: int | None = None) -> list:
-    if isinstance(values, (str, int, float)) or values is None or not len(values) \
-            or (length is not None and len(values) != length):
-        size = f"{length} " if length else "a non-empty list of "
-        raise SegmentationError(f"unet: {key} must be {size}values, got {values!r}")
-    return list(values)
-
-
-def _flag(key: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise SegmentationError(f"unet: {key} must be true or false, got {value!r}")
-    return value
-
-
-def _choice(key: str, value, choices) -> str:
-    if value not in choices:
-        raise SegmentationError(f"unet: {key} must be one of {list(choices)}, got {value!r}")
-    return value
-
-
-def _display_rule(cfg) -> DisplayRule:
+def _display_rule(display: ConfigReader) -> DisplayRule:
     try:
-        return DisplayRule(_number("display.low_percentile", cfg.low_percentile),
-                           _number("display.high_percentile", cfg.high_percentile),
-                           _number("display.brain_threshold", cfg.brain_threshold))
+        return DisplayRule(*(display.value(key, real, "a number")
+                             for key in ("low_percentile", "high_percentile", "brain_threshold")))
     except ValueError as err:
         raise SegmentationError(f"unet: {err}") from None
 
@@ -65,11 +42,10 @@ class FitSettings:
     max_train_subjects: int | None
 
     @classmethod
-    def from_cfg(cls, cfg) -> FitSettings:
-        most = cfg.max_train_subjects
-        return cls(_count("fit.epochs", cfg.epochs), _count("fit.batch_size", cfg.batch_size),
-                   _number("fit.learning_rate", cfg.learning_rate, positive=True),
-                   None if most is None else _count("fit.max_train_subjects", most))
+    def from_reader(cls, fit: ConfigReader) -> FitSettings:
+        return cls(_count(fit, "epochs"), _count(fit, "batch_size"),
+                   fit.value("learning_rate", positive, "a positive number"),
+                   _count(fit, "max_train_subjects", optional=True))
 
 
 @dataclass(frozen=True)
@@ -129,21 +105,23 @@ class UNetSettings:
         :class:`~brainage.errors.SegmentationError` naming the key."""
         from omegaconf import OmegaConf
 
+        unet = ConfigReader(cfg, "", SegmentationError, MustBe("unet"))
+        structure, network = unet.block("structure", "a mapping"), unet.block("network", "a mapping")
         settings = cls(
-            seed=_count("seed", cfg.seed, 0),
+            seed=_count(unet, "seed", 0),
             atlas=str(cfg.structure.atlas),
-            labels=tuple(str(v) for v in _list("structure.labels", cfg.structure.labels)),
-            warp=_flag("structure.warp", cfg.structure.warp),
-            crop_shape=tuple(_count("crop.shape", v) for v in _list("crop.shape", cfg.crop.shape, 3)),
-            filters=tuple(_count("network.filters", v) for v in _list("network.filters",
-                                                                        cfg.network.filters)),
-            pool=_choice("network.pool", cfg.network.pool, POOLS),
-            use_bias=_flag("network.use_bias", cfg.network.use_bias),
-            fit=FitSettings.from_cfg(cfg.fit),
-            threshold=_number("threshold", cfg.threshold),
-            explain_subjects=_count("explain.subjects", cfg.explain.subjects),
+            labels=tuple(str(v) for v in structure.value("labels", non_empty(),
+                                                         "a non-empty list of values")),
+            warp=structure.value("warp", flag, "true or false"),
+            crop_shape=_counts(unet.block("crop", "a mapping"), "shape", 3),
+            filters=_counts(network, "filters"),
+            pool=network.value("pool", one_of(*POOLS), f"one of {list(POOLS)}"),
+            use_bias=network.value("use_bias", flag, "true or false"),
+            fit=FitSettings.from_reader(unet.block("fit", "a mapping")),
+            threshold=unet.value("threshold", real, "a number"),
+            explain_subjects=_count(unet.block("explain", "a mapping"), "subjects"),
             methods=OmegaConf.to_container(cfg.explain.methods, resolve=True),
-            display=_display_rule(cfg.display),
+            display=_display_rule(unet.block("display", "a mapping")),
         )
         settings._check_crop()
         settings._check_methods()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from brainage.data.config_values import ConfigReader, as_is, flag, integer, text
+from brainage.config_values import ConfigReader, as_is, flag, integer, text
 from brainage.data.synthetic.participants import AGE_BIN_EDGES, AGE_DISTRIBUTIONS
 from brainage.data.workers import WORKERS_EXPECTED, worker_count
 from brainage.errors import DataError

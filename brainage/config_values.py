@@ -1,18 +1,51 @@
-"""Typed reading of one config block: each key converted, a missing or bad value a DataError.
+"""Typed reading of one config block: each key converted, a missing or bad value one error.
 
-The settings objects of the data package (:class:`~brainage.data.settings.DataSettings`,
-:class:`~brainage.data.synthetic.settings.SyntheticCohortSettings`) read their block through a
-:class:`ConfigReader`, so that every message names the key (``data.cache.dtype``) and what was
-expected, and no key is read twice.
+Settings objects read their block through a :class:`ConfigReader`, so that every message names
+the key (``data.cache.dtype``) and what was expected, and no key is read twice. The reader raises
+its package's error type, worded as that package's messages have always been (:class:`Wording`,
+:class:`MustBe`).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from omegaconf import Container, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from brainage.errors import DataError
+
+
+class Wording:
+    """How a reader words what is wrong: ``data.cache.dtype='x'; expected one of …``."""
+
+    def missing(self, name: str, expected: str) -> str:
+        return f"{name} is missing; expected {expected}"
+
+    def unreadable(self, name: str, exc: Exception, expected: str) -> str:
+        return f"{name} cannot be read ({exc}); expected {expected}"
+
+    def null(self, name: str, expected: str) -> str:
+        return f"{name} is null; expected {expected}"
+
+    def bad(self, name: str, value, expected: str) -> str:
+        return f"{name}={value!r}; expected {expected}"
+
+
+KEY_VALUE = Wording()
+
+
+@dataclass(frozen=True)
+class MustBe(Wording):
+    """The experiments' wording: ``digits: seed must be an integer >= 0, got -1``."""
+
+    stage: str
+
+    def null(self, name: str, expected: str) -> str:
+        return self.bad(name, None, expected)
+
+    def bad(self, name: str, value, expected: str) -> str:
+        return f"{self.stage}: {name} must be {expected}, got {value!r}"
 
 
 class ConfigReader:
@@ -22,16 +55,23 @@ class ConfigReader:
     ----------
     cfg : mapping or DictConfig
     prefix : str
-        How messages name the block, e.g. ``data`` or ``data.cache``.
+        How messages name the block, e.g. ``data`` or ``data.cache``; empty for a stage's
+        top-level keys.
+    error : type
+        The exception raised, a :class:`~brainage.errors.BrainageError`.
+    wording : Wording
+        How messages are worded.
     """
 
-    def __init__(self, cfg, prefix: str = "data"):
+    def __init__(self, cfg, prefix: str, error: type = DataError, wording: Wording = KEY_VALUE):
         self.cfg = cfg
         self.prefix = prefix
+        self.error = error
+        self.wording = wording
 
     def name(self, key: str) -> str:
         """The key as messages spell it, e.g. ``data.cache.dtype``."""
-        return f"{self.prefix}.{key}"
+        return f"{self.prefix}.{key}" if self.prefix else key
 
     def has(self, key: str) -> bool:
         """Whether the block holds ``key`` (for keys that old run directories may lack)."""
@@ -41,19 +81,19 @@ class ConfigReader:
         """The value of ``key`` as stored (interpolations resolved), unconverted."""
         try:
             return self.cfg[key]
-        except DataError:
+        except self.error:
             raise
         except KeyError as exc:
-            raise DataError(f"{self.name(key)} is missing; expected {expected}") from exc
+            raise self.error(self.wording.missing(self.name(key), expected)) from exc
         except OmegaConfBaseException as exc:  # an unresolvable interpolation, a ??? value
-            raise DataError(f"{self.name(key)} cannot be read ({exc}); expected {expected}") from exc
+            raise self.error(self.wording.unreadable(self.name(key), exc, expected)) from exc
 
     def value(self, key: str, convert: Callable, expected: str, optional: bool = False):
         """``convert(value of key)``; None stays None when ``optional``.
 
         Raises
         ------
-        DataError
+        error
             The key is missing, cannot be resolved, is None while required, or ``convert`` rejects
             it (``TypeError``/``ValueError``); the message names the key and ``expected``.
         """
@@ -61,17 +101,21 @@ class ConfigReader:
         if raw is None:
             if optional:
                 return None
-            raise DataError(f"{self.name(key)} is null; expected {expected}")
+            raise self.error(self.wording.null(self.name(key), expected))
+        return self.check(key, raw, convert, expected)
+
+    def check(self, key: str, value, convert: Callable, expected: str):
+        """``convert(value)``, a value read from ``key`` (an item of its list, say)."""
         try:
-            return convert(raw)
-        except DataError:
+            return convert(value)
+        except self.error:
             raise
         except (TypeError, ValueError) as exc:
-            raise DataError(f"{self.name(key)}={_plain(raw)!r}; expected {expected}") from exc
+            raise self.error(self.wording.bad(self.name(key), _plain(value), expected)) from exc
 
     def block(self, key: str, expected: str) -> "ConfigReader":
         """A reader of the sub-block ``key``."""
-        return ConfigReader(self.raw(key, expected), self.name(key))
+        return ConfigReader(self.raw(key, expected), self.name(key), self.error, self.wording)
 
 
 def _plain(value):
@@ -109,6 +153,39 @@ def text(value) -> str:
     if not isinstance(value, str):
         raise TypeError(value)
     return value
+
+
+def at_least(low: int) -> Callable:
+    """A converter that accepts an int of at least ``low`` only (no bool, float or text)."""
+    def convert(value):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(value)
+        return value
+    return convert
+
+
+def real(value) -> float:
+    """A float from an int or float only (no bool or text)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(value)
+    return float(value)
+
+
+def positive(value) -> float:
+    """A :func:`real` above 0."""
+    if not real(value) > 0:
+        raise ValueError(value)
+    return float(value)
+
+
+def non_empty(length: int | None = None) -> Callable:
+    """A converter of a non-empty list (of ``length`` items if given) into a list."""
+    def convert(values):
+        if isinstance(values, (str, int, float)) or not len(values) \
+                or (length is not None and len(values) != length):
+            raise ValueError(values)
+        return list(values)
+    return convert
 
 
 def one_of(*options) -> Callable:
