@@ -7,7 +7,6 @@ its package's error type, worded as that package's messages have always been (:c
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 from omegaconf import Container, OmegaConf
@@ -17,7 +16,13 @@ from brainage.errors import DataError
 
 
 class Wording:
-    """How a reader words what is wrong: ``data.cache.dtype='x'; expected one of …``."""
+    """How a reader words what is wrong: ``data.cache.dtype='x'; expected one of …``.
+
+    ``null_is_bad``: a null value is worded as any bad one (``x=None; expected …``).
+    """
+
+    def __init__(self, null_is_bad: bool = False):
+        self.null_is_bad = null_is_bad
 
     def missing(self, name: str, expected: str) -> str:
         return f"{name} is missing; expected {expected}"
@@ -26,6 +31,8 @@ class Wording:
         return f"{name} cannot be read ({exc}); expected {expected}"
 
     def null(self, name: str, expected: str) -> str:
+        if self.null_is_bad:
+            return self.bad(name, None, expected)
         return f"{name} is null; expected {expected}"
 
     def bad(self, name: str, value, expected: str) -> str:
@@ -35,14 +42,12 @@ class Wording:
 KEY_VALUE = Wording()
 
 
-@dataclass(frozen=True)
 class MustBe(Wording):
     """The experiments' wording: ``digits: seed must be an integer >= 0, got -1``."""
 
-    stage: str
-
-    def null(self, name: str, expected: str) -> str:
-        return self.bad(name, None, expected)
+    def __init__(self, stage: str):
+        super().__init__(null_is_bad=True)
+        self.stage = stage
 
     def bad(self, name: str, value, expected: str) -> str:
         return f"{self.stage}: {name} must be {expected}, got {value!r}"

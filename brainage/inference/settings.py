@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from brainage.config_values import given_overrides
+from brainage.config_values import ConfigReader, Wording, at_least, given_overrides, one_of
 from brainage.errors import InferError
 from brainage.inference.designs import DESIGNS, DesignSpec
 
@@ -30,31 +30,31 @@ def _container(value):
     return value
 
 
-def _one_of(key: str, value, allowed) -> str:
-    if value not in allowed:
-        raise InferError(f"{key}={value!r}; expected one of {', '.join(map(str, allowed))}")
-    return value
+def _reader(cfg, prefix: str = "") -> ConfigReader:
+    return ConfigReader(cfg, prefix, InferError, Wording(null_is_bad=True))
 
 
-def _positive_int(key: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InferError(f"{key}={value!r}; expected a positive whole number")
-    return int(value)
+def _one_of(reader: ConfigReader, key: str, allowed) -> str:
+    return reader.value(key, one_of(*allowed), f"one of {', '.join(map(str, allowed))}")
 
 
-def _names(key: str, value, allow_empty: bool = False) -> tuple | None:
+def _positive_int(reader: ConfigReader, key: str) -> int:
+    return reader.value(key, at_least(1), "a positive whole number")
+
+
+def _names(reader: ConfigReader, key: str, allow_empty: bool = False) -> tuple | None:
     """``null`` -> None, a name or a list of names -> tuple of str."""
-    value = _container(value)
-    if value is None:
-        return None
-    names = [value] if isinstance(value, str) else list(value)
-    if (not names and not allow_empty) or not all(isinstance(n, str) and n for n in names):
-        raise InferError(f"{key}={value!r}; expected a name or a list of names")
-    return tuple(names)
+    def names(value) -> tuple:
+        listed = [value] if isinstance(value, str) else list(_container(value))
+        if (not listed and not allow_empty) or not all(isinstance(n, str) and n for n in listed):
+            raise ValueError(value)
+        return tuple(listed)
+
+    return reader.value(key, names, "a name or a list of names", optional=True)
 
 
 def _design(cfg) -> DesignSpec:
-    kind = _one_of("design.kind", cfg.kind, tuple(DESIGNS))
+    kind = _one_of(_reader(cfg, "design"), "kind", tuple(DESIGNS))
     groups = _container(cfg.groups)
     if groups is not None:
         if (isinstance(groups, (str, int)) or len(groups) != 2
@@ -113,36 +113,37 @@ class InferSettings:
         alpha = float(cfg.alpha)
         if not 0 < alpha < 1:
             raise InferError(f"alpha={cfg.alpha!r}; expected a level between 0 and 1, e.g. 0.05")
-        covariates = _names("covariates", cfg.covariates, allow_empty=True) or ()
+        infer = _reader(cfg)
+        covariates = _names(infer, "covariates", allow_empty=True) or ()
         for name in covariates:
-            _one_of("covariates", name, COVARIATES)
+            infer.check("covariates", name, one_of(*COVARIATES), f"one of {', '.join(COVARIATES)}")
         v, r = cfg.voxelwise, cfg.regions
+        voxels, regions = _reader(v, "voxelwise"), _reader(r, "regions")
         shuffles = int(cfg.null_check.shuffles)
         if shuffles < 0:
             raise InferError(f"null_check.shuffles={shuffles}; expected 0 (off) or a positive number")
-        atlases = _names("regions.atlases", r.atlases, allow_empty=True) or ()
+        atlases = _names(regions, "atlases", allow_empty=True) or ()
         if not atlases and not bool(v.enabled):
             raise InferError("nothing to test: voxelwise.enabled=false and regions.atlases=[]; "
                              "enable one of them")
         return cls(
             explain_dir=Path(cfg.explain_dir) if cfg.explain_dir else None,
             outputs_dir=Path(cfg.outputs_dir),
-            methods=_names("methods", cfg.methods),
-            subjects=_one_of("subjects", cfg.subjects, SUBJECT_SETS),
-            measure=_one_of("measure", cfg.measure, MEASURES),
+            methods=_names(infer, "methods"),
+            subjects=_one_of(infer, "subjects", SUBJECT_SETS),
+            measure=_one_of(infer, "measure", MEASURES),
             design=_design(cfg.design),
             covariates=covariates,
             alpha=alpha,
-            fwe_scope=_one_of("fwe_scope", cfg.fwe_scope, FWE_SCOPES),
+            fwe_scope=_one_of(infer, "fwe_scope", FWE_SCOPES),
             seed=int(cfg.seed),
             n_jobs=int(cfg.n_jobs),
             data=given_overrides(cfg.data),
-            voxelwise=VoxelSettings(bool(v.enabled), _positive_int("voxelwise.n_perm", v.n_perm),
-                                    bool(v.tfce), _one_of("voxelwise.mask", v.mask, MASKS),
-                                    float(v.gm_threshold)),
+            voxelwise=VoxelSettings(bool(v.enabled), _positive_int(voxels, "n_perm"), bool(v.tfce),
+                                    _one_of(voxels, "mask", MASKS), float(v.gm_threshold)),
             regions=RegionSettings(atlases, float(r.atlas_threshold), bool(r.merge_hemispheres),
-                                   _positive_int("regions.n_perm", r.n_perm),
-                                   bool(r.gm_adjust), _positive_int("regions.top_k", r.top_k)),
+                                   _positive_int(regions, "n_perm"), bool(r.gm_adjust),
+                                   _positive_int(regions, "top_k")),
             null_shuffles=shuffles,
         )
 
