@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from brainage.config_values import ConfigReader, Wording
 from brainage.errors import ExplainError
 from brainage.explaining.targets import target_specs
 from brainage.explaining.training_run import TrainRunRequest, method_configs
@@ -81,14 +82,14 @@ class ExplainSettings:
         if shard and merge:
             raise ExplainError("shard=… and merge=… exclude each other: run the shards first, then "
                                "merge them in a run of their own")
-        batch_size = int(cfg.batch_size)
-        if batch_size < 1:
-            raise ExplainError(f"batch_size={cfg.batch_size}; expected ≥ 1")
+        explain = ConfigReader(cfg, "", ExplainError, Wording(null_is_bad=True))
+        batch_size = explain.value("batch_size", _batch_size, "≥ 1")
         return cls(run=TrainRunRequest.from_cfg(cfg), methods=method_configs(cfg.explainer),
                    targets=target_specs(cfg.targets), batch_size=batch_size,
                    atlas=_atlas(cfg.atlas, bool(cfg.regions.merge_hemispheres)),
                    correct_only=bool(cfg.group.correct_only), top_k=int(cfg.regions.top_k),
-                   figure_subjects=_figure_subjects(cfg.figures.subjects),
+                   figure_subjects=explain.block("figures", "a mapping").value(
+                       "subjects", _figure_subjects, "all or a number ≥ 0"),
                    display=_display(cfg.display), shard=shard,
                    merge=merge, progress=bool(cfg.progress),
                    config=OmegaConf.to_container(cfg, resolve=True))
@@ -125,16 +126,20 @@ def _merge_dirs(value) -> tuple | None:
     return dirs
 
 
+def _batch_size(value) -> int:
+    size = int(value)
+    if size < 1:
+        raise ValueError(value)
+    return size
+
+
 def _figure_subjects(value) -> int | None:
     """``figures.subjects``: ``all`` (None) or how many subjects per method."""
     if str(value) == "all":
         return None
-    try:
-        count = int(value)
-    except (TypeError, ValueError):
-        count = -1
+    count = int(value)
     if count < 0:
-        raise ExplainError(f"figures.subjects={value!r}; expected all or a number ≥ 0")
+        raise ValueError(value)
     return count
 
 
