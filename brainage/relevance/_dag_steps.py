@@ -23,6 +23,7 @@ from brainage.relevance._graph import (
     _activation_name,
     _check_channels_last,
     _step_from_layer,
+    float_dtype,
 )
 
 MERGE_KINDS = ("add", "subtract", "concat")
@@ -53,8 +54,9 @@ def _transpose_step(layer, is_last: bool) -> Step:
         )
     _check_channels_last(layer)
     # Keras stores (..., out, in); the rules concatenate kernels like a convolution's (..., in, out).
-    kernel = np.ascontiguousarray(np.swapaxes(np.asarray(layer.kernel, dtype=np.float32), -1, -2))
-    bias = np.asarray(layer.bias, dtype=np.float32) if layer.use_bias else None
+    dtype = float_dtype(layer)
+    kernel = np.ascontiguousarray(np.swapaxes(np.asarray(layer.kernel, dtype=dtype), -1, -2))
+    bias = np.asarray(layer.bias, dtype=dtype) if layer.use_bias else None
     step = Step(layer.name, "linear", layer, kernel=kernel, bias=bias, relu=act == "relu")
     step.op = "conv_transpose"
     step.conv_args = dict(
@@ -78,8 +80,8 @@ def _index_step(layer) -> Step:
 
 
 def _rescaling_step(layer) -> Step:
-    scale = np.asarray(layer.scale, dtype=np.float32)
-    shift = np.asarray(layer.offset, dtype=np.float32)
+    scale = np.asarray(layer.scale, dtype=float_dtype(layer))
+    shift = np.asarray(layer.offset, dtype=float_dtype(layer))
     return Step(layer.name, "affine", layer, scale=scale, shift=shift)
 
 
@@ -133,8 +135,9 @@ def step_for_operation(op, node=None, is_last: bool = False) -> Step | None:
     if name in _MERGE_OPS and node is not None:
         return _merge_step(op, _MERGE_OPS[name], node)
     if name == "Multiply" and node is not None:
-        factor = np.float32(_constant_factor(op, node))
-        return Step(op.name, "affine", op, scale=factor, shift=np.float32(0.0))
+        dtype = float_dtype(node.output_tensors[0])  # an operation has no dtype policy; its output does
+        factor = dtype.type(_constant_factor(op, node))
+        return Step(op.name, "affine", op, scale=factor, shift=dtype.type(0.0))
     raise ValueError(
         f"operation {op.name!r} ({name}) cannot be explained by the relevance engine; "
         f"supported: {SUPPORTED_GRAPH_LAYERS}"

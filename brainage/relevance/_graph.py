@@ -1,8 +1,9 @@
 """Turn a Keras model into a chain of explainable steps.
 
 A *step* is one Keras layer reduced to what the relevance engine needs: its kind
-(linear, pooling, batch norm, reshape, pass-through), its weights as float32 numpy
-arrays (a snapshot taken when the analyzer is built), and whether a ReLU follows.
+(linear, pooling, batch norm, reshape, pass-through), its weights as numpy arrays in the
+engine's float type (:func:`float_dtype`; a snapshot taken when the analyzer is built), and
+whether a ReLU follows.
 This module parses single chains; anything else raises a ``ValueError`` naming the layer, and
 methods that walk graphs then parse the model with :mod:`brainage.relevance._dag`.
 """
@@ -50,6 +51,14 @@ _DROPOUT_TYPES = (
     keras.layers.SpatialDropout2D,
     keras.layers.SpatialDropout3D,
 )
+
+
+def float_dtype(layer) -> np.dtype:
+    """The float type the engine computes ``layer`` (a layer, a model or a Keras tensor) in:
+    float64 for one built under the ``"float64"`` dtype policy, float32 for everything else
+    (float16 and bfloat16 layers too, as before)."""
+    dtype = getattr(layer, "compute_dtype", None) or getattr(layer, "dtype", None)
+    return np.dtype(np.float64 if dtype == "float64" else np.float32)
 
 
 def _activation_name(fn) -> str:
@@ -242,8 +251,9 @@ def _linear_step(layer, is_last: bool) -> Step:
             f"layer {name!r} ({type(layer).__name__}): activation {act!r} cannot be "
             "explained; use 'relu' or 'linear' (softmax only on the last layer)"
         )
-    kernel = np.asarray(layer.kernel, dtype=np.float32)
-    bias = np.asarray(layer.bias, dtype=np.float32) if layer.use_bias else None
+    dtype = float_dtype(layer)
+    kernel = np.asarray(layer.kernel, dtype=dtype)
+    bias = np.asarray(layer.bias, dtype=dtype) if layer.use_bias else None
     step = Step(name, "linear", layer, kernel=kernel, bias=bias, relu=act == "relu")
     if isinstance(layer, keras.layers.Dense):
         step.op = "dense"
@@ -307,7 +317,7 @@ def _step_from_layer(layer, is_last: bool) -> Step | None:
     if isinstance(layer, keras.layers.BatchNormalization):
         scale, shift = _bn_affine(layer)
         return Step(
-            name, "bn", layer, scale=scale.astype(np.float32), shift=shift.astype(np.float32)
+            name, "bn", layer, scale=scale.astype(float_dtype(layer)), shift=shift.astype(float_dtype(layer))
         )
     if isinstance(layer, (keras.layers.Flatten, keras.layers.Reshape)):
         return Step(name, "reshape", layer)

@@ -18,7 +18,7 @@ from keras import ops
 
 from brainage.relevance._backend import backend_name, compile_function
 from brainage.relevance._dag import Dag, build_dag
-from brainage.relevance._graph import Step, build_steps
+from brainage.relevance._graph import Step, build_steps, float_dtype
 from brainage.relevance.canonizers import Canonizer, bn_mode_of, resolve_canonizers
 from brainage.relevance.explanation import Explanation, explanation_from_result
 from brainage.relevance.heads import Head, select_head
@@ -69,6 +69,7 @@ class Analyzer:
     ):
         backend_name()
         self.model = model
+        self.dtype = float_dtype(model)  # inputs and weights: float32, or float64 for a float64 model
         self.canonizers = resolve_canonizers(canonizers, bn_mode)
         output_shape = tuple(model.output_shape)
         self.output_spatial = tuple(output_shape[1:-1])
@@ -171,7 +172,7 @@ class Analyzer:
         if mask.dtype != bool or mask.shape not in (self.output_spatial, (x.shape[0], *self.output_spatial)):
             raise ValueError(f"{who}: output_mask must be boolean, shaped {self.output_spatial} or "
                              f"{(x.shape[0], *self.output_spatial)}; got {mask.dtype} {mask.shape}")
-        mask = np.broadcast_to(mask, (x.shape[0], *self.output_spatial)).astype(np.float32)
+        mask = np.broadcast_to(mask, (x.shape[0], *self.output_spatial)).astype(x.dtype)
         return x, spec, classes, mask
 
     def _compiled_region(self):
@@ -196,7 +197,7 @@ class Analyzer:
 
     # ---------------------------------------------------------------- internals
     def _check_input(self, x) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float32)
+        x = np.asarray(x, dtype=self.dtype)
         expected = self.input_shape
         shown = "(batch, " + ", ".join("?" if d is None else str(d) for d in expected) + ")"
         if x.ndim != len(expected) + 1 or any(

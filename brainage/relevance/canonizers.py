@@ -85,8 +85,8 @@ def _merge(linear: Step, bn: Step) -> Step:
     bias = linear.bias.astype(np.float64) if linear.bias is not None else 0.0
     return dataclasses.replace(
         linear,
-        kernel=(linear.kernel.astype(np.float64) * scale).astype(np.float32),
-        bias=(bias * scale + shift).astype(np.float32),
+        kernel=(linear.kernel.astype(np.float64) * scale).astype(linear.kernel.dtype),
+        bias=(bias * scale + shift).astype(linear.kernel.dtype),
         folded_bn=bn.name,
     )
 

@@ -89,7 +89,7 @@ class CLRPAnalyzer(RelevanceAnalyzer):
     def _virtual_layer(self, mode):
         if self.dual == "others":
             return None
-        eye = np.eye(self.n_classes, dtype=np.float32)
+        eye = np.eye(self.n_classes, dtype=self.dtype)
         return np.concatenate([eye, -eye], axis=1)  # units j (w_j) and n + j (−w_j)
 
     def _top(self, logits, classes, others, mode) -> Head:

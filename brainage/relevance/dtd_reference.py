@@ -70,7 +70,7 @@ def merge_difference_step(step, deltas, dz, relevances):
 def difference_step(step, da, dz, relevances):
     """Relevance through one single-input step rooted at the reference: (relevances, sinks)."""
     if step.kind == "linear":
-        magnitude = np.abs(step.kernel).astype(np.float32)
+        magnitude = np.abs(step.kernel)
         return signed_difference_rule(
             lambda v: step.linear(v, step.kernel), lambda v: step.linear(v, magnitude), da, dz, relevances
         )

@@ -15,7 +15,7 @@ class Explanation:
 
     Attributes
     ----------
-    maps : numpy.ndarray, float32
+    maps : numpy.ndarray, float32 (float64 for a float64 model)
         Relevance per input element, shaped like ``x`` (``(n_classes, *x.shape)`` for "all").
     outputs : numpy.ndarray
         The explained value per input: what the method's conservation identity says the map
@@ -134,7 +134,7 @@ def explanation_from_result(
         The target as one string, kept on the explanation.
     """
     lead = (lambda v: v) if all_classes else (lambda v: v[0])
-    maps = lead(result["maps"].astype(np.float32))
+    maps = lead(result["maps"].astype(np.promote_types(result["outputs"].dtype, np.float32)))
     outputs = lead(result["outputs"])
     scale = lead(result["scale"]) if "scale" in result else np.abs(outputs)
     other = lead(result["other"].astype(np.int64)) if "other" in result else None

@@ -86,7 +86,7 @@ class IntegratedGradientsAnalyzer(GradientAnalyzer):
         if int(steps) < 1:
             raise ValueError(f"integrated_gradients: steps must be ≥ 1, got {steps}")
         self.n_steps = int(steps)
-        self.baseline = np.asarray(baseline, dtype=np.float32)
+        self.baseline = np.asarray(baseline, dtype=np.float64)  # in the input's type when used
         super().__init__(model, times_input=False, compile=compile, jit_compile=jit_compile,
                          contrast=contrast)
         self.method = "integrated_gradients"
@@ -105,11 +105,11 @@ class IntegratedGradientsAnalyzer(GradientAnalyzer):
 
     def _integrated(self, x, at_x, gradient):
         """``at_x`` with the maps ``(x − x₀) ⊙ mean_k gradient(x₀ + α_k (x − x₀))``."""
-        baseline = np.broadcast_to(self.baseline, x.shape[1:]).astype(np.float32)[None]
+        baseline = np.broadcast_to(self.baseline, x.shape[1:]).astype(x.dtype)[None]
         total = None
         delta = x - baseline
         for k in range(self.n_steps):
-            alpha = np.float32((k + 0.5) / self.n_steps)
+            alpha = x.dtype.type((k + 0.5) / self.n_steps)
             grads = ops.convert_to_numpy(gradient(baseline + alpha * delta)["maps"])
             total = grads if total is None else total + grads
         return {**at_x, "maps": delta[None] * (total / self.n_steps)}
@@ -304,5 +304,5 @@ class GradCAMAnalyzer(Analyzer):
         for ax, ((offset, scale), n_in) in enumerate(zip(self.alignment(spatial_in), spatial_in)):
             m = _axis_interpolation(n_in, cam.shape[2 + ax], offset, scale)
             up = np.moveaxis(np.tensordot(up, m, axes=([2 + ax], [1])), -1, 2 + ax)
-        maps = np.broadcast_to(up[..., None], up.shape + (x.shape[-1],)).astype(np.float32)
+        maps = np.broadcast_to(up[..., None], up.shape + (x.shape[-1],)).astype(x.dtype)
         return {**result, "maps": maps, "cam": cam}

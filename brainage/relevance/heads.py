@@ -69,7 +69,7 @@ def virtual_layer(mode: str | None, n_classes: int) -> np.ndarray | None:
     if mode == "mean":
         v = np.full((k, k), -1.0 / (k - 1))
         np.fill_diagonal(v, 1.0)
-        return v.astype(np.float32)
+        return v  # float64: merge_virtual_layer rounds it to the engine's type
     if mode not in ("class", "runnerup", "logodds"):
         raise ValueError(f"unknown contrast mode {mode!r}")
     v = np.zeros((k, k * k), dtype=np.float32)
@@ -102,10 +102,12 @@ def merge_virtual_layer(steps: list[Step], virtual: np.ndarray) -> tuple[list[St
                 "follows it; only Dropout, Flatten and global average pooling may"
             )
     top = steps[last]
-    kernel = np.tensordot(top.kernel.astype(np.float64), virtual.astype(np.float64), axes=([-1], [0]))
+    dtype = top.kernel.dtype
+    virtual = virtual.astype(dtype).astype(np.float64)  # −1/(k−1) as the engine's type holds it
+    kernel = np.tensordot(top.kernel.astype(np.float64), virtual, axes=([-1], [0]))
     bias = None if top.bias is None else top.bias.astype(np.float64) @ virtual
     merged = dataclasses.replace(
-        top, kernel=kernel.astype(np.float32), bias=None if bias is None else bias.astype(np.float32)
+        top, kernel=kernel.astype(dtype), bias=None if bias is None else bias.astype(dtype)
     )
     return steps[:last] + [merged] + steps[last + 1:], last
 

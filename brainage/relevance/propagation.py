@@ -17,7 +17,7 @@ from keras import ops
 
 from brainage.relevance._backend import value_and_vjp
 from brainage.relevance._dag_steps import step_for_operation
-from brainage.relevance._graph import Step
+from brainage.relevance._graph import Step, float_dtype
 from brainage.relevance.rules import Rule, safe_divide, sum_per_input
 
 
@@ -170,11 +170,12 @@ def propagate(layer, a, relevance, rule: Rule | None = None, nonnegative_input=N
         Let z⁺/αβ assume ``a ≥ 0`` (default: ``a.min() >= 0``).
     """
     step = step_for_operation(layer, is_last=False)
-    a = ops.convert_to_tensor(np.asarray(a, dtype=np.float32))
+    dtype = float_dtype(layer)
+    a = ops.convert_to_tensor(np.asarray(a, dtype=dtype))
     if step is None:
-        return np.asarray(relevance, dtype=np.float32)
+        return np.asarray(relevance, dtype=dtype)
     step.nonnegative_input = (
         bool(np.min(ops.convert_to_numpy(a)) >= 0) if nonnegative_input is None else nonnegative_input
     )
-    r = ops.convert_to_tensor(np.asarray(relevance, dtype=np.float32))
+    r = ops.convert_to_tensor(np.asarray(relevance, dtype=dtype))
     return ops.convert_to_numpy(propagate_step(step, a, [r], rule)[0][0])

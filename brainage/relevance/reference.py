@@ -137,7 +137,7 @@ class ReferenceAnalyzer(Analyzer):
 
     @property
     def reference(self) -> np.ndarray:
-        """The default reference input (float32, broadcastable to one input)."""
+        """The default reference input (in the engine's float type, broadcastable to one input)."""
         return self._reference
 
     @reference.setter
@@ -148,7 +148,7 @@ class ReferenceAnalyzer(Analyzer):
         if isinstance(value, str):  # e.g. youngest_mean: an image of a cohort the engine lacks
             raise ValueError(f"{self.method}: reference {value!r} names an image of the cohort; "
                              "the explain and evaluate stages resolve it, here pass the array")
-        reference = np.asarray(value, dtype=np.float32)
+        reference = np.asarray(value, dtype=self.dtype)
         shape = tuple(1 if d is None else d for d in self.input_shape)
         try:
             np.broadcast_shapes(reference.shape, shape)
@@ -180,7 +180,7 @@ class ReferenceAnalyzer(Analyzer):
         else:
             x, spec, classes, others = self._prepare(x, target, labels, contrast)
             graph, args = self._compiled(spec.mode), (classes, others)
-        reference = np.broadcast_to(chosen, x.shape[1:]).astype(np.float32)[None]
+        reference = np.broadcast_to(chosen, x.shape[1:]).astype(x.dtype)[None]
         result = graph(x, reference, *args)
         return self._assemble({k: ops.convert_to_numpy(v) for k, v in result.items()}, spec)
 

@@ -39,11 +39,11 @@ def safe_divide(numerator, denominator):
 
 
 def _positive(w):
-    return np.maximum(w, 0.0).astype(np.float32)
+    return np.maximum(w, 0.0).astype(w.dtype)
 
 
 def _negative(w):
-    return np.minimum(w, 0.0).astype(np.float32)
+    return np.minimum(w, 0.0).astype(w.dtype)
 
 
 def _concat_terms(step, terms):
@@ -149,7 +149,7 @@ class Epsilon(Rule):
         else:
 
             def stabilize(r, d):
-                return r / (d + eps * ops.where(d >= 0, 1.0, -1.0))
+                return r / ops.where(d >= 0, d + eps, d - eps)
 
         bias = step.bias if self.use_bias else None
         return redistribute(step, [(a, step.kernel)], relevances, z, bias, stabilize)
@@ -176,7 +176,7 @@ class Gamma(Rule):
     use_bias: bool = True
 
     def _kernel(self, step):
-        return (step.kernel + float(self.gamma) * _positive(step.kernel)).astype(np.float32)
+        return (step.kernel + float(self.gamma) * _positive(step.kernel)).astype(step.kernel.dtype)
 
     def forward_kernels(self, step):
         return [self._kernel(step)]
@@ -185,7 +185,7 @@ class Gamma(Rule):
         g = float(self.gamma)
         bias = None
         if step.bias is not None and self.use_bias:
-            bias = (step.bias + g * _positive(step.bias)).astype(np.float32)
+            bias = (step.bias + g * _positive(step.bias)).astype(step.bias.dtype)
         return redistribute(step, [(a, self._kernel(step))], relevances, extras[0], bias)
 
 
@@ -258,7 +258,7 @@ class ZBox(Rule):
         terms = [(a, step.kernel)]
         denominator = z
         for bound, kernel in ((self.low, _positive(step.kernel)), (self.high, _negative(step.kernel))):
-            bound = np.asarray(bound, dtype=np.float32)
+            bound = np.asarray(bound, dtype=step.kernel.dtype)
             if bound.ndim == 0 and float(bound) == 0.0:
                 continue  # a zero bound adds nothing; skip its convolution
             x_bound = ops.zeros_like(a) + bound
@@ -272,7 +272,7 @@ class WSquare(Rule):
     """DTD w² (seed 000 eq. 2.10): ``q_ij = w_ij²``, independent of the input."""
 
     def relevance(self, step, a, relevances, z, extras):
-        kernel = np.square(step.kernel).astype(np.float32)
+        kernel = np.square(step.kernel)
         return redistribute(step, [(ops.ones_like(a), kernel)], relevances)
 
 
@@ -281,7 +281,7 @@ class Flat(Rule):
     """Flat rule: ``q_ij = 1`` for every connected pair (uniform spread over the receptive field)."""
 
     def relevance(self, step, a, relevances, z, extras):
-        kernel = np.ones_like(step.kernel, dtype=np.float32)
+        kernel = np.ones_like(step.kernel)
         return redistribute(step, [(ops.ones_like(a), kernel)], relevances)
 
 

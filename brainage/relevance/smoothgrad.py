@@ -67,12 +67,13 @@ class SmoothGradAnalyzer(GradientAnalyzer):
         generator, so the concatenation does not depend on ``per_pass``."""
         axes = tuple(range(1, x.ndim))
         sigma = self.noise_level * (x.max(axis=axes) - x.min(axis=axes))
-        sigma = sigma.reshape((1, -1) + (1,) * (x.ndim - 1)).astype(np.float32)
+        sigma = sigma.reshape((1, -1) + (1,) * (x.ndim - 1)).astype(self.dtype)
         rng = np.random.default_rng(self.seed)
         per_pass = self.samples if per_pass is None else per_pass
         for start in range(0, self.samples, per_pass):
             copies = min(per_pass, self.samples - start)
-            yield rng.standard_normal((copies, *x.shape), dtype=np.float32) * sigma
+            # drawn in float32 whatever the engine's type: a seed gives the same noise in either
+            yield rng.standard_normal((copies, *x.shape), dtype=np.float32).astype(self.dtype) * sigma
 
     def _run(self, x, classes, others, mode):
         graph = self._compiled(mode)
@@ -99,7 +100,7 @@ class SmoothGradAnalyzer(GradientAnalyzer):
             repeat = copies.shape[0]
             grads = ops.convert_to_numpy(gradient(noisy, repeat)["maps"])
             total += grads.reshape(at_x["maps"].shape[:1] + (repeat,) + x.shape).sum(axis=1, dtype=np.float64)
-        maps = (total / self.samples).astype(np.float32)
+        maps = (total / self.samples).astype(x.dtype)
         if self.smooth_times_input:
             maps = maps * x[None]
         return {**at_x, "maps": maps}

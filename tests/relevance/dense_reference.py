@@ -108,3 +108,44 @@ def rule_reference(rule, w, b, a, relevance, low=None, high=None, epsilon=0.1, a
     if rule == "epsilon":
         denominator = denominator + epsilon * np.where(denominator >= 0, 1.0, -1.0)
     return _shares(q, denominator) @ relevance
+
+
+
+def _roundoff(q, extra, relevance, unit, epsilon=0.0, parts=None):
+    """First-order round-off bound, per input, of ``R_i = Σ_j q_ij R_j / d_j`` computed in a float
+    type of unit round-off ``unit`` from exact inputs (see :func:`rule_roundoff_bound`);
+    ``parts``: ``Σ`` of the magnitudes of the products that make up each ``q_ij`` (default ``|q|``)."""
+    parts = np.abs(q) if parts is None else parts
+    denominator = q.sum(0) + extra
+    magnitude = parts.sum(0) + np.abs(extra)
+    if epsilon:
+        denominator = denominator + epsilon * np.where(denominator >= 0, 1.0, -1.0)
+        magnitude = magnitude + epsilon
+    kappa = _shares(magnitude, np.abs(denominator))  # condition number of each denominator's sum
+    n = 3 * (parts != 0).sum(0) + 2  # terms per denominator: up to 3 per input (zB), bias, ε
+    terms = _shares(parts, np.abs(denominator)) * np.abs(relevance)  # |q_ij R_j / d_j|, by parts
+    m = 3 * (parts != 0).sum(1)  # terms per input's sum
+    return unit * (terms * (n * kappa + 4)).sum(1) + unit * m * terms.sum(1)
+
+
+def rule_roundoff_bound(rule, w, b, a, relevance, low=None, high=None, epsilon=0.1, alpha=2.0, beta=1.0,
+                        gamma=0.25, unit=np.finfo(np.float32).eps / 2):
+    """A bound on the round-off of :func:`rule_reference` computed in float32, per input element.
+
+    To first order, a sum of n terms carries an error of at most ``n·u·Σ|terms|`` (``u``: the
+    unit round-off), i.e. a relative error ``n·u·κ`` with the sum's condition number
+    ``κ = Σ|terms| / |Σ terms|``. The denominator ``d_j`` of every output is such a sum, so each
+    share ``q_ij R_j / d_j`` is off by ``(n_j κ_j + 4)·u`` relative (4: the modified kernel, the
+    product, the division and the multiplication by ``a_i``), and summing the ``m_i`` shares of an
+    input adds ``m_i·u·Σ_j |shares|``. A near-zero denominator has a large ``κ_j``: that is where
+    float32 loses digits, and the bound grows with it.
+    """
+    if rule == "alpha_beta":
+        z = a[:, None] * w
+        pos, neg = np.maximum(z, 0), np.minimum(z, 0)
+        return alpha * _roundoff(pos, 0.0, relevance, unit) + beta * _roundoff(neg, 0.0, relevance, unit)
+    q, extra = rule_q(rule, w, b, a, low, high, gamma)
+    parts = None
+    if rule == "zbox":  # a w − l w⁺ − h w⁻: three products per connection
+        parts = np.abs(a[:, None] * w) + np.abs(low[:, None] * np.maximum(w, 0)) + np.abs(high[:, None] * np.minimum(w, 0))
+    return _roundoff(q, extra, relevance, unit, epsilon if rule == "epsilon" else 0.0, parts)

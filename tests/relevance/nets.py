@@ -1,5 +1,7 @@
 """Small Keras networks for the relevance tests (built here, not imported from the product)."""
 
+import contextlib
+
 import keras
 import numpy as np
 
@@ -113,3 +115,30 @@ def trained_small_chain(rng, n_classes=4, n=48, epochs=20, seed=1):
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, epochs=epochs, batch_size=16, verbose=0)
     return model, x, y
+
+
+@contextlib.contextmanager
+def float64_policy():
+    """Keras builds float64 layers inside (floatx and the dtype policy), restored on leaving."""
+    floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(floatx)
+        keras.config.set_dtype_policy(policy)
+
+
+def float64_twin(model):
+    """``model`` rebuilt with float64 layers and its weights upcast (exactly: the same numbers),
+    so the engine explains it in float64 and a comparison with a float64 reference measures the
+    rule, not float32 round-off (which a near-zero LRP denominator magnifies by its condition)."""
+    def as_float64(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float64"})
+
+    with float64_policy():
+        twin = keras.models.clone_model(model, clone_function=as_float64)
+    twin.set_weights([w.astype(np.float64) for w in model.get_weights()])
+    assert all(w.dtype == np.float64 for w in twin.get_weights()) and twin.compute_dtype == "float64"
+    return twin

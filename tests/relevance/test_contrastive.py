@@ -8,20 +8,21 @@ import pytest
 from brainage.relevance import CLRPAnalyzer, SGLRPAnalyzer, make_analyzer
 
 from . import dense_chain
-from .nets import randomize_batch_norm, small_chain, trained_small_chain
+from .nets import float64_twin, randomize_batch_norm, small_chain, trained_small_chain
 
 
+# float64 twins (the same weights): the float64 references measure the rules, not float32 round-off.
 @pytest.fixture(scope="module")
 def random_net():
     rng = np.random.default_rng(21)
     x = rng.uniform(0.0, 1.0, (3, 9, 8, 1)).astype("float32")
-    return randomize_batch_norm(small_chain(seed=8), rng, x), x
+    return float64_twin(randomize_batch_norm(small_chain(seed=8), rng, x)), x.astype(np.float64)
 
 
 @pytest.fixture(scope="module")
 def trained_net():
     model, x, _ = trained_small_chain(np.random.default_rng(12))
-    return model, x[:4]
+    return float64_twin(model), x[:4].astype(np.float64)
 
 
 def _top_units_alive(model, x, classes, negated):

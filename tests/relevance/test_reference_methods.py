@@ -8,23 +8,26 @@ import pytest
 from brainage.relevance import DeepLiftAnalyzer, ReferenceDTDAnalyzer, make_analyzer
 
 from . import dense_chain
-from .nets import randomize_batch_norm, small_chain, trained_small_chain
+from .nets import float64_twin, randomize_batch_norm, small_chain, trained_small_chain
 
 METHODS = ["deeplift", "dtd_reference"]
 TARGETS = ["predicted", "predicted-vs-mean", "predicted-vs-runnerup", "all-vs-2"]
 
 
+# float64 twins (the same weights): the float64 references measure the rules, not float32 round-off.
 @pytest.fixture(scope="module")
 def random_net():
     rng = np.random.default_rng(31)
     x = rng.uniform(0.0, 1.0, (6, 9, 8, 1)).astype("float32")
-    return randomize_batch_norm(small_chain(seed=8), rng, x), x[:3], x.mean(axis=0)
+    x64 = x.astype(np.float64)
+    return float64_twin(randomize_batch_norm(small_chain(seed=8), rng, x)), x64[:3], x64.mean(axis=0)
 
 
 @pytest.fixture(scope="module")
 def trained_net():
     model, x, _ = trained_small_chain(np.random.default_rng(12))
-    return model, x[:4], x.mean(axis=0)
+    x64 = x.astype(np.float64)
+    return float64_twin(model), x64[:4], x64.mean(axis=0)
 
 
 def _reference_maps(model, method, explanation, x, reference, target):

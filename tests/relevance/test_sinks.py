@@ -7,7 +7,7 @@ import pytest
 from brainage.relevance import Composite, Epsilon, Gamma, LRP0, ZBox, make_analyzer
 
 from . import dense_chain
-from .nets import randomize_batch_norm, small_chain
+from .nets import float64_twin, randomize_batch_norm, small_chain
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def shifted_net():
     for name in ("dense1", "logits"):
         bias = model.get_layer(name).bias
         bias.assign(rng.uniform(-0.5, 0.5, bias.shape).astype("float32"))
-    return model, x
+    return float64_twin(model), x.astype(np.float64)  # the same weights, explained in float64
 
 
 COMPOSITES = {
