@@ -19,12 +19,18 @@ Concatenate, fan-out, UpSampling, Cropping, ZeroPadding, Conv*Transpose, Rescali
 a region of it by the layer-wise, reference and plain gradient methods:
 ``analyzer.explain(x, target=<channel>, output_mask=mask)`` explains ``Σ_{v∈mask} z_{v,c}``.
 
-Methods are looked up in one registry (``METHODS``; add your own with ``register_method``);
-BatchNormalization handling is a canonizer handed to the analyzer
+Methods are looked up in one registry (``METHODS``; add your own with ``register_method``). Each
+method registers itself where it is defined (``@register_method("<name>")``; the composite presets
+with ``@register_composite``), and importing this package imports every public module of it
+(:func:`_import_modules`), so a method in a new module ``brainage/relevance/<name>.py`` is known
+everywhere without an edit here. BatchNormalization handling is a canonizer handed to the analyzer
 (``make_analyzer(model, "dtd", canonizers=[MergeBatchNorm()])``, alias ``bn_mode="canonize"``).
 ``compile_function`` and ``backend_name`` compile a function / name the backend the way the
 engine does (for benchmarks).
 """
+
+import importlib
+import pkgutil
 
 from brainage.relevance._backend import backend_name, compile_function
 from brainage.relevance.analyzer import Analyzer
@@ -39,6 +45,8 @@ from brainage.relevance.composites import (
     epsilon_plus,
     get_composite,
     lrp_composite,
+    register_composite,
+    unregister_composite,
 )
 from brainage.relevance.config import analyzer_from_config
 from brainage.relevance.contrastive import CLRPAnalyzer, SGLRPAnalyzer
@@ -56,6 +64,7 @@ from brainage.relevance.propagation import propagate
 from brainage.relevance.reference import ReferenceAnalyzer
 from brainage.relevance.registry import (
     METHODS,
+    factory_of,
     make_analyzer,
     register_method,
     unregister_method,
@@ -94,6 +103,7 @@ __all__ = [
     "parse_target",
     "CONTRASTS",
     "make_analyzer",
+    "factory_of",
     "analyzer_from_config",
     "register_method",
     "unregister_method",
@@ -108,6 +118,8 @@ __all__ = [
     "LayerInfo",
     "COMPOSITES",
     "get_composite",
+    "register_composite",
+    "unregister_composite",
     "dtd",
     "dtd_w2",
     "lrp_composite",
@@ -123,3 +135,20 @@ __all__ = [
     "WSquare",
     "Flat",
 ]
+
+
+def _import_modules(path, prefix: str) -> list[str]:
+    """Import every module and subpackage found on ``path`` whose name does not start with ``_``
+    (``prefix`` + name; ``_private`` helpers are left to the modules that use them), in name
+    order; returns their full names. A method module registers its methods when imported, so
+    this is how the registry learns of a new one. The built-in methods' ``order=`` keeps
+    ``METHODS`` in their order whatever the import order; a new method goes at the end."""
+    names = []
+    for module in pkgutil.iter_modules(path, prefix):
+        if not module.name.rpartition(".")[2].startswith("_"):
+            importlib.import_module(module.name)
+            names.append(module.name)
+    return names
+
+
+_import_modules(__path__, __name__ + ".")

@@ -3,8 +3,9 @@
 A :class:`Composite` maps layers to rules by name (exact or glob), by position (first =
 the layer touching the input, last = the output layer) and by type; presets are
 composites with names users recognise (``dtd``, ``dtd_w2``, ``lrp_composite``,
-``epsilon_plus``). Only Dense/Conv layers take rules: ReLU, Dropout and Flatten/Reshape
-pass relevance on, average pooling uses LRP-0, max pooling is winner-take-all and
+``epsilon_plus``), each registered where it is defined with :func:`register_composite`, which
+also makes it a method of the same name. Only Dense/Conv layers take rules: ReLU, Dropout and
+Flatten/Reshape pass relevance on, average pooling uses LRP-0, max pooling is winner-take-all and
 BatchNormalization follows the analyzer's canonizers.
 """
 
@@ -14,6 +15,7 @@ import fnmatch
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from brainage.relevance.registry import METHODS, unregister_method
 from brainage.relevance.rules import LRP0, Epsilon, Gamma, Rule, WSquare, ZBox, ZPlus
 
 
@@ -169,12 +171,63 @@ class Composite:
         return f"Composite({', '.join(parts)})"
 
 
+COMPOSITES: dict[str, Callable[..., Composite]] = {}
+"""The presets by name, in registration order (:func:`register_composite` adds one)."""
+
+_PRESET_ORDER: dict[str, int | None] = {}
+_WATCHERS: list[Callable[[str, int | None, bool], None]] = []
+
+
+def register_composite(name: str, *, order: int | None = None, replace: bool = False):
+    """Decorator: the function (``**params -> Composite``) becomes the preset ``name``.
+
+    The preset is an entry of :data:`COMPOSITES` (:func:`get_composite`,
+    ``RelevanceAnalyzer(model, name)``) and a method of the same name
+    (``make_analyzer(model, name)``): :mod:`brainage.relevance.layerwise` registers one for every
+    preset, those registered before it is imported and after. ``order`` and ``replace`` are
+    :func:`~brainage.relevance.registry.register_method`'s: a new preset leaves ``order`` out
+    and goes at the end of ``METHODS``.
+    """
+    def decorate(factory: Callable[..., Composite]) -> Callable[..., Composite]:
+        if name in COMPOSITES and not replace:
+            raise ValueError(f"composite {name!r} is already registered; presets: "
+                             f"{list(COMPOSITES)} (pass replace=True to replace it)")
+        for watcher in _WATCHERS:
+            watcher(name, order, replace)
+        COMPOSITES[name] = factory
+        _PRESET_ORDER[name] = order if order is not None else _PRESET_ORDER.get(name)
+        return factory
+
+    return decorate
+
+
+def unregister_composite(name: str) -> Callable[..., Composite]:
+    """Remove the preset ``name`` and its method; returns the preset's function."""
+    if name not in COMPOSITES:
+        raise ValueError(f"unknown composite {name!r}; presets: {sorted(COMPOSITES)}")
+    if name in METHODS:
+        unregister_method(name)
+    del _PRESET_ORDER[name]
+    return COMPOSITES.pop(name)
+
+
+def on_composite(watcher: Callable[[str, int | None, bool], None]) -> None:
+    """Call ``watcher(name, order, replace)`` for every preset registered so far and every later
+    one. ``layerwise`` makes each preset a method this way: it imports this module, so this
+    module cannot import it."""
+    for name, order in _PRESET_ORDER.items():
+        watcher(name, order, False)
+    _WATCHERS.append(watcher)
+
+
+@register_composite("dtd", order=0)
 def dtd(low=0.0, high=1.0) -> Composite:
     """Deep Taylor decomposition (seed 000): z⁺ on every hidden layer (and on merges), zᴮ at the
     input."""
     return Composite([("linear", ZPlus())], first=ZBox(low, high), name="dtd", merge="positive")
 
 
+@register_composite("dtd_w2", order=1)
 def dtd_w2() -> Composite:
     """Deep Taylor decomposition with the w² rule at the input (unbounded input domain)."""
     return Composite([("linear", ZPlus())], first=WSquare(), name="dtd_w2", merge="positive")
@@ -184,6 +237,7 @@ def _upper_conv(info: LayerInfo) -> bool:
     return info.kind == "conv" and info.kind_index >= info.kind_count // 2
 
 
+@register_composite("lrp_composite", order=2)
 def lrp_composite(epsilon=0.25, gamma=0.25, low=0.0, high=1.0, use_bias=True) -> Composite:
     """The seed-001 recipe: LRP-0 on dense (upper) layers, LRP-ε on the upper half of the
     conv layers, LRP-γ on the lower half, zᴮ at the input layer.
@@ -200,6 +254,7 @@ def lrp_composite(epsilon=0.25, gamma=0.25, low=0.0, high=1.0, use_bias=True) ->
     )
 
 
+@register_composite("epsilon_plus", order=3)
 def epsilon_plus(epsilon=0.25, low=0.0, high=1.0, use_bias=True) -> Composite:
     """Zennit's EpsilonPlus with a box input layer: ε on dense, z⁺ on conv, zᴮ at the input.
 
@@ -211,16 +266,8 @@ def epsilon_plus(epsilon=0.25, low=0.0, high=1.0, use_bias=True) -> Composite:
     )
 
 
-COMPOSITES: dict[str, Callable[..., Composite]] = {
-    "dtd": dtd,
-    "dtd_w2": dtd_w2,
-    "lrp_composite": lrp_composite,
-    "epsilon_plus": epsilon_plus,
-}
-
-
 def get_composite(name: str, **params) -> Composite:
-    """Build a preset composite by name (``dtd``, ``dtd_w2``, ``lrp_composite``, ``epsilon_plus``)."""
+    """Build a preset composite by name (one of :data:`COMPOSITES`)."""
     try:
         factory = COMPOSITES[name]
     except KeyError:
@@ -236,5 +283,8 @@ __all__ = [
     "lrp_composite",
     "epsilon_plus",
     "get_composite",
+    "register_composite",
+    "unregister_composite",
+    "on_composite",
     "COMPOSITES",
 ]

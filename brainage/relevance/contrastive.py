@@ -16,6 +16,7 @@ from keras import ops
 
 from brainage.relevance.heads import Head
 from brainage.relevance.layerwise import RelevanceAnalyzer
+from brainage.relevance.registry import register_method
 from brainage.relevance.targets import TargetSpec
 
 CLRP_DUALS = ("others", "negated")
@@ -39,6 +40,7 @@ def _refuse_contrast(analyzer, spec: TargetSpec) -> None:
         )
 
 
+@register_method("clrp", order=10)
 class CLRPAnalyzer(RelevanceAnalyzer):
     """Contrastive layer-wise relevance propagation (Gu, Yang & Tresp 2018, CLRP).
 
@@ -106,6 +108,7 @@ class CLRPAnalyzer(RelevanceAnalyzer):
         return ops.relu(maps) if self.clip else maps
 
 
+@register_method("sglrp", order=11)
 class SGLRPAnalyzer(RelevanceAnalyzer):
     """Softmax-gradient LRP (Iwana, Kuroki & Uchida 2019, SGLRP).
 

@@ -7,6 +7,7 @@ from keras import ops
 from brainage.relevance._backend import value_and_vjp
 from brainage.relevance.dag_propagation import walk_back
 from brainage.relevance.reference import ReferenceAnalyzer, difference_map, route_max
+from brainage.relevance.registry import register_method
 from brainage.relevance.rules import sum_per_input
 
 # |Δz| at or below this counts as no difference: the ReLU's multiplier falls back to its
@@ -39,6 +40,7 @@ def _multipliers_through(step, index, node, diffs, multipliers):
     return [[p[k] for p in per_multiplier] for k in range(len(deltas))]
 
 
+@register_method("deeplift", order=12)
 class DeepLiftAnalyzer(ReferenceAnalyzer):
     """DeepLIFT-Rescale: ``R = m ⊙ (x − x_ref)`` with multipliers ``m`` back-propagated.
 

@@ -31,6 +31,7 @@ from brainage.relevance.dag_propagation import merge_relevance, walk_back
 from brainage.relevance.heads import chain_for, merge_virtual_layer, virtual_layer
 from brainage.relevance.propagation import propagate_step
 from brainage.relevance.reference import ReferenceAnalyzer, route_max
+from brainage.relevance.registry import register_method
 from brainage.relevance.rules import safe_divide, sum_per_input
 
 
@@ -84,6 +85,7 @@ def difference_step(step, da, dz, relevances):
     return list(relevances), none  # ReLU, BatchNorm, Rescaling (one-to-one), identities
 
 
+@register_method("dtd_reference", order=13)
 class ReferenceDTDAnalyzer(ReferenceAnalyzer):
     """DTD rooted at a reference input (``dtd_reference``): the z⁺ rule of differences.
 

@@ -19,8 +19,10 @@ from brainage.relevance._backend import value_and_vjp
 from brainage.relevance.analyzer import Analyzer
 from brainage.relevance.dag_propagation import backpropagate_dag, dag_forward, forward_from
 from brainage.relevance.heads import region_head
+from brainage.relevance.registry import register_method
 
 
+@register_method("gradient", order=4)
 class GradientAnalyzer(Analyzer):
     """Gradient of the target logit with respect to the input (``times_input``: × input).
 
@@ -63,6 +65,13 @@ class GradientAnalyzer(Analyzer):
         return {"maps": maps, "outputs": head.outputs, "target": head.chosen, "other": head.other}
 
 
+@register_method("gradient_x_input", order=5)
+def _gradient_x_input(model, **params) -> GradientAnalyzer:
+    """Gradient × input (parameters: :class:`GradientAnalyzer`'s but ``times_input``)."""
+    return GradientAnalyzer(model, times_input=True, **params)
+
+
+@register_method("integrated_gradients", order=8)
 class IntegratedGradientsAnalyzer(GradientAnalyzer):
     """Integrated gradients: ``(x − x₀) ⊙ mean_k ∂f/∂x(x₀ + α_k (x − x₀))``.
 
@@ -115,6 +124,7 @@ class IntegratedGradientsAnalyzer(GradientAnalyzer):
         return {**at_x, "maps": delta[None] * (total / self.n_steps)}
 
 
+@register_method("guided_backprop", order=6)
 class GuidedBackpropAnalyzer(GradientAnalyzer):
     """Guided backpropagation (Springenberg et al., seed 003).
 
@@ -171,6 +181,7 @@ def _axis_interpolation(n_out: int, n_cam: int, offset: float, scale: float) -> 
     return m
 
 
+@register_method("gradcam", order=7)
 class GradCAMAnalyzer(Analyzer):
     """Grad-CAM (Selvaraju et al.; seed 002) at any named spatial layer, in 1-D/2-D/3-D.
 

@@ -8,10 +8,11 @@ from keras import ops
 
 from brainage.relevance.analyzer import Analyzer
 from brainage.relevance.canonizers import Canonizer
-from brainage.relevance.composites import Composite, get_composite
+from brainage.relevance.composites import Composite, get_composite, on_composite
 from brainage.relevance.dag_propagation import dag_forward, propagate_dag
 from brainage.relevance.heads import Head, chain_for, merge_virtual_layer, region_head, virtual_layer
 from brainage.relevance.propagation import forward_with_caches, propagate_chain
+from brainage.relevance.registry import register_method
 
 
 class RelevanceAnalyzer(Analyzer):
@@ -158,6 +159,26 @@ class RelevanceAnalyzer(Analyzer):
                 "trace": trace, "sinks": sinks}
 
 
+def _preset_factory(preset: str):
+    def factory(model, **params) -> RelevanceAnalyzer:
+        return RelevanceAnalyzer(model, preset, **params)
+
+    factory.__name__ = factory.__qualname__ = preset
+    factory.__doc__ = (f"RelevanceAnalyzer with the {preset!r} composite preset (parameters: "
+                       "RelevanceAnalyzer's and the preset function's in composites.py).")
+    return factory
+
+
+def _register_preset(preset: str, order: int | None, replace: bool) -> None:
+    register_method(preset, _preset_factory(preset), order=order, replace=replace)
+
+
+# Every composite preset, registered so far or later (composites.register_composite), is a
+# method of its name. Done here: composites.py cannot import RelevanceAnalyzer (a cycle).
+on_composite(_register_preset)
+
+
+@register_method("dtd_seed", order=9)
 class SeedDTDAnalyzer(RelevanceAnalyzer):
     """The seed's deep Taylor decomposition exactly (explainer ``dtd_seed``).
 

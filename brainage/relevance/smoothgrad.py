@@ -6,8 +6,10 @@ import numpy as np
 from keras import ops
 
 from brainage.relevance.gradient_methods import GradientAnalyzer
+from brainage.relevance.registry import register_method
 
 
+@register_method("smoothgrad", order=14)
 class SmoothGradAnalyzer(GradientAnalyzer):
     """Mean gradient over noisy copies of the input: ``(1/n) Σ_k ∂f/∂x (x + ε_k)``.
 
@@ -104,6 +106,12 @@ class SmoothGradAnalyzer(GradientAnalyzer):
         if self.smooth_times_input:
             maps = maps * x[None]
         return {**at_x, "maps": maps}
+
+
+@register_method("smoothgrad_x_input", order=15)
+def _smoothgrad_x_input(model, **params) -> SmoothGradAnalyzer:
+    """SmoothGrad × input (parameters: :class:`SmoothGradAnalyzer`'s but ``times_input``)."""
+    return SmoothGradAnalyzer(model, times_input=True, **params)
 
 
 __all__ = ["SmoothGradAnalyzer"]

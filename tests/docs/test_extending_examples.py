@@ -1,9 +1,10 @@
 """docs/extending.md's walks, run from the page itself: the blocks marked ``<!-- example: … -->``
 are executed or written as config files, exactly as printed, and must work.
 
-The repository is not edited: the composite is registered for the test's duration, and the
-config files go to a temporary folder that Hydra searches beside ``configs/``
-(``hydra.searchpath``). The walks' code changes to the package (the data format's reader) were
+The repository is not edited: the composite is registered for the test's duration, the method
+module is written to a temporary folder added to the package's ``__path__`` and found by the
+package's own discovery, and the config files go to a temporary folder that Hydra searches beside
+``configs/`` (``hydra.searchpath``). The walks' code changes to the package (the data format's reader) were
 made and tested on a copy of the repository when the page was written.
 """
 from __future__ import annotations
@@ -40,28 +41,29 @@ def write_config(tmp_path: Path, group: str, name: str, text: str) -> None:
 
 
 def test_the_page_marks_every_example(examples):
-    assert set(examples) == {"composite", "explainer-config", "method-test", "data-preset",
+    assert set(examples) == {"composite", "explainer-config", "method-test", "method-module",
+                             "method-module-config", "method-module-test", "data-preset",
                              "atlas-file", "atlas-bundled"}
 
 
-def test_walk_1a_a_composite_is_a_method_with_a_config(examples, tmp_path, monkeypatch):
+def test_walk_1a_a_composite_is_a_method_with_a_config(examples, tmp_path):
     import keras
 
     from brainage.relevance import (
+        METHODS,
         AlphaBeta,
-        RelevanceAnalyzer,
         ZBox,
         analyzer_from_config,
         composites,
-        register_method,
-        unregister_method,
+        unregister_composite,
     )
 
+    built_in = tuple(METHODS)
     namespace = {**vars(composites), "AlphaBeta": AlphaBeta}  # with the import the page adds
     exec(examples["composite"], namespace)  # the function as the page adds it to composites.py
-    monkeypatch.setitem(composites.COMPOSITES, "alpha2beta1", namespace["alpha2beta1"])
-    register_method("alpha2beta1", lambda model, **p: RelevanceAnalyzer(model, "alpha2beta1", **p))
     try:
+        assert METHODS == (*built_in, "alpha2beta1")  # registered by its decorator, at the end
+        assert composites.COMPOSITES["alpha2beta1"] is namespace["alpha2beta1"]
         test_module: dict = {}
         exec(examples["method-test"], test_module)
         test_module["test_alpha2beta1_matches_the_hand_computation_and_conserves"]()
@@ -78,7 +80,46 @@ def test_walk_1a_a_composite_is_a_method_with_a_config(examples, tmp_path, monke
         x = np.random.default_rng(0).uniform(0, 1, (2, 7, 8, 1)).astype("float32")
         assert np.isfinite(analyzer.explain(x).maps).all()
     finally:
-        unregister_method("alpha2beta1")
+        unregister_composite("alpha2beta1")
+    assert METHODS == built_in and "alpha2beta1" not in composites.COMPOSITES
+
+
+def test_walk_1c_a_method_module_is_found_by_the_package(examples, tmp_path, monkeypatch):
+    import keras
+
+    import brainage.relevance as relevance
+    from brainage.relevance import METHODS, analyzer_from_config, unregister_method
+
+    built_in = tuple(METHODS)
+    folder = tmp_path / "package"
+    folder.mkdir()
+    (folder / "saliency.py").write_text(examples["method-module"])  # brainage/relevance/saliency.py
+    monkeypatch.setattr(relevance, "__path__", [*relevance.__path__, str(folder)])
+    try:
+        found = relevance._import_modules(relevance.__path__, "brainage.relevance.")  # as on import
+        assert "brainage.relevance.saliency" in found
+        assert METHODS == (*built_in, "saliency")
+        test_module: dict = {}
+        exec(examples["method-module-test"], test_module)
+        test_module["test_saliency_is_the_magnitude_of_the_gradient"]()
+
+        write_config(tmp_path / "search", "explainer", "saliency", examples["method-module-config"])
+        cfg = compose_with(tmp_path / "search", "explain", "explainer=[saliency,gradient]",
+                           "explainer.saliency.compile=false")
+        assert list(cfg.explainer) == ["saliency", "gradient"]
+        model = keras.Sequential([keras.Input((7, 8, 1)), keras.layers.Conv2D(3, 3, name="conv"),
+                                  keras.layers.Flatten(), keras.layers.Dense(3, name="logits")])
+        analyzer = analyzer_from_config(model, cfg.explainer.saliency)
+        x = np.random.default_rng(0).uniform(0, 1, (2, 7, 8, 1)).astype("float32")
+        explanation = analyzer.explain(x)
+        assert explanation.method == "saliency" and (explanation.maps >= 0).all()
+    finally:
+        if "saliency" in METHODS:
+            unregister_method("saliency")
+        sys.modules.pop("brainage.relevance.saliency", None)
+        if hasattr(relevance, "saliency"):
+            delattr(relevance, "saliency")
+    assert METHODS == built_in
 
 
 def test_walk_2a_a_layout_is_a_preset(examples, tmp_path, rng):
