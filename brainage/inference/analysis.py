@@ -242,14 +242,21 @@ def run_inference(settings: InferSettings, work) -> dict:
     ctx = prepare(settings)
     if ctx.predictions is not None:
         ctx.predictions.to_csv(work / PREDICTIONS, index=False)
+    from tqdm.auto import tqdm
+
     results, null_tables = {}, []
-    for method in ctx.methods:
-        log.info("testing %s (%d subjects)", method, len(ctx.subjects))
-        data = load_method(ctx, method)
-        voxel, tables = test_method(ctx, data, ctx.design, settings.seed)
-        results[method] = write_method_outputs(ctx, data, voxel, tables, work)
-        if settings.null_shuffles:
-            null_tables.append(null_check(ctx, data))
+    shuffles = f", then under {settings.null_shuffles} label shuffles" if settings.null_shuffles else ""
+    log.info("testing %d methods' relevance of %d subjects voxel- and region-wise%s",
+             len(ctx.methods), len(ctx.subjects), shuffles)
+    with tqdm(ctx.methods, desc="testing", unit="method") as bar:
+        for method in bar:
+            bar.set_description(f"testing: {method}")
+            data = load_method(ctx, method)
+            voxel, tables = test_method(ctx, data, ctx.design, settings.seed)
+            results[method] = write_method_outputs(ctx, data, voxel, tables, work)
+            if settings.null_shuffles:
+                bar.set_description(f"testing: {method} (null check)")
+                null_tables.append(null_check(ctx, data))
     nulls = pd.concat(null_tables, ignore_index=True) if null_tables else None
     return finish_run(ctx, results, nulls, work, round(time.perf_counter() - t0, 1))
 
