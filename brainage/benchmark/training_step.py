@@ -40,7 +40,7 @@ def training_step_entries(settings: BenchSettings, x: np.ndarray, n_classes: int
             model = _fresh_network(settings, trained)
             model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE),
                           loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-            median_s = time_call(lambda: model.train_on_batch(x, labels), settings.repeats).median_s
+            median_s = time_call(lambda m=model: m.train_on_batch(x, labels), settings.repeats).median_s
         finally:
             keras.mixed_precision.set_global_policy("float32")
         tag = "train" if policy == "float32" else "train_mixed"

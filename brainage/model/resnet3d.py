@@ -31,8 +31,8 @@ def build_resnet3d(input_shape: Sequence[int] = SEED_INPUT_SHAPE,
 
     then ``global_pool`` (GlobalAveragePooling3D) -> ``dense1`` (Dense, relu) -> ``logits`` (or,
     with ``age_scale``, the age head of :func:`~brainage.model.parts.age_head`).
-    Parameters, return value and errors as :func:`~brainage.model.taylor2019.build_model`; the input must keep at least one
-    voxel per axis after the stem and the poolings.
+    Parameters, return value and errors as :func:`~brainage.model.taylor2019.build_model`; the
+    input must keep at least one voxel per axis after the stem and the poolings.
     """
     input_shape = checked_input_shape(input_shape)
     widths = tuple(int(w) for w in widths)

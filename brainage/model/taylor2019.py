@@ -19,8 +19,8 @@ age while its output and its loss are in years. The trained model is saved with 
 into one Dense(1) ``age`` (:func:`fold_age_head`): the same function, and the plain chain the
 relevance methods expect, whose top layer sees only the non-negative ``dense1`` activations (DTD's
 z+ rule then passes the whole predicted age down; through the signed standardised age it would
-be absorbed wherever that is negative, i.e. for every subject younger than the mean). At 100 x 124 x 104 x 1 the network has 253,291 parameters, 240 of them
-the batch-norm moving statistics (non-trainable).
+be absorbed wherever that is negative, i.e. for every subject younger than the mean). At
+100 x 124 x 104 x 1 the network has 253,291 parameters, 240 of them the batch-norm moving statistics (non-trainable).
 """
 from __future__ import annotations
 

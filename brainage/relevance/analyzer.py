@@ -35,8 +35,8 @@ class Analyzer:
         softmax is skipped; ``n_classes`` may be 1, a regression). Every method explains single
         chains; methods with ``supports_dag`` (all built-in ones) also explain branching graphs
         (:mod:`brainage.relevance._dag`), those with ``supports_regions`` also per-voxel outputs
-        ``(batch, *spatial, channels)`` (see ``output_mask`` in :meth:`explain`). Weights are snapshotted now: build a new
-        analyzer after further training.
+        ``(batch, *spatial, channels)`` (see ``output_mask`` in :meth:`explain`). Weights are
+        snapshotted now: build a new analyzer after further training.
     canonizers : sequence of Canonizer, optional
         Applied in order to the parsed chain (e.g. ``[MergeBatchNorm()]``).
     bn_mode : {"passthrough", "canonize"}, optional

@@ -96,7 +96,8 @@ def to_window_maximum(step: Step, a, value):
     windows = ops.reshape(windows, tuple(windows.shape[: nd + 2]) + (-1,))
     first = ops.one_hot(ops.argmax(windows, axis=-1), windows.shape[-1], dtype=a.dtype)
     routed = ops.reshape(first * value[..., None], tuple(windows.shape[: nd + 2]) + pool)
-    back = ops.reshape(ops.transpose(routed, list(np.argsort(order))), (-1, *[o * p for o, p in zip(out, pool)], channels))
+    back = ops.reshape(ops.transpose(routed, list(np.argsort(order))),
+                       (-1, *[o * p for o, p in zip(out, pool)], channels))
     return ops.pad(back, [(0, 0)] + [(0, n - o * p) for n, o, p in zip(spatial, out, pool)] + [(0, 0)])
 
 

@@ -59,7 +59,7 @@ def group_viewers(work: Path, group_paths: dict) -> list:
 
 
     viewers = []
-    for (method, k), path in sorted(group_paths.items()):
+    for (method, _), path in sorted(group_paths.items()):
         group = Path(path).name[len(method) + 1:].replace("_mean.nii.gz", "")
         img = nib.load(str(path))
         display = DisplayRange.of(img)

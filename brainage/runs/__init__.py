@@ -7,7 +7,11 @@
 """
 from brainage.runs.cli import hydra_entry, quote_path_templates, run_stage
 from brainage.runs.directories import (
-    WORK_DIR, check_fresh_run_dir, check_unused_run_dir, latest_run, staged_run,
+    WORK_DIR,
+    check_fresh_run_dir,
+    check_unused_run_dir,
+    latest_run,
+    staged_run,
 )
 from brainage.runs.record import RUN_FILE, RunRecord, is_finished, read_record, unfinished_reason
 

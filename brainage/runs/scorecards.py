@@ -2,8 +2,9 @@
 
 The newest finished evaluate run (``evaluate.json``) whose ``train_dir`` is the explain run's
 training run is used. Its ``scorecard.csv`` decides when it has a pass/fail column (``passed``,
-``pass`` or ``verdict``; a method scored in several target modes: its first row); otherwise ``evaluate.json``'s ``flagged`` methods (failed the
-randomisation sanity check) do. Without such a run every method is "not scored".
+``pass`` or ``verdict``; a method scored in several target modes: its first row); otherwise
+``evaluate.json``'s ``flagged`` methods (failed the randomisation sanity check) do. Without such
+a run every method is "not scored".
 """
 from __future__ import annotations
 

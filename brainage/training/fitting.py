@@ -14,7 +14,10 @@ from brainage.training.callbacks import stage_callbacks
 from brainage.training.checkpoint import CHECKPOINT_DIR, RunState
 from brainage.training.distribution import Distribution, resolve_distribution
 from brainage.training.inputs import (
-    SplitSequences, class_weights, precise_bn_sequence, split_sequences,
+    SplitSequences,
+    class_weights,
+    precise_bn_sequence,
+    split_sequences,
 )
 from brainage.training.model_setup import compiled_model
 from brainage.training.settings import TrainSettings

@@ -40,7 +40,8 @@ class TrainSettings:
     early_stopping_patience : int or None
         None: never stop early.
     monitor : {"val_loss", "val_accuracy", "loss", "accuracy", "val_mae", "mae"}
-        Accuracies for classification, MAE for regression (``model.task``). Picks the best epoch (the model kept) and drives early stopping and the plateau schedule.
+        Accuracies for classification, MAE for regression (``model.task``). Picks the best epoch
+        (the model kept) and drives early stopping and the plateau schedule.
     max_shift : int
         Augmentation by random translation of up to this many voxels; 0 when augmentation is off.
     mixed_precision, deterministic : bool
