@@ -64,6 +64,7 @@ def _rooms():
         yield path.relative_to(REPO), source
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path, source", list(_rooms()), ids=lambda v: str(v) if isinstance(v, Path) else "")
 def test_no_module_or_function_is_too_big(path, source):
     too_big = []

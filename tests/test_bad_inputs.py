@@ -32,6 +32,7 @@ def world(train_run, tmp_path_factory):
         DOC.write_text(doc_table(SEEN))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(case, world, tmp_path, capsys, monkeypatch):
     context = Context(tmp_path, world)

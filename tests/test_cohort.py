@@ -30,6 +30,7 @@ def test_config_composes_with_the_data_group():
     assert cfg.data.root == "data/synthetic/pac2019_n60_seed0" and cfg.data.synthetic.workers is None
 
 
+@pytest.mark.slow
 def test_generates_then_reuses_and_never_overwrites_a_run(tmp_path):
     grid = oblique_grid()
     cfg = _compose(tmp_path / "cohort")
@@ -55,6 +56,7 @@ def test_bad_setting_is_named(tmp_path):
         cohort(_compose(tmp_path / "c", "progress=sometimes"), tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_cli_refusal_is_one_line_and_status_2(tmp_path):
     # A cohort on the small grid: the command line asks for the 1.5 mm MNI grid, so it is refused
     # before anything is generated.

@@ -71,6 +71,7 @@ def evaluated(train_run, ground_truth, tmp_path_factory):
     return out, summary
 
 
+@pytest.mark.slow
 def test_stage_writes_every_output(evaluated):
     out, summary = evaluated
     for name in ("perturbation.csv", "aopc.csv", "aopc_subjects.csv", "randomisation.csv",
@@ -86,6 +87,7 @@ def test_stage_writes_every_output(evaluated):
     assert json.loads((out / "evaluate.json").read_text())["n_subjects"] == 6
 
 
+@pytest.mark.slow
 def test_stage_tables_are_consistent(evaluated):
     out, summary = evaluated
     subjects = pd.read_csv(out / "subjects.csv")
@@ -117,6 +119,7 @@ SCORECARD_COLUMNS = ["method", "target", "aopc", "aopc_se", "rand_spearman_dense
                      "goals_met", "verdict"]
 
 
+@pytest.mark.slow
 def test_scorecard_has_a_checked_row_per_pair(evaluated):
     out, summary = evaluated
     card = pd.read_csv(out / "scorecard.csv")
@@ -139,6 +142,7 @@ def test_scorecard_has_a_checked_row_per_pair(evaluated):
     assert choice["method"] == "dtd" and choice["target"] == "predicted"
 
 
+@pytest.mark.slow
 def test_report_html_is_offline_and_shows_the_scorecard(evaluated):
     out, summary = evaluated
     page = (out / "report.html").read_text()
@@ -150,6 +154,7 @@ def test_report_html_is_offline_and_shows_the_scorecard(evaluated):
     assert "Default DTD variant" in text
 
 
+@pytest.mark.slow
 def test_verdict_names_ranking_checks_and_localisation(evaluated):
     out, summary = evaluated
     text = (out / "verdict.md").read_text()
@@ -161,6 +166,7 @@ def test_verdict_names_ranking_checks_and_localisation(evaluated):
     assert "Grad-CAM across layers" in text and "block1_conv_b" in text
 
 
+@pytest.mark.slow
 def test_gradcam_layer_profile_covers_every_block(evaluated):
     out, _ = evaluated
     layers = pd.read_csv(out / "gradcam_layers.csv")
@@ -169,6 +175,7 @@ def test_gradcam_layer_profile_covers_every_block(evaluated):
     assert (layers["n_subjects"] == 6).all()
 
 
+@pytest.mark.slow
 def test_target_modes_and_pairs_are_scored_side_by_side(train_run, tmp_path):
     from brainage.evaluate import evaluate
 
@@ -191,6 +198,7 @@ def test_target_modes_and_pairs_are_scored_side_by_side(train_run, tmp_path):
     assert "dtd [2]" in (tmp_path / "verdict.md").read_text()
 
 
+@pytest.mark.slow
 def test_several_training_runs_are_summarised(train_run, second_run, tmp_path):
     from brainage.evaluate import evaluate
 
@@ -220,6 +228,7 @@ def test_several_training_runs_are_summarised(train_run, second_run, tmp_path):
     assert "models/0_" in (tmp_path / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_real_data_without_ground_truth_skips_localisation(train_run, tmp_path):
     from brainage.evaluate import evaluate
 
@@ -281,6 +290,7 @@ def test_cli_reports_errors_without_a_traceback(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_every_explainer_config_is_scored_with_the_named_references(train_run, tmp_path):
     """Every method in configs/explainer/ goes through the whole scorecard (reference methods
     rooted at the training split's youngest mean), each with a verdict."""

@@ -91,6 +91,7 @@ def check_what_a_viewer_shows(masks: dict) -> int:
     return with_range
 
 
+@pytest.mark.slow
 def test_contract_files_exist(explained):
     out, summary, train = explained
     prep = train["prep"]
@@ -109,6 +110,7 @@ def test_contract_files_exist(explained):
     assert json.loads((out / "explain.json").read_text())["train_dir"] == str(train["run"])
 
 
+@pytest.mark.slow
 def test_maps_are_on_the_subjects_grid_and_conserve_the_logit(explained):
     out, _, train = explained
     sid = train["prep"].table["subject_id"][0]
@@ -127,6 +129,7 @@ def test_maps_are_on_the_subjects_grid_and_conserve_the_logit(explained):
     assert (dtd["rel_error"] < 1e-4).all()
 
 
+@pytest.mark.slow
 def test_group_maps_are_means_of_normalised_subject_maps(explained):
     out, _, train = explained
     table = train["prep"].table
@@ -140,6 +143,7 @@ def test_group_maps_are_means_of_normalised_subject_maps(explained):
     assert len(table) == len(subjects)
 
 
+@pytest.mark.slow
 def test_region_tables_add_up(explained):
     out, _, _ = explained
     subj = pd.read_csv(out / "regions" / "custom_subjects.csv")
@@ -152,6 +156,7 @@ def test_region_tables_add_up(explained):
     assert {"mean_share", "sd_share", "rank"} <= set(summary.columns)
 
 
+@pytest.mark.slow
 def test_report_references_every_figure(explained):
     out, _, _ = explained
     html = (out / "report.html").read_text()
@@ -214,6 +219,7 @@ def test_cli_reports_errors_without_a_traceback(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_every_explained_subject_gets_an_overlay(train_run, tmp_path):
     cfg = compose_explain(train_run, "figures.subjects=all", "subjects=test")
     explain(cfg, tmp_path)
@@ -233,6 +239,7 @@ def test_an_atlas_that_cannot_be_resampled_is_a_clear_error(train_run, tmp_path)
     assert not (tmp_path / "out" / "report.html").exists()
 
 
+@pytest.mark.slow
 def test_a_bare_true_target_means_the_true_class_not_class_1(train_run, tmp_path):
     # Hydra parses targets=[predicted,true] into ["predicted", True]; True == 1 in Python.
     cfg = compose_explain(train_run, "targets=[predicted,true]", "subjects=test")
@@ -247,6 +254,7 @@ def test_a_bare_true_target_means_the_true_class_not_class_1(train_run, tmp_path
         explain(compose_explain(train_run, "targets=[false]"), tmp_path / "other")
 
 
+@pytest.mark.slow
 def test_every_map_shows_its_strongest_relevance_over_the_brain(explained):
     out, _, train = explained
     path_of = dict(zip(train["prep"].table["subject_id"], train["prep"].table["path"]))
@@ -255,6 +263,7 @@ def test_every_map_shows_its_strongest_relevance_over_the_brain(explained):
     assert check_what_a_viewer_shows(masks) >= 24 * 2 * 2 + 2 * 3
 
 
+@pytest.mark.slow
 def test_over_a_background_the_viewer_shows_the_brain_not_the_box(explained_over_background):
     out, root, threshold = explained_over_background
     masks = brain_masks(out, lambda sid: root / "gm" / f"{sid}_gm.nii.gz", threshold)
@@ -266,6 +275,7 @@ def test_over_a_background_the_viewer_shows_the_brain_not_the_box(explained_over
     assert (old_shown & ~brain).sum() > 0.5 * old_shown.sum()
 
 
+@pytest.mark.slow
 def test_headers_name_method_target_and_checks(explained):
     out, _, train = explained
     run = train["run"].name
@@ -284,6 +294,7 @@ def test_headers_name_method_target_and_checks(explained):
     assert DisplayRange.of(grad).signed and grad.header["cal_min"] > 0
 
 
+@pytest.mark.slow
 def test_outputs_respect_the_umask(explained):
     out, _, _ = explained
     files = [p for p in out.rglob("*") if p.is_file()]
@@ -296,6 +307,7 @@ def referenced(html_text: str) -> list:
     return re.findall(r"""(?:src|href)\s*=\s*['"]([^'"#]+)""", html_text)
 
 
+@pytest.mark.slow
 def test_the_report_needs_nothing_from_the_network(explained):
     out, _, _ = explained
     html = (out / "report.html").read_text()
@@ -343,6 +355,7 @@ def test_the_default_explainers_are_the_scorecards_dtd_variant_and_the_method_be
     assert cfg.explainer.deeplift.reference == "youngest_mean"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["deeplift", "dtd_reference"])
 def test_a_named_reference_is_the_training_splits_youngest_mean(train_run, tmp_path, method):
     """deeplift and dtd_reference (explain's default) with reference=youngest_mean: each map sums
@@ -366,6 +379,7 @@ def test_a_named_reference_is_the_training_splits_youngest_mean(train_run, tmp_p
         assert row.rel_error < 1e-4
 
 
+@pytest.mark.slow
 def test_maps_of_a_method_that_failed_its_checks_say_so(train_run, tmp_path):
     """With an evaluate run of the same model under outputs_dir, each map's descrip and the report
     carry the method's verdict from its scorecard (first target mode)."""
@@ -390,6 +404,7 @@ def test_maps_of_a_method_that_failed_its_checks_say_so(train_run, tmp_path):
     assert "<b>dtd</b>: fails: randomisation" in report
 
 
+@pytest.mark.slow
 def test_a_residual_network_run_is_explained_end_to_end(train_run, tmp_path):
     """A run directory holding a model=resnet3d network (branching: residual Adds) is explained
     like the seed's, by DTD (conserving) and guided backpropagation."""
@@ -413,6 +428,7 @@ def test_a_residual_network_run_is_explained_end_to_end(train_run, tmp_path):
     assert (tmp_path / "out" / "maps" / f"{sid}_guided_backprop_predicted.nii.gz").exists()
 
 
+@pytest.mark.slow
 def test_a_default_explain_run_writes_both_default_methods(train_run, tmp_path):
     """No explainer override: the maps, group maps and region tables of dtd_reference and
     DeepLIFT, both rooted at the youngest-bin mean."""

@@ -120,6 +120,7 @@ def test_mixed_precision_keeps_logits_float32():
     assert model.get_layer("block1_conv_a").kernel.dtype == "float32"
 
 
+@pytest.mark.slow
 def test_resnet3d_layer_names_shapes_and_round_trip(tmp_path, rng):
     import keras
 
@@ -147,6 +148,7 @@ def test_model_architecture_is_checked():
         ModelSettings.from_cfg(cfg)
 
 
+@pytest.mark.slow
 def test_resnet3d_trains_one_epoch_and_dtd_explains_it(tmp_path):
     import keras
 

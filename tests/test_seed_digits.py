@@ -21,6 +21,7 @@ def fast_run(tmp_path_factory):
     return run_dir, sd.run_digits(compose_stage("digits", *FAST), run_dir)
 
 
+@pytest.mark.slow
 def test_fast_run_trains_above_chance_and_dtd_conserves(fast_run):
     tmp_path, summary = fast_run
     for name in ("figures/digits_dense.png", "figures/digits_cnn.png",
@@ -34,6 +35,7 @@ def test_fast_run_trains_above_chance_and_dtd_conserves(fast_run):
         assert r["conservation_max_rel_error"] < 1e-4, name
 
 
+@pytest.mark.slow
 def test_anti_heatmap_pairs_cover_every_correct_digit_once(fast_run):
     _, summary = fast_run
     for name, r in summary["networks"].items():
@@ -45,6 +47,7 @@ def test_anti_heatmap_pairs_cover_every_correct_digit_once(fast_run):
         assert check["negative_n_pairs"] + check["positive_n_pairs"] == 9 * n_correct
 
 
+@pytest.mark.slow
 def test_claim_sentence_and_csv_carry_the_measured_numbers(fast_run):
     tmp_path, summary = fast_run
     table = pd.read_csv(tmp_path / "digits.csv").set_index("network")
@@ -61,6 +64,7 @@ def test_claim_sentence_and_csv_carry_the_measured_numbers(fast_run):
         assert table.loc[name, "test_accuracy"] == pytest.approx(r["test_accuracy"])
 
 
+@pytest.mark.slow
 def test_misclassified_example_correlation_is_reported_when_there_is_one(fast_run):
     _, summary = fast_run
     for r in summary["networks"].values():
@@ -70,6 +74,7 @@ def test_misclassified_example_correlation_is_reported_when_there_is_one(fast_ru
             assert np.isfinite(corr)
 
 
+@pytest.mark.slow
 def test_report_lines_name_accuracy_conservation_and_claim(fast_run):
     run_dir, summary = fast_run
     lines = sd.report_lines(summary, run_dir)

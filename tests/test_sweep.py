@@ -38,6 +38,7 @@ def test_sweep_stage_needs_a_sweep_dir(tmp_path):
         sweep(compose_stage("sweep", f"sweep_dir={tmp_path}"), tmp_path)
 
 
+@pytest.mark.slow
 def test_cli_takes_the_earlier_positional_form(tmp_path):
     sweep_dir = fake_sweep(tmp_path / "multirun" / "train" / "2026-01-01_00-00-00")
     result = _cli(tmp_path, str(sweep_dir), "--out", str(tmp_path / "tables"), "--over", "seed")
@@ -47,6 +48,7 @@ def test_cli_takes_the_earlier_positional_form(tmp_path):
     assert not (sweep_dir / "sweep.csv").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [[], ["missing"]])  # no sweep_dir; the earlier form, no dir
 def test_cli_error_is_one_line_and_status_2(tmp_path, args):
     result = _cli(tmp_path, *args)

@@ -60,6 +60,7 @@ def test_every_experiment_composes(experiment):
     assert cfg.trainer.epochs >= 1 and cfg.model.widths
 
 
+@pytest.mark.slow
 def test_quick_is_the_default_and_seed_experiment_replaces_it():
     quick = compose_train(tiny=False)
     assert quick.trainer.epochs == compose_train("experiment=quick", tiny=False).trainer.epochs
@@ -75,6 +76,7 @@ def test_quick_is_the_default_and_seed_experiment_replaces_it():
 
 # --------------------------------------------------------------------------- training runs
 
+@pytest.mark.slow
 def test_tiny_run_learns_and_writes_the_contract_files(tmp_path):
     cfg = compose_train("trainer.epochs=20", "trainer.learning_rate=3e-3", "seed=1")
     data = tiny_data()
@@ -123,6 +125,7 @@ def test_tiny_run_learns_and_writes_the_contract_files(tmp_path):
     assert metrics["best_epoch"] == best
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_run(tmp_path):
     cfg = compose_train("trainer.epochs=3", "seed=7", "trainer.augment.enabled=true")
     first = train(cfg, run_dir=tmp_path / "a", data=tiny_data())
@@ -146,6 +149,7 @@ def test_every_experiment_trains_one_epoch(tmp_path, experiment):
     assert metrics["epochs_run"] == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("option", ["cosine", "class_weights", "mixed_precision"])
 def test_training_options_run(tmp_path, option):
     data = tiny_data()
@@ -170,6 +174,7 @@ class Interrupted(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
     import keras
 
@@ -234,6 +239,7 @@ def test_model_too_small_for_the_grid_is_a_train_error(tmp_path):
 
 # --------------------------------------------------------------------------- the real data stage
 
+@pytest.mark.slow
 def test_train_with_the_data_stage(tmp_path):
     root = write_cohort(tmp_path / "cohort")
     cfg = compose_train(*cohort_overrides(root, tmp_path / "cache"), "trainer.epochs=2")

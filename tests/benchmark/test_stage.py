@@ -21,6 +21,7 @@ def run_cli(*overrides, cwd):
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_tiny_bench_writes_json_and_markdown_rows(tmp_path, restored_environment):
     cfg = compose_stage("bench", *TINY, "batch_sizes=[1,2]", "methods=[dtd]")
     results = bench(cfg, tmp_path)

@@ -15,6 +15,7 @@ def torch(peer_extra):
     return peer_extra("torch")
 
 
+@pytest.mark.slow
 def test_logits_match_keras_with_random_batch_norm_and_biases(torch, rng):
     import keras
 

@@ -101,6 +101,7 @@ def _compose(regression_run, *overrides):
                          "figures.subjects=1", *pin_explainer(overrides))
 
 
+@pytest.mark.slow
 def test_a_regression_run_is_explained_by_gap_group(regression_run, tmp_path):
     summary = explain(_compose(regression_run, "explainer=dtd", "subjects=all"), tmp_path)
     assert summary["task"] == "regression"
@@ -137,6 +138,7 @@ def test_a_regression_run_is_explained_by_gap_group(regression_run, tmp_path):
     assert "MAE" in (tmp_path / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_a_class_target_on_a_regression_run_is_refused(regression_run, tmp_path):
     with pytest.raises(ExplainError, match="target class index 1: .* is a regression"):
         explain(_compose(regression_run, "explainer=dtd", "targets=[1]"), tmp_path)

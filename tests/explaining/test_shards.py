@@ -95,6 +95,7 @@ def test_shards_partition_the_batches(n_batches, n):
     assert max(map(len, parts)) - min(map(len, parts)) <= 1
 
 
+@pytest.mark.slow
 def test_a_shard_holds_its_part_and_no_report(shards, train_run):
     info = [json.loads((shards / str(i) / "shard.json").read_text()) for i in range(3)]
     assert [s["shard"] for s in info] == ["0/3", "1/3", "2/3"]
@@ -110,6 +111,7 @@ def test_a_shard_holds_its_part_and_no_report(shards, train_run):
     assert len(list((one / "maps").iterdir())) == len(info[0]["subject_ids"]) * 2 * 4
 
 
+@pytest.mark.slow
 def test_merged_shards_equal_the_single_job(single_job, shards, train_run, tmp_path):
     out = tmp_path / "merged"
     summary = explain(compose_explain(train_run, f"merge={shards}", "figures.subjects=1"), out)
@@ -122,12 +124,14 @@ def test_merged_shards_equal_the_single_job(single_job, shards, train_run, tmp_p
     assert all(p.relative_to(out).as_posix() in html for p in (out / "figures").glob("*.png"))
 
 
+@pytest.mark.slow
 def test_merge_takes_a_list_of_shard_directories(single_job, shards, train_run, tmp_path):
     dirs = ",".join(str(shards / str(i)) for i in (2, 0, 1))
     explain(compose_explain(train_run, f"merge=[{dirs}]"), tmp_path / "merged")
     assert_same_explain_run(single_job, tmp_path / "merged")
 
 
+@pytest.mark.slow
 def test_a_crashed_shard_is_named_and_can_be_rerun_alone(single_job, shards, train_run, tmp_path):
     sweep = copy_shards(shards, tmp_path / "sweep")
     crashed = sweep / "1"
@@ -149,12 +153,14 @@ def test_a_crashed_shard_is_named_and_can_be_rerun_alone(single_job, shards, tra
     assert_same_explain_run(single_job, tmp_path / "merged")
 
 
+@pytest.mark.slow
 def test_merge_refuses_a_missing_shard(shards, train_run, tmp_path):
     dirs = f"[{shards / '0'},{shards / '2'}]"
     with pytest.raises(ExplainError, match=r"shard 1/3: not found; run it with shard=1/3"):
         explain(compose_explain(train_run, f"merge={dirs}"), tmp_path / "merged")
 
 
+@pytest.mark.slow
 def test_merge_refuses_mismatched_shards(shards, train_run, tmp_path):
     other = tmp_path / "other"
     explain(compose_explain(train_run, *EXPLAIN[:-1], "shard=1/3"), other)  # correct_only differs
@@ -167,6 +173,7 @@ def test_merge_refuses_mismatched_shards(shards, train_run, tmp_path):
     assert not (tmp_path / "merged" / "explain.json").exists()
 
 
+@pytest.mark.slow
 def test_merge_refuses_shards_of_another_model(shards, train_run, tmp_path):
     sweep = copy_shards(shards, tmp_path / "sweep")
     info = json.loads((sweep / "2" / "shard.json").read_text())

@@ -20,6 +20,7 @@ def explain_run(train_run, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_infer_reads_a_real_explain_run(explain_run, train_run, tmp_path):
     summary = infer(compose_stage("infer", f"explain_dir={explain_run}", *FAST), tmp_path)
     assert summary["methods"] == ["dtd", "gradient_x_input"]

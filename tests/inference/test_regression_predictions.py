@@ -51,6 +51,7 @@ def regression_infer(tiny_explain, tmp_path_factory):
     return run, out, summary
 
 
+@pytest.mark.slow
 def test_predictions_use_the_stored_correction(regression_infer):
     run, out, summary = regression_infer
     table = pd.read_csv(out / "predictions.csv", dtype={"subject_id": str})

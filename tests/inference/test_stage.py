@@ -31,6 +31,7 @@ def _region(table, method, region):
     return table[(table["method"] == method) & (table["region"] == region)].iloc[0]
 
 
+@pytest.mark.slow
 def test_planted_region_is_found_raw_and_gm_adjusted(raw_run):
     _, _, table = raw_run
     planted = _region(table, "dtd", "Left_Planted")
@@ -131,6 +132,7 @@ def test_shuffled_labels_find_nothing(tiny_explain):
     assert min(min_fwe(*test_method(ctx, data, ctx.design, 0)).values()) <= 0.002
 
 
+@pytest.mark.slow
 def test_null_check_reports_rates(tiny_explain, tmp_path):
     summary = infer(compose_infer(tiny_explain, "measure=raw", "null_check.shuffles=5",
                                   "methods=[dtd]", "voxelwise.n_perm=200", "regions.n_perm=200"),
@@ -154,6 +156,7 @@ def test_share_measure_and_family_scope_find_the_planted_region(tiny_explain, tm
     assert not (tmp_path / "maps").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("overrides, name, kind", [
     (["design.kind=correct"], "correct_vs_wrong", "hedges_g"),
     (["design.kind=regressor", "design.column=age", "subjects=test"], "age", "partial_r"),
@@ -173,6 +176,7 @@ def test_other_designs(tiny_explain, tmp_path, overrides, name, kind):
         assert summary["covariates"]["columns"] == ["total_gm"]
 
 
+@pytest.mark.slow
 def test_an_atlas_summed_from_the_maps_matches_the_explain_table(tiny_explain, tmp_path):
     for suffix in (".nii.gz", ".csv"):
         shutil.copy(tiny_explain["base"] / f"atlas{suffix}", tmp_path / f"mine{suffix}")
@@ -184,6 +188,7 @@ def test_an_atlas_summed_from_the_maps_matches_the_explain_table(tiny_explain, t
     assert len(read) == 2 * len(REGIONS)
 
 
+@pytest.mark.slow
 def test_faithfulness_status_comes_from_an_evaluate_run(tiny_explain, tmp_path):
     evaluate = tmp_path / "evaluate" / "2026-01-03_00-00-00"
     evaluate.mkdir(parents=True)
@@ -202,6 +207,7 @@ def test_faithfulness_status_comes_from_an_evaluate_run(tiny_explain, tmp_path):
     assert str(evaluate) in (tmp_path / "run2" / "report.html").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("overrides, message", [
     (["outputs_dir=/nonexistent/outputs"], "no finished explain run .* run `make explain` first"),
     (["explain_dir=/nonexistent/run"], "explain_dir=/nonexistent/run does not exist"),
@@ -245,6 +251,7 @@ def test_cli_reports_errors_without_a_traceback(tmp_path):
                                    "explain run directory such as outputs/explain/<date>_<time>")
 
 
+@pytest.mark.slow
 def test_tfce_maps_are_written_and_find_the_planted_region(tiny_explain, tmp_path):
     summary = infer(compose_infer(tiny_explain, "measure=raw", "methods=[dtd]", "voxelwise.tfce=true",
                                   "voxelwise.n_perm=39", "regions.atlases=[]"), tmp_path)

@@ -21,6 +21,7 @@ COMPLETE = {"deeplift", "dtd_reference"}
 BALANCED = {"dtd", "dtd_w2", "dtd_seed", "lrp_composite", "epsilon_plus"}  # CLRP/SGLRP clip or contrast
 
 
+@pytest.mark.slow
 def test_layer_names_shapes_paper_size_and_round_trip(tmp_path, rng):
     import keras
 

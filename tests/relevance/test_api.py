@@ -78,6 +78,7 @@ def test_unsupported_layer_is_rejected_naming_it(layer):
         RelevanceAnalyzer(model, "dtd")
 
 
+@pytest.mark.slow
 def test_final_softmax_is_skipped_and_sequential_equals_functional(rng):
     layers = [keras.layers.Conv2D(3, 3, activation="relu"), keras.layers.MaxPooling2D(2), keras.layers.Dropout(0.5),
               keras.layers.Reshape((-1,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(3)]
@@ -115,6 +116,7 @@ def test_preset_layer_assignment(net):
         "ZBox", "Gamma", "Epsilon", "LRP0", "LRP0"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("*.yaml")), ids=lambda p: p.stem)
 def test_every_explainer_config_builds_and_explains(path, net):
     from omegaconf import OmegaConf

@@ -18,6 +18,7 @@ def net(rng):
     return positive_logit_bias(model, x), x
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("composite", ["dtd", "lrp_composite", "epsilon_plus"])
 def test_canonize_equals_hand_folded_bn_free_model(net, composite):
     model, x = net
@@ -36,6 +37,7 @@ def test_passthrough_keeps_relevance_across_bn(net):
     np.testing.assert_array_equal(explanation.trace["block1_bn"], explanation.trace["block1_relu"])
 
 
+@pytest.mark.slow
 def test_bn_modes_agree_for_zplus_with_positive_gamma_only(rng):
     """z⁺ ratios ignore a positive per-channel scale and any bias: with γ > 0 both modes give
     the same DTD map; a negative γ swaps w⁺ and w⁻ and the modes differ."""

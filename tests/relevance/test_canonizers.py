@@ -25,6 +25,7 @@ def net(rng):
     return positive_logit_bias(model, x), x
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("composite", ["dtd", "lrp_composite"])
 def test_merge_batch_norm_equals_hand_folded_bn_free_model(net, composite):
     model, x = net

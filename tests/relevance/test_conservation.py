@@ -35,6 +35,7 @@ def trained_net(rng):
     return positive_logit_bias(model, x[:3]), x[:3]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["dtd", "dtd_w2"])
 @pytest.mark.parametrize("bn_mode", ["passthrough", "canonize"])
 @pytest.mark.parametrize("net", ["random_net", "trained_net"])
@@ -49,6 +50,7 @@ def test_dtd_conserves_every_layer_and_is_positive(net, bn_mode, preset, request
     assert list(explanation.trace)[-1] == "block1_conv_a"
 
 
+@pytest.mark.slow
 def test_dtd_all_classes_conserved(random_net):
     """Every class with a positive contribution Σ a w⁺ at the logits conserves exactly;
     a class positive only through its bias has nothing to pass down (trace shows 0)."""
@@ -66,6 +68,7 @@ def test_dtd_all_classes_conserved(random_net):
     assert explanation.maps.min() >= 0.0
 
 
+@pytest.mark.slow
 def test_dtd_target_true_and_int(random_net):
     model, x = random_net
     analyzer = RelevanceAnalyzer(model, "dtd")

@@ -58,6 +58,7 @@ def assert_matches_reference(explanation, maps, values, sums, rtol=1e-9):
                                    err_msg=name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("contrast", CONTRASTS, ids=str)
 @pytest.mark.parametrize("composite", COMPOSITES)
 @pytest.mark.parametrize(("net", "bn_mode"), [("random_net", "canonize"), ("trained_net", "passthrough")])
@@ -85,6 +86,7 @@ def alive_relevance(model, x, classes, others, contrast, canonize):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("contrast", CONTRASTS[1:], ids=str)
 @pytest.mark.parametrize("bn_mode", ["passthrough", "canonize"])
 @pytest.mark.parametrize("net", ["random_net", "trained_net"])

@@ -44,6 +44,7 @@ def _reference(model, analyzer, x, build):
     return np.stack([build(ops, xi.reshape(-1), rules) for xi in x])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("clip", [True, False])
 @pytest.mark.parametrize("dual", ["others", "negated"])
 @pytest.mark.parametrize(("net", "bn_mode"), [("random_net", "canonize"), ("trained_net", "passthrough")])

@@ -56,6 +56,7 @@ def unet():
     return model, x, mask
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, params", CONSERVING, ids=[f"{n}{'_nobias' if p else ''}" for n, p in CONSERVING])
 def test_residual_concat_net_conserves_every_node(residual, name, params):
     model, x = residual
@@ -65,6 +66,7 @@ def test_residual_concat_net_conserves_every_node(residual, name, params):
     _assert_conserved_layer_by_layer(e)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, params", CONSERVING, ids=[f"{n}{'_nobias' if p else ''}" for n, p in CONSERVING])
 def test_unet_region_conserves_every_node(unet, name, params):
     model, x, mask = unet
@@ -74,6 +76,7 @@ def test_unet_region_conserves_every_node(unet, name, params):
     _assert_conserved_layer_by_layer(e)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, params", ABSORBING, ids=[n for n, _ in ABSORBING])
 def test_absorbing_rules_balance_their_books_on_graphs(residual, unet, name, params):
     """ε and biases absorb relevance; maps plus every node's sink still equal the explained value."""
@@ -86,6 +89,7 @@ def test_absorbing_rules_balance_their_books_on_graphs(residual, unet, name, par
     assert np.nanmax(e.books_rel_error) <= 1e-5
 
 
+@pytest.mark.slow
 def test_batch_norm_in_a_branch_canonized_or_passed(rng):
     """MergeBatchNorm folds the residual branch's BN into conv_b. z⁺ ignores a positive
     per-channel scale (γ > 0) and the bias, so DTD's map is unchanged; LRP-γ with biases sees the
@@ -104,6 +108,7 @@ def test_batch_norm_in_a_branch_canonized_or_passed(rng):
     assert not np.allclose(*maps["lrp_composite"], rtol=1e-3)
 
 
+@pytest.mark.slow
 def test_region_map_sums_to_the_masked_logit_sum_per_input_mask(unet):
     model, x, _ = unet
     masks = np.zeros((2, *model.output_shape[1:-1]), bool)
@@ -168,6 +173,7 @@ def _keras_gradient(model, x, cotangent):
     return tape.gradient(total, v).numpy()
 
 
+@pytest.mark.slow
 def test_gradients_on_graphs_are_the_models_own(residual, unet):
     model, x = residual
     e = make_analyzer(model, "gradient_x_input").explain(x, target=2)
@@ -202,6 +208,7 @@ def test_graph_walk_of_a_chain_gives_the_chains_maps(name, rng):
             np.testing.assert_allclose(b.trace[key], a.trace[key], rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_integrated_gradients_and_smoothgrad_run_on_graphs(residual):
     model, x = residual
     e = make_analyzer(model, "integrated_gradients", steps=64).explain(x, target=0)

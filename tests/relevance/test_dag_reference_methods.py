@@ -72,6 +72,7 @@ def test_residual_concat_net_contrasts_are_complete(residual, method):
         _assert_complete(make_analyzer(model, method, reference=x.mean(axis=0), compile=False).explain(x, target=target))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", METHODS)
 def test_unet_region_matches_dense_walk_and_is_complete(method):
     rng = np.random.default_rng(8)

@@ -51,6 +51,7 @@ def _zero_biases(model):
     return model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("build", [dense_net, cnn], ids=["dense_784_300_100_10", "cnn_avgpool"])
 def test_every_preset_conserves_on_mnist_networks(build, digits):
     x, y = digits
@@ -73,6 +74,7 @@ def test_every_preset_conserves_on_mnist_networks(build, digits):
             assert np.all(err < 1e-5), (preset, layer)
 
 
+@pytest.mark.slow
 def test_every_method_runs_on_the_cnn(digits):
     x, _ = digits
     model = cnn()

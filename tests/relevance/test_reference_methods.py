@@ -57,6 +57,7 @@ def _reference_maps(model, method, explanation, x, reference, target):
     return maps, values, sums
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("net", ["random_net", "trained_net"])

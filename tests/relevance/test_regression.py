@@ -28,6 +28,7 @@ def regression():
     return model, x[:3], x.mean(axis=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [m for m in METHODS if m not in CONTRASTIVE])
 def test_every_method_explains_the_predicted_value(regression, name):
     model, x, mean_image = regression

@@ -23,6 +23,7 @@ def _mean_gradient_by_hand(model, x, noise, chosen, contrast=None):
     return total / len(noise)
 
 
+@pytest.mark.slow
 def test_mean_gradient_over_the_documented_noise(net):
     model, x = net
     analyzer = SmoothGradAnalyzer(model, noise_level=0.2, samples=5, batch_size=4, seed=3, compile=False)

@@ -16,6 +16,7 @@ def young_and_old(tmp_path_factory):
                               progress=False)
 
 
+@pytest.mark.slow
 def test_plot_examples_writes_a_png(young_and_old, tmp_path):
     import matplotlib.pyplot as plt
 

@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from brainage.reporting.verdict import fmt, verdict
 from tests.builders import REPO
@@ -28,6 +29,7 @@ print(matplotlib.get_backend(), plt.get_fignums())
 """
 
 
+@pytest.mark.slow
 def test_figures_touch_no_pyplot_state(tmp_path):
     proc = subprocess.run([sys.executable, "-c", SCRIPT.format(out=tmp_path)], cwd=REPO,
                           capture_output=True, text=True)

@@ -28,6 +28,7 @@ def test_saved_and_loaded_the_unet_gives_the_same_logits(tmp_path, rng):
     np.testing.assert_allclose(loaded(x), model(x), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_the_loss_is_small_for_a_confident_right_answer_and_training_lowers_it(rng):
     y = np.zeros((2, 4, 4, 4, 1), "float32")
     y[:, 1:3, 1:3, 1:3] = 1

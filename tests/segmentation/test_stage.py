@@ -76,6 +76,7 @@ def test_a_bad_value_names_its_key(override, message):
         UNetSettings.from_cfg(compose_stage("unet", override))
 
 
+@pytest.mark.slow
 def test_cli_rejects_a_bad_value_with_one_line_and_exit_2(tmp_path):
     done = subprocess.run([sys.executable, "-m", "brainage.seed_unet", "crop.shape=[13,14,12]",
                            f"hydra.run.dir={tmp_path}"], env={**os.environ, "PYTHONPATH": str(REPO)},

@@ -139,6 +139,7 @@ def test_a_run_saved_before_baselines_existed_has_none():
     assert BaselineSettings.from_cfg(node).enabled is False  # off: nothing else is checked
 
 
+@pytest.mark.slow
 def test_the_baselines_see_exactly_the_networks_split(stage_run):
     import pandas as pd
 

@@ -41,6 +41,7 @@ def test_bad_fold_settings_are_train_errors(override, message):
         TrainSettings.from_cfg(compose_train(*override.split()))
 
 
+@pytest.mark.slow
 def test_two_fold_cross_validation_of_the_training_stage(tmp_path, monkeypatch):
     seen = []
     real = suite.split_features

@@ -71,6 +71,7 @@ def test_statistics_equal_a_numpy_computation_over_the_batches(rng):
                                rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_only_the_moving_statistics_change(rng):
     model = _two_bn_model()
     model.compile(optimizer=keras.optimizers.Adam(1e-2),
@@ -128,6 +129,7 @@ def _saved_and_population_statistics(run, data, settings):
     return saved, population
 
 
+@pytest.mark.slow
 def test_the_saved_model_holds_the_population_statistics_of_its_weights(stage_run, tmp_path):
     """model.keras (the best epoch) was saved after precise BN recomputed its statistics; without
     precise BN the moving averages are something else."""

@@ -25,6 +25,7 @@ def test_the_output_is_sd_times_the_standardised_age_plus_the_mean():
     np.testing.assert_allclose(np.asarray(model(x))[:, 0], 47.5 + 18.0 * 1.5, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_training_leaves_the_standardisation_alone():
     keras.utils.set_random_seed(0)
     model = build_model(SHAPE, widths=(2,), dense_units=4, age_scale=(50.0, 20.0))

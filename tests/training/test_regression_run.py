@@ -20,6 +20,7 @@ def regression_run(tmp_path_factory):
     return {"run": run, "data": data, "metrics": train(cfg, run_dir=run, data=data)}
 
 
+@pytest.mark.slow
 def test_the_run_writes_the_regression_files(regression_run):
     run = regression_run["run"]
     for name in ("model.keras", "metrics.json", "history.csv", "split.csv",
@@ -33,6 +34,7 @@ def test_the_run_writes_the_regression_files(regression_run):
     assert len(history) == 6
 
 
+@pytest.mark.slow
 def test_predictions_are_ages_in_years_with_the_gap(regression_run):
     run, data = regression_run["run"], regression_run["data"]
     table = pd.read_csv(run / "test_predictions.csv", dtype={"subject_id": str})
@@ -54,6 +56,7 @@ def test_predictions_are_ages_in_years_with_the_gap(regression_run):
     assert table["predicted_age"].max() - table["predicted_age"].min() > 15
 
 
+@pytest.mark.slow
 def test_metrics_have_intervals_the_gap_correction_and_the_baselines(regression_run):
     metrics = json.loads((regression_run["run"] / "metrics.json").read_text())
     assert metrics == json.loads(json.dumps(regression_run["metrics"], allow_nan=False))
@@ -73,6 +76,7 @@ def test_metrics_have_intervals_the_gap_correction_and_the_baselines(regression_
     assert metrics["monitor"] == "val_loss" and metrics["best_epoch"] >= 1
 
 
+@pytest.mark.slow
 def test_the_predicted_ages_are_scored_in_the_age_bins_beside_the_baselines(regression_run):
     run, data = regression_run["run"], regression_run["data"]
     binned = json.loads((run / "metrics.json").read_text())["binned"]

@@ -1,6 +1,7 @@
 """The ageing model: its curves, and the regional pattern and mean curve of a generated cohort."""
 import numpy as np
 import pandas as pd
+import pytest
 
 from brainage.data import synthetic as sy
 from tests.data.synthetic.cohort_files import read_volumes, region_means
@@ -16,6 +17,7 @@ def test_age_curve_is_the_integral_of_its_rate():
     assert sy.CURVES["accelerating"].rate(80) > 5 * sy.CURVES["accelerating"].rate(30)
 
 
+@pytest.mark.slow
 def test_gm_declines_in_ageing_regions_and_not_in_calcarine(cohort):
     table, volumes = read_volumes(cohort)
     regions = ["Hippocampus", "_SFG_", "_AIns_", "Thalamus", "Caudate", "_STG_", "_SPL_",

@@ -83,6 +83,7 @@ def test_same_seed_gives_identical_files_and_another_seed_differs(tmp_path, smal
     assert not np.allclose(va, vc)
 
 
+@pytest.mark.slow
 def test_parallel_workers_write_the_same_files(one_and_two_workers):
     one, two = one_and_two_workers
     assert cohort_files(one) == cohort_files(two)
