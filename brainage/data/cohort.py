@@ -24,7 +24,8 @@ from brainage.data.bins import (
     stratified_split,
 )
 from brainage.data.cache import EveryoneExcluded, RowSubset, build_cache
-from brainage.data.entries import check_stack_rows, common_grid, nifti_entries, npy_entries
+from brainage.data.entries import cache_entries, locate_all
+from brainage.data.formats import SourceGrid
 from brainage.data.prepared import PreparedData
 from brainage.data.settings import DataSettings
 from brainage.data.synthetic import ensure_cohort
@@ -95,12 +96,11 @@ def _read_participants(settings: DataSettings, split_seed: int) -> tuple[pd.Data
     """The participants table, subsampled (seeded) to ``n_subjects`` when that is fewer, and
     the file it was read from."""
     source = io.participants_file(settings.participants)
-    table = io.read_participants(source, require_id=(settings.format != "npy"))
+    table = io.read_participants(source, require_id=settings.source.ids_in_table)
     if table.empty:
         raise DataError(f"{source} lists no subjects (a header but no rows)")
-    if settings.format == "npy":
-        check_stack_rows(settings.npy_path, source, len(table))
-        table["_row"] = np.arange(len(table))  # the stack's row of each subject, before subsampling
+    table["_row"] = np.arange(len(table))  # each subject's row of the file, before subsampling
+    table = settings.source.list_subjects(table, source)
     n_subjects = settings.n_subjects
     if n_subjects is not None and n_subjects < len(table):
         pick = np.random.default_rng(split_seed).choice(len(table), n_subjects, replace=False)
@@ -130,25 +130,19 @@ def _set_aside_bad_ages(table: pd.DataFrame, settings: DataSettings,
 def _cache_volumes(table: pd.DataFrame, settings: DataSettings, progress: bool):
     """Every subject's volume decoded, validated and cropped into the cache (or the cache reused).
 
-    Returns the table (with each subject's ``path`` for NIfTI data) and the cache entry.
+    Returns the table (with each subject's ``path`` when the format keeps a file per subject) and
+    the cache entry.
     """
-    if settings.format == "npy":
-        entries, key_inputs = npy_entries(settings, table)
-
-        def make_grid(data, affine):
-            return cohort_grid(settings, data.shape, affine)
-    else:
-        entries, key_inputs, paths = nifti_entries(settings, table)
+    located = locate_all(settings.source, table)
+    entries, key_inputs = cache_entries(settings, located)
+    paths = [loc.path for loc in located]
+    if None not in paths:
         table["path"] = paths
 
-        def make_grid(data, affine):
-            # The grid most images share, not the first one's: an odd image is then the one
-            # blamed, not every other subject.
-            common = common_grid([Path(p) for p in paths if p], settings.cache.workers)
-            if common is None:
-                return cohort_grid(settings, data.shape, affine)
-            shape, affine, n_sharing, n_read = common
-            return cohort_grid(settings, shape, affine, f"{n_sharing} of {n_read} images")
+    def make_grid(data, affine):
+        found = settings.source.source_grid(located, data.shape, affine, settings.cache.workers)
+        return cohort_grid(settings, found)
+
     cached = build_cache(
         entries, len(table), settings.cache.dir, key_inputs, make_grid=make_grid,
         dtype=settings.cache.dtype, on_bad=settings.on_bad_subject, progress=progress,
@@ -194,15 +188,13 @@ def _report_exclusions(exclusions: pd.DataFrame, run_dir) -> None:
         exclusions.to_csv(Path(run_dir) / "exclusions.csv", index=False)
 
 
-def cohort_grid(settings: DataSettings, shape, affine, sharing: str | None = None) -> Grid:
-    """The cohort's grid from the images' ``shape`` and ``affine`` and the crop settings.
+def cohort_grid(settings: DataSettings, found: SourceGrid) -> Grid:
+    """The cohort's grid from the volumes' grid ``found`` (its shape and affine, and how messages
+    name the volumes; :meth:`~brainage.data.formats.DataFormat.source_grid`) and the crop settings.
 
-    ``affine`` is None for stacked arrays: ``data.affine``, or the 1.5 mm MNI grid. ``sharing``
-    says how many images have that grid (for messages; None: the first image).
+    An affine of None (stacked arrays carry none): ``data.affine``, or the 1.5 mm MNI grid.
     """
-    images = f"the images ({sharing}) have" if sharing else "the first image has"
-    if settings.format == "npy":
-        images = f"the volumes of {settings.npy_path} have"
+    shape, affine, images = tuple(found.shape), found.affine, found.images
     source_shape = settings.source_shape or shape
     if tuple(source_shape) != tuple(shape):
         raise DataError(f"{images} shape {tuple(shape)}; data.source_shape expects "

@@ -1,13 +1,12 @@
-"""Readers for participants tables, NIfTI grey-matter images and the seed's stacked ``.npy`` format.
+"""Readers for participants tables, and the checks of ages and voxel values every format shares.
+
+The volumes themselves are read by the data formats (:mod:`brainage.data.formats`).
 
 Every failure becomes a :class:`DataError` naming the subject, the file and what was expected.
 """
 from __future__ import annotations
 
 import csv
-import glob
-import gzip
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,6 @@ import pandas as pd
 from brainage.errors import DataError
 
 ID_ALIASES = ("subject_id", "participant_id", "subject_ID", "Subject_ID", "subjectid", "id")
-GLOB_CHARS = set("*?[")
 SEPARATORS = ",\t;"
 
 
@@ -119,62 +117,6 @@ def age_problem(age_raw: str, age: float) -> str | None:
     return None
 
 
-def resolve_image_path(template: str, root, subject_id: str) -> Path:
-    """The image file of one subject: ``template`` formatted with ``root`` and ``subject_id``.
-
-    A template with glob characters must match exactly one file.
-    """
-    pattern = template.format(root=str(root), subject_id=subject_id)
-    if GLOB_CHARS & set(pattern):
-        hits = sorted(glob.glob(pattern))
-        if len(hits) != 1:
-            raise DataError(
-                f"{subject_id}: pattern {pattern} matches {len(hits)} files; expected exactly one"
-            )
-        return Path(hits[0])
-    return Path(pattern)
-
-
-def load_image(path, subject_id: str):
-    """Load a NIfTI image header-first; errors name the subject and file.
-
-    Returns the nibabel image (data not yet read) with a 3D shape check done.
-    """
-    import nibabel as nib
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{subject_id}: image file not found: {path}")
-    try:
-        img = nib.load(str(path))
-    except Exception as exc:
-        raise DataError(
-            f"{subject_id}: cannot read {path} as NIfTI ({type(exc).__name__}: {exc}); "
-            "expected a .nii or .nii.gz image"
-        ) from exc
-    shape = img.shape
-    if len(shape) == 4 and shape[3] == 1:
-        shape = shape[:3]
-    if len(shape) != 3:
-        raise DataError(
-            f"{subject_id}: {path} has shape {tuple(img.shape)}; expected a 3D image "
-            "(a singleton 4th axis is fine)"
-        )
-    return img
-
-
-def read_image_data(img, path, subject_id: str) -> np.ndarray:
-    """Decode the voxels as float32 3D; a truncated or corrupt file becomes a DataError."""
-    try:
-        data = np.asarray(img.dataobj, dtype=np.float32)
-    except (EOFError, OSError, zlib.error, gzip.BadGzipFile, ValueError) as exc:
-        raise DataError(
-            f"{subject_id}: {path} is truncated or corrupt ({type(exc).__name__}: {exc}); "
-            "re-export the image"
-        ) from exc
-    return data.reshape(data.shape[:3])
-
-
 def check_values(data: np.ndarray, path, subject_id: str, value_range, tolerance: float) -> None:
     """NaN/inf voxels or values far outside the expected range are errors."""
     finite = np.isfinite(data)
@@ -190,19 +132,3 @@ def check_values(data: np.ndarray, path, subject_id: str, value_range, tolerance
             f"{subject_id}: {path} has values in [{vmin:.4g}, {vmax:.4g}]; expected grey-matter "
             f"probabilities in [{lo:g}, {hi:g}] (tolerance {tolerance:g}) — is this a GM map?"
         )
-
-
-def open_npy_stack(path) -> np.ndarray:
-    """Open the seed's stacked array (N × X × Y × Z) memory-mapped, read-only."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"stacked volume array not found: {path} (expected an N x X x Y x Z .npy)")
-    try:
-        arr = np.load(path, mmap_mode="r")
-    except Exception as exc:
-        raise DataError(f"cannot read {path} as a .npy array ({type(exc).__name__}: {exc})") from exc
-    if arr.ndim == 5 and arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    if arr.ndim != 4:
-        raise DataError(f"{path} has shape {arr.shape}; expected N x X x Y x Z")
-    return arr

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from brainage.config_values import ConfigReader, flag, integer, number, one_of, sequence, text
 from brainage.data.bins import BALANCE_METHODS, check_bin_edges, check_split_fractions
 from brainage.data.cache import DTYPES
+from brainage.data.formats import DataFormat, format_class
 from brainage.data.synthetic.settings import SyntheticCohortSettings
 from brainage.data.workers import WORKERS_EXPECTED, worker_count
 
@@ -67,15 +68,16 @@ class DataSettings:
 
     Built by :meth:`from_cfg`; the fields mirror ``configs/data/synthetic.yaml``, where each is
     documented. Shapes and offsets are tuples of ints, bin edges and fractions tuples of numbers,
-    the affine a 4 x 4 tuple of numbers as written (None = the 1.5 mm MNI grid).
-    ``synthetic`` is the cohort to generate when ``generate`` is true for NIfTI data, else None.
+    the affine a 4 x 4 tuple of numbers as written (None = the 1.5 mm MNI grid). ``source`` is
+    the data format (``data.format``) with its own keys (``image_template``, ``npy_path``…;
+    :mod:`brainage.data.formats`). ``synthetic`` is the cohort to generate when ``generate`` is
+    true and the format is one the generator writes, else None.
     """
 
     format: str
+    source: DataFormat
     root: str | None
     participants: str
-    image_template: str | None
-    npy_path: str | None
     n_subjects: int | None
     generate: bool
     synthetic: SyntheticCohortSettings | None
@@ -104,20 +106,20 @@ class DataSettings:
             (``data.crop_shape``) and what was expected.
         """
         data = ConfigReader(cfg, "data")
-        fmt = data.value("format", one_of("nifti", "npy"), "'nifti' or 'npy'")
+        fmt = format_class(data)
         generate = data.value("generate", flag, "true or false")
+        root = data.value("root", text, "the cohort folder or null", optional=True)
+        participants = data.value("participants", text, "a CSV or TSV file")
+        source = fmt.from_config(data)  # the format's own keys: image_template, npy_path…
         return cls(
-            format=fmt,
-            root=data.value("root", text, "the cohort folder or null", optional=True),
-            participants=data.value("participants", text, "a CSV or TSV file"),
-            image_template=data.value("image_template", text, "a path pattern with {root} and "
-                                      "{subject_id}", optional=fmt == "npy"),
-            npy_path=data.value("npy_path", text, "an N x X x Y x Z .npy file",
-                                optional=fmt == "nifti"),
+            format=fmt.name,
+            source=source,
+            root=root,
+            participants=participants,
             n_subjects=data.value("n_subjects", integer, "a number of subjects or null",
                                   optional=True),
             generate=generate,
-            synthetic=SyntheticCohortSettings.from_cfg(cfg) if generate and fmt == "nifti" else None,
+            synthetic=SyntheticCohortSettings.from_cfg(cfg) if generate and source.generates else None,
             **_grid_fields(data),
             **_bin_fields(data),
             on_bad_subject=data.value("on_bad_subject", one_of("fail", "exclude"),

@@ -1,8 +1,9 @@
 """The explained subjects' own data, found through the training run's data config.
 
-The participants table and the GM images are read with :mod:`brainage.data.io` (the data stage's
-readers), from the training run's ``.hydra/config.yaml`` with the explain run's and the user's
-``data`` overrides on top (e.g. a moved ``data.root``).
+The participants table and the GM images are read with :mod:`brainage.data.io` and the data
+format of :mod:`brainage.data.formats` (the data stage's readers), from the training run's
+``.hydra/config.yaml`` with the explain run's and the user's ``data`` overrides on top (e.g. a
+moved ``data.root``).
 """
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from brainage.config_values import given_overrides
+from brainage.config_values import ConfigReader, given_overrides
 from brainage.data import io
+from brainage.data.formats import read_format
 from brainage.errors import InferError
 
 
@@ -35,35 +37,30 @@ def data_config(train_dir, explain_config=None, overrides=None):
     return cfg
 
 
-def _format(cfg) -> str:
+def _source(cfg):
+    """The data config's format with its keys (:mod:`brainage.data.formats`)."""
     # Configs of runs older than data.format knew only NIfTI images.
-    return str(cfg.data.get("format") or "nifti")
+    return read_format(ConfigReader(cfg.data, "data"), default="nifti")
 
 
 def participants(cfg) -> pd.DataFrame:
     """The participants table (``subject_id``, ``age`` and, where present, ``sex``, ``site``)."""
-    return io.read_participants(cfg.data.participants, require_id=_format(cfg) != "npy")
+    return io.read_participants(cfg.data.participants, require_id=_source(cfg).ids_in_table)
 
 
 def _reader(cfg):
     """``read(subject_id) -> (volume, affine or None, source)`` for the data config's format."""
-    if _format(cfg) == "npy":
-        stack = io.open_npy_stack(cfg.data.npy_path)
-        row = {sid: i for i, sid in enumerate(participants(cfg)["subject_id"])}
-
-        def read(sid):
-            if sid not in row:
-                raise InferError(f"{sid}: not in the ages table {cfg.data.participants}")
-            source = f"{cfg.data.npy_path}[{row[sid]}]"
-            return np.asarray(stack[row[sid]], dtype=np.float32), None, source
-        return read
-
-    template, root = str(cfg.data.image_template), cfg.data.root
+    source = _source(cfg)
+    # A format without ids in its table finds a subject by its row; the others by its id alone.
+    rows = ({} if source.ids_in_table else
+            {sid: i for i, sid in enumerate(participants(cfg)["subject_id"])})
 
     def read(sid):
-        path = io.resolve_image_path(template, root, sid)
-        img = io.load_image(path, sid)
-        return io.read_image_data(img, path, sid), img.affine, str(path)
+        if not source.ids_in_table and sid not in rows:
+            raise InferError(f"{sid}: not in the ages table {cfg.data.participants}")
+        located = source.locate(sid, rows.get(sid))
+        volume, affine = source.open_volume(located)
+        return volume, affine, located.source
     return read
 
 

@@ -4,8 +4,8 @@ are executed or written as config files, exactly as printed, and must work.
 The repository is not edited: the composite is registered for the test's duration, the method
 module is written to a temporary folder added to the package's ``__path__`` and found by the
 package's own discovery, and the config files go to a temporary folder that Hydra searches beside
-``configs/`` (``hydra.searchpath``). The walks' code changes to the package (the data format's reader) were
-made and tested on a copy of the repository when the page was written.
+``configs/`` (``hydra.searchpath``). The data format module is found the same way, in a temporary
+folder added to ``brainage.data.formats.__path__``.
 """
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ def write_config(tmp_path: Path, group: str, name: str, text: str) -> None:
 def test_the_page_marks_every_example(examples):
     assert set(examples) == {"composite", "explainer-config", "method-test", "method-module",
                              "method-module-config", "method-module-test", "data-preset",
-                             "atlas-file", "atlas-bundled"}
+                             "format-module", "format-preset", "format-test", "atlas-file",
+                             "atlas-bundled"}
 
 
 def test_walk_1a_a_composite_is_a_method_with_a_config(examples, tmp_path):
@@ -139,6 +140,39 @@ def test_walk_2a_a_layout_is_a_preset(examples, tmp_path, rng):
     prep = prepare_data(cfg.data, seed=0, progress=False)
     assert prep.volumes.shape == (15, *SHAPE) and prep.grid.source_shape == SHAPE
     assert prep.table["path"].str.endswith("_T1w.nii").all()
+
+
+def test_walk_2b_a_format_module_is_found_by_the_package(examples, tmp_path, monkeypatch):
+    import brainage.data.formats as formats
+    from brainage.data.formats import format_names, unregister_format
+
+    built_in = format_names()
+    folder = tmp_path / "package"
+    folder.mkdir()
+    (folder / "nifti4d.py").write_text(examples["format-module"])  # brainage/data/formats/nifti4d.py
+    monkeypatch.setattr(formats, "__path__", [*formats.__path__, str(folder)])
+    try:
+        found = formats._import_modules(formats.__path__, "brainage.data.formats.")  # as on import
+        assert "brainage.data.formats.nifti4d" in found
+        assert format_names() == tuple(sorted((*built_in, "nifti4d")))
+        write_config(tmp_path / "search", "data", "fslvbm", examples["format-preset"])
+        test_module: dict = {}
+        exec(examples["format-test"], test_module)
+
+        def compose_data(preset, *overrides):  # tests.builders.compose_data, the preset beside configs/
+            cfg = compose_with(tmp_path / "search", "train", f"data={preset}",
+                               *(f"data.{o}" for o in overrides))
+            return cfg.data
+
+        test_module["compose_data"] = compose_data
+        (tmp_path / "test").mkdir()
+        test_module["test_a_4d_stack_gives_the_volumes_of_one_image_per_subject"](tmp_path / "test")
+    finally:
+        unregister_format("nifti4d")
+        sys.modules.pop("brainage.data.formats.nifti4d", None)
+        if hasattr(formats, "nifti4d"):
+            delattr(formats, "nifti4d")
+    assert format_names() == built_in
 
 
 def test_walk_3a_an_atlas_file_is_a_preset(examples, tmp_path):
