@@ -13,11 +13,11 @@ RANDOM = "random"  # name of the random-map floor
 
 
 def explain_maps(analyzer, x: np.ndarray, target, classes: np.ndarray, batch_size: int,
-                 identity: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 identity: str | None = None, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """Maps of a fixed class per input, and their conservation errors (NaN without an identity).
 
     ``target`` is a :class:`~brainage.faithfulness.targets.TargetMode` (its fixed-class form is
-    explained, ``classes`` as the labels).
+    explained, ``classes`` as the labels); ``progress(n)`` is called after each batch of ``n``.
     """
     mode = target.fixed_class_target
     # Integrated gradients reports f(x): its f(x_ref) is computed here. Reference analyzers
@@ -31,4 +31,6 @@ def explain_maps(analyzer, x: np.ndarray, target, classes: np.ndarray, batch_siz
         maps.append(np.asarray(explanation.maps))
         part = None if reference is None else reference[i:i + batch_size]
         errors.append(conservation_errors(identity, explanation, part))
+        if progress is not None:
+            progress(len(maps[-1]))
     return np.concatenate(maps), np.concatenate(errors)

@@ -54,20 +54,28 @@ def class_map_phase(evaluation, analyzers: dict, settings) -> None:
         for pair in pairs:
             run.at(pair_label(pair, settings))
             evaluation.class_maps.append(compare_class_maps(analyzers[pair.method], pair, inputs,
-                                                            settings))
-            run.update(2 * n)
+                                                            settings, run.update))
 
 
-def compare_class_maps(analyzer, pair, inputs, settings) -> pd.DataFrame:
+def compare_class_maps(analyzer, pair, inputs, settings, progress=None) -> pd.DataFrame:
     """The youngest- and the oldest-class maps of the class-map subjects, correlated (Pearson r
-    over the brain voxels); a row per subject."""
+    over the brain voxels); a row per subject (``progress(n)`` after each batch of maps)."""
     pos = inputs.class_pos
     x, n_classes = inputs.x[pos], inputs.logits.shape[1]
+    done = [0]
+
+    def count(n):
+        done[0] += n
+        if progress is not None:
+            progress(n)
+
     try:
         young, old = [explain_maps(analyzer, x, pair.target, np.full(len(pos), k),
-                                   settings.batch_size)[0] for k in (0, n_classes - 1)]
+                                   settings.batch_size, progress=count)[0]
+                      for k in (0, n_classes - 1)]
     except ValueError:  # a mode the engine refuses for these classes (e.g. 0-vs-0): undefined
         young = old = np.zeros_like(x)
+        count(2 * len(pos) - done[0])
     r = map_correlations(young, old, inputs.brain)
     return pd.DataFrame({"subject_id": inputs.subject_ids[pos], "bin": inputs.labels[pos],
                          "method": pair.method, "target": pair.target.text,
@@ -158,9 +166,8 @@ def gradcam_phase(model, evaluation, settings) -> None:
         for layer in layers:
             run.at(layer)
             maps = explain_maps(make_analyzer(model, "gradcam", layer=layer), inputs.x, mode,
-                                classes, settings.batch_size)[0]
+                                classes, settings.batch_size, progress=run.update)[0]
             rows.append({"layer": layer, "n_subjects": n,
                          **map_profile(maps, inputs.brain, seed=settings.seed)})
             compare[f"gradcam {layer}"] = maps[inputs.rand_pos[0]]
-            run.update(n)
     evaluation.gradcam_layers, evaluation.compare_maps = pd.DataFrame(rows), compare

@@ -153,7 +153,7 @@ def map_phase(evaluation: Evaluation, analyzers: dict, settings) -> dict:
                settings.progress) as run:
         for pair in evaluation.pairs:
             run.at(pair_label(pair, settings))
-            maps = pair_maps(evaluation, pair, analyzers.get(pair.method), settings)
+            maps = pair_maps(evaluation, pair, analyzers.get(pair.method), settings, run.update)
             if settings.perturbation.enabled:
                 scores[pair.key] = patch_relevance(maps, labels, n_patches)
             if located:
@@ -161,15 +161,16 @@ def map_phase(evaluation: Evaluation, analyzers: dict, settings) -> dict:
                 evaluation.localisation.append(tagged(localise(maps, inputs, settings), pair,
                                                       inputs, evaluation.classes[pair.key]))
                 seconds["localisation"] += time.perf_counter() - t
-            run.update(n)
     if located:
         evaluation.phase_seconds["localisation (within maps)"] = round(seconds["localisation"], 1)
     return scores
 
 
-def pair_maps(evaluation: Evaluation, pair: ScoredPair, analyzer, settings) -> np.ndarray:
+def pair_maps(evaluation: Evaluation, pair: ScoredPair, analyzer, settings,
+              progress=None) -> np.ndarray:
     """The subjects' maps of one pair (or the random floor), with their conservation errors,
-    explained classes, timing and the randomisation subjects' maps recorded."""
+    explained classes, timing and the randomisation subjects' maps recorded (``progress(n)``
+    after each batch of ``n`` maps)."""
     inputs = evaluation.inputs
     classes = pair.target.classes(inputs.logits, inputs.labels)
     evaluation.classes[pair.key] = classes
@@ -178,9 +179,11 @@ def pair_maps(evaluation: Evaluation, pair: ScoredPair, analyzer, settings) -> n
         maps = np.stack([random_maps(inputs.x.shape[1:], settings.seed + int(row))
                          for row in inputs.rows])
         errors = np.full(len(maps), np.nan)
+        if progress is not None:
+            progress(len(maps))
     else:
         maps, errors = explain_maps(analyzer, inputs.x, pair.target, classes,
-                                    settings.batch_size, identity_of(analyzer))
+                                    settings.batch_size, identity_of(analyzer), progress)
     timing = {"explain_s_per_map": (time.perf_counter() - t) / len(inputs.rows)}
     evaluation.timings.setdefault(pair.method, {"targets": {}})["targets"][pair.target.text] = timing
     evaluation.originals[pair.key] = maps[inputs.rand_pos]
