@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import keras
+import numpy as np
 
 
 def shift_volume(volume: np.ndarray, shift) -> np.ndarray:
