@@ -76,7 +76,7 @@ PYTEST := $(PY) -m pytest -q -n auto --durations=15
 lint: $(TEST_STAMP)
 	$(PY) -m ruff check brainage tests
 
-test: $(TEST_STAMP)
+test: lint
 	$(PYTEST) $(PYTEST_ARGS)
 
 test-fast: $(TEST_STAMP)

@@ -138,12 +138,12 @@ def test_several_regression_runs_are_summarised(regression_run, tmp_path):
 def test_explain_then_infer_writes_the_predictions_of_a_regression_run(regression_run, tmp_path):
     """The chain a user runs: explain the regression run, then infer on that explain run — the
     predicted ages are the model's, the gap corrected by the training run's stored correction."""
+    from omegaconf import OmegaConf
+
     from brainage.data.age_gap import gap_table
     from brainage.explain import explain
     from brainage.infer import infer
     from tests.builders import compose_stage
-
-    from omegaconf import OmegaConf
 
     explained = tmp_path / "explain"
     cfg = compose_stage("explain", f"train_dir={regression_run['run']}", "explainer=dtd",

@@ -6,7 +6,6 @@ from omegaconf import OmegaConf
 
 from tests.builders import REPO
 
-
 # --------------------------------------------------------------------------- launchers
 
 # Our launcher files share the plugin's schema names, so Hydra validates them against it (and says so).

@@ -8,13 +8,18 @@ import pytest
 from omegaconf import OmegaConf
 
 from brainage.config_values import given_overrides
-from brainage.errors import BrainageError, DataError
+from brainage.errors import BrainageError, DataError, RunDirError
 from brainage.runs import (
-    RunRecord, check_unused_run_dir, is_finished, latest_run, quote_path_templates, read_record,
-    run_stage, unfinished_reason,
+    RunRecord,
+    check_unused_run_dir,
+    is_finished,
+    latest_run,
+    quote_path_templates,
+    read_record,
+    run_stage,
+    unfinished_reason,
 )
 from brainage.runs.continue_in_place import ContinueInPlace
-from brainage.errors import RunDirError
 from tests.builders import REPO
 
 CFG = OmegaConf.create({"x": 1})

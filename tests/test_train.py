@@ -7,7 +7,6 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-
 from omegaconf import OmegaConf
 
 from brainage.data.cohort import prepare_data

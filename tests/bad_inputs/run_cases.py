@@ -9,8 +9,14 @@ import numpy as np
 import pandas as pd
 
 from tests.bad_inputs.world import (
-    FAILED_TRAIN, FINISHED_EXPLAIN, FINISHED_TRAIN, INTERRUPTED_TRAIN, KILLED_EXPLAIN,
-    KILLED_TRAIN, Call, Case,
+    FAILED_TRAIN,
+    FINISHED_EXPLAIN,
+    FINISHED_TRAIN,
+    INTERRUPTED_TRAIN,
+    KILLED_EXPLAIN,
+    KILLED_TRAIN,
+    Call,
+    Case,
 )
 from tests.builders import RUN_SHAPE, write_gm
 

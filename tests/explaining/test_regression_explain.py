@@ -4,21 +4,28 @@ end-to-end run (train with model.task=regression, then explain)."""
 import json
 
 import keras
-
 import numpy as np
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
+from brainage.data.age_gap import AgeBiasCorrection
 from brainage.errors import ExplainError
 from brainage.explain import explain
-from brainage.data.age_gap import AgeBiasCorrection
 from brainage.explaining.age_groups import GapGroups, check_regression_targets
 from brainage.model import build_model, fold_age_head
 from brainage.relevance import make_analyzer
 from brainage.train import train
-from tests.builders import (TRAIN_CROP, TRAIN_SOURCE, cohort_overrides, compose_stage,
-                            compose_train, pin_explainer, write_cohort, write_gm)
+from tests.builders import (
+    TRAIN_CROP,
+    TRAIN_SOURCE,
+    cohort_overrides,
+    compose_stage,
+    compose_train,
+    pin_explainer,
+    write_cohort,
+    write_gm,
+)
 
 
 def _regressor():

@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brainage.inference.designs import CONTINUOUS, TWO_GROUP, DesignSpec, build_design
 from brainage.errors import InferError
+from brainage.inference.designs import CONTINUOUS, TWO_GROUP, DesignSpec, build_design
 from brainage.inference.settings import InferSettings
 from tests.builders import compose_stage
 

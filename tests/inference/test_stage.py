@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brainage.errors import RunDirError
+from brainage.errors import InferError, RunDirError
 from brainage.infer import infer
-from brainage.errors import InferError
 from tests.builders import AFFINE, REPO, SHAPE
 from tests.inference.synthetic_runs import REGIONS, atlas_labels, compose_infer
 

@@ -7,8 +7,17 @@ import numpy as np
 import pytest
 
 from brainage.neuro.grid import Grid
-from brainage.neuro.nifti import (DESCRIP_BYTES, NOT_SCORED, DisplayRange, DisplayRule, MapLabel,
-                                  display_range, reference_header, relevance_image, save_atomic)
+from brainage.neuro.nifti import (
+    DESCRIP_BYTES,
+    NOT_SCORED,
+    DisplayRange,
+    DisplayRule,
+    MapLabel,
+    display_range,
+    reference_header,
+    relevance_image,
+    save_atomic,
+)
 from tests.builders import AFFINE, SHAPE, write_gm
 
 RULE = DisplayRule(low_percentile=95.0, high_percentile=99.9, brain_threshold=0.1)

@@ -8,7 +8,6 @@ import pytest
 import yaml
 
 from brainage.data.reference_images import NAMED_REFERENCES
-
 from brainage.relevance import (
     Composite,
     Epsilon,

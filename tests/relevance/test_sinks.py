@@ -4,7 +4,7 @@ layer by layer, the sinks match a float64 reference, and bias-free rules conserv
 import numpy as np
 import pytest
 
-from brainage.relevance import Composite, Epsilon, Gamma, LRP0, ZBox, make_analyzer
+from brainage.relevance import LRP0, Composite, Epsilon, Gamma, ZBox, make_analyzer
 
 from . import dense_chain
 from .nets import float64_twin, randomize_batch_norm, small_chain

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from brainage.errors import SegmentationError
-from brainage.segmentation.settings import UNetSettings
 from brainage.seed_unet import report_lines, run_unet
+from brainage.segmentation.settings import UNetSettings
 from tests.builders import REPO, compose_stage
 
 from .conftest import CROP, compose_unet

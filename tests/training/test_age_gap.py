@@ -5,8 +5,7 @@ import pytest
 
 from brainage.errors import TrainError
 from brainage.training.age_gap import AgeBiasCorrection, gap_age_correlations, gap_table
-from brainage.training.age_metrics import (age_gap_results, binned_metrics, format_regression_summary,
-                                           regression_metrics)
+from brainage.training.age_metrics import age_gap_results, binned_metrics, format_regression_summary, regression_metrics
 from tests.builders import tiny_data
 
 

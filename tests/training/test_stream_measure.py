@@ -72,7 +72,7 @@ def test_a_cache_larger_than_the_memory_bound_streams(tmp_path):
                    KERAS_BACKEND="jax", MALLOC_MMAP_THRESHOLD_="1048576")
         proc = subprocess.run([sys.executable, "-c", STREAM_SCRIPT, str(path)], cwd=REPO, env=env,
                               capture_output=True, text=True, timeout=600)
-        lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
         assert proc.returncode == 0 and lines, proc.stderr[-3000:]
         result = json.loads(lines[-1][len("RESULT "):])
     finally:
