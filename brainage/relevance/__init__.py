@@ -22,16 +22,15 @@ a region of it by the layer-wise, reference and plain gradient methods:
 Methods are looked up in one registry (``METHODS``; add your own with ``register_method``). Each
 method registers itself where it is defined (``@register_method("<name>")``; the composite presets
 with ``@register_composite``), and importing this package imports every public module of it
-(:func:`_import_modules`), so a method in a new module ``brainage/relevance/<name>.py`` is known
+(:func:`brainage.discovery.import_public_modules`), so a
+method in a new module ``brainage/relevance/<name>.py`` is known
 everywhere without an edit here. BatchNormalization handling is a canonizer handed to the analyzer
 (``make_analyzer(model, "dtd", canonizers=[MergeBatchNorm()])``, alias ``bn_mode="canonize"``).
 ``compile_function`` and ``backend_name`` compile a function / name the backend the way the
 engine does (for benchmarks).
 """
 
-import importlib
-import pkgutil
-
+from brainage.discovery import import_public_modules
 from brainage.relevance._backend import backend_name, compile_function
 from brainage.relevance.analyzer import Analyzer
 from brainage.relevance.canonizers import Canonizer, MergeBatchNorm
@@ -137,18 +136,4 @@ __all__ = [
 ]
 
 
-def _import_modules(path, prefix: str) -> list[str]:
-    """Import every module and subpackage found on ``path`` whose name does not start with ``_``
-    (``prefix`` + name; ``_private`` helpers are left to the modules that use them), in name
-    order; returns their full names. A method module registers its methods when imported, so
-    this is how the registry learns of a new one. The built-in methods' ``order=`` keeps
-    ``METHODS`` in their order whatever the import order; a new method goes at the end."""
-    names = []
-    for module in pkgutil.iter_modules(path, prefix):
-        if not module.name.rpartition(".")[2].startswith("_"):
-            importlib.import_module(module.name)
-            names.append(module.name)
-    return names
-
-
-_import_modules(__path__, __name__ + ".")
+import_public_modules(__path__, __name__ + ".")

@@ -101,7 +101,7 @@ def npz_format(tmp_path, monkeypatch):
     (folder / "_helper.py").write_text("raise ImportError('a _private module is never imported')\n")
     monkeypatch.setattr(formats, "__path__", [*formats.__path__, str(folder)])
     try:
-        found = formats._import_modules(formats.__path__, "brainage.data.formats.")
+        found = formats.import_public_modules(formats.__path__, "brainage.data.formats.")
         yield found
     finally:
         unregister_format("npz")

@@ -97,7 +97,7 @@ def test_walk_1c_a_method_module_is_found_by_the_package(examples, tmp_path, mon
     (folder / "saliency.py").write_text(examples["method-module"])  # brainage/relevance/saliency.py
     monkeypatch.setattr(relevance, "__path__", [*relevance.__path__, str(folder)])
     try:
-        found = relevance._import_modules(relevance.__path__, "brainage.relevance.")  # as on import
+        found = relevance.import_public_modules(relevance.__path__, "brainage.relevance.")  # as on import
         assert "brainage.relevance.saliency" in found
         assert METHODS == (*built_in, "saliency")
         test_module: dict = {}
@@ -152,7 +152,7 @@ def test_walk_2b_a_format_module_is_found_by_the_package(examples, tmp_path, mon
     (folder / "nifti4d.py").write_text(examples["format-module"])  # brainage/data/formats/nifti4d.py
     monkeypatch.setattr(formats, "__path__", [*formats.__path__, str(folder)])
     try:
-        found = formats._import_modules(formats.__path__, "brainage.data.formats.")  # as on import
+        found = formats.import_public_modules(formats.__path__, "brainage.data.formats.")  # as on import
         assert "brainage.data.formats.nifti4d" in found
         assert format_names() == tuple(sorted((*built_in, "nifti4d")))
         write_config(tmp_path / "search", "data", "fslvbm", examples["format-preset"])

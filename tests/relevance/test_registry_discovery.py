@@ -179,7 +179,7 @@ def test_discovery_imports_public_modules_only(small_net, tmp_path, monkeypatch,
     monkeypatch.setattr(relevance, "__path__", [*relevance.__path__, str(folder)])
     monkeypatch.delitem(sys.modules, "brainage.relevance.twice_gradient", raising=False)
     try:
-        found = relevance._import_modules(relevance.__path__, "brainage.relevance.")
+        found = relevance.import_public_modules(relevance.__path__, "brainage.relevance.")
         assert "brainage.relevance.twice_gradient" in found
         assert not [name for name in found if name.rpartition(".")[2].startswith("_")]
         assert METHODS == (*before, "twice_gradient")

@@ -10,13 +10,11 @@ volume look it up here (:func:`read_format`) and never branch on its name:
 
 Each format registers itself where it is defined (``@register_format("<name>")`` on a
 :class:`DataFormat` subclass), and importing this package imports every public module of it
-(:func:`_import_modules`), so a format in a new module ``brainage/data/formats/<name>.py`` is known
+(:func:`brainage.discovery.import_public_modules`), so a
+format in a new module ``brainage/data/formats/<name>.py`` is known
 everywhere with no edit here: a new format is that module plus its preset
 ``configs/data/<preset>.yaml``.
 """
-import importlib
-import pkgutil
-
 from brainage.data.formats.base import (
     DataFormat,
     Located,
@@ -28,21 +26,10 @@ from brainage.data.formats.base import (
     register_format,
     unregister_format,
 )
+from brainage.discovery import import_public_modules
 
 __all__ = ["DataFormat", "Located", "SourceGrid", "format_class", "format_names", "get_format", "read_format",
            "register_format", "unregister_format"]
 
 
-def _import_modules(path, prefix: str) -> list[str]:
-    """Import every module found on ``path`` whose name does not start with ``_`` (``prefix`` +
-    name), in name order; returns their full names. A format module registers its format when
-    imported, so this is how the registry learns of a new one."""
-    names = []
-    for module in pkgutil.iter_modules(path, prefix):
-        if not module.name.rpartition(".")[2].startswith("_"):
-            importlib.import_module(module.name)
-            names.append(module.name)
-    return names
-
-
-_import_modules(__path__, __name__ + ".")
+import_public_modules(__path__, __name__ + ".")
