@@ -82,13 +82,14 @@ def _normalised(m: np.ndarray, signed: bool) -> np.ndarray:
 
 
 class _Similarity:
-    """One original map prepared for comparison with many others (every cascade step).
+    """One original map prepared for comparison (its window statistics filtered once).
 
     The map is channel-summed, made absolute (unless ``signed``) and divided by its peak once, and
     its SSIM window statistics (local mean and variance) are filtered once, so each comparison
     filters only the other map and the product: the same arithmetic as scikit-image's
     ``structural_similarity`` (7-voxel uniform window, sample covariance, K1 = 0.01, K2 = 0.03),
-    in the same order, so the same numbers.
+    in the same order, so the same numbers. It holds five float64 volumes (~50 MB for a brain
+    crop): the cascade builds one per comparison rather than keeping every original's.
     """
 
     def __init__(self, original: np.ndarray, signed: bool):
@@ -197,12 +198,11 @@ def cascading_randomisation(model, x: np.ndarray, explain: Callable, granularity
         columns). Step 0 (the trained network, similarity 1) is not listed.
     """
     x = np.asarray(x, dtype=np.float32)
-    original, rows, prepared = explain(model, x) if original is None else original, [], {}
+    original, rows = explain(model, x) if original is None else original, []
     keyed = isinstance(original, dict)
     original = original if keyed else {None: original}
     rng = np.random.default_rng(seed)
     kinds = (("abs", False), ("signed", True)) if signed else (("abs", False),)
-    # prepared: the originals, normalised and filtered once for every step
     for step, (label, done, randomised) in enumerate(
             randomisation_cascade(model, granularity, seed, groups), start=1):
         maps = explain(randomised, x)
@@ -212,10 +212,8 @@ def cascading_randomisation(model, x: np.ndarray, explain: Callable, granularity
             for i in range(x.shape[0]):
                 row = {"key": key} if keyed else {}
                 row.update({"input": i, "step": step, "layer": label, "n_layers": len(done)})
-                for tag, sign in kinds:
-                    if (key, i, tag) not in prepared:
-                        prepared[(key, i, tag)] = _Similarity(before[i], sign)
-                    sim = prepared[(key, i, tag)].compare(after[i], mask, max_voxels, rng)
+                for tag, sign in kinds:  # not kept across steps: ~50 MB per original
+                    sim = _Similarity(before[i], sign).compare(after[i], mask, max_voxels, rng)
                     row.update({f"spearman_{tag}": sim["spearman"], f"ssim_{tag}": sim["ssim"]})
                 rows.append(row)
             if progress is not None:
