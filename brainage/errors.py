@@ -37,6 +37,11 @@ class TrainError(BrainageError):
     """A training set-up the stage refuses: a used run directory, nothing to resume, a mismatch."""
 
 
+class TrainedRunError(BrainageError):
+    """A finished training run that cannot be used as asked (not found, unfinished, its config,
+    split or model at odds with the data, a bad explainer); the message names the run or file."""
+
+
 class ExplainError(BrainageError):
     """A bad explain request; the message says what to fix."""
 

@@ -25,7 +25,7 @@ writes ``scorecard_summary.csv`` (mean ± SD over the models per pair), a ``scor
 model's rows, and the verdict and report of the summary.
 
 The metrics and their scoring live in :mod:`brainage.faithfulness`, the training run's access in
-:mod:`brainage.explaining.training_run`, figures, verdict and report in :mod:`brainage.reporting`.
+:mod:`brainage.trained`, figures, verdict and report in :mod:`brainage.reporting`.
 Everything is written into a hidden work folder and moved into place at the end, so a failed run
 never looks complete.
 """
@@ -34,21 +34,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from brainage.data.reference_images import with_reference_images
-from brainage.errors import EvaluateError, ExplainError
-from brainage.explaining.training_run import (
-    TrainRunRequest,
-    load_analyzers,
-    load_model,
-    method_configs,
-    open_train_run,
-)
+from brainage.errors import EvaluateError
 from brainage.faithfulness.aggregate import summarise_scorecards
 from brainage.faithfulness.checks import CHECKS, apply_checks
 from brainage.faithfulness.default_choice import choose_default
@@ -69,15 +61,13 @@ from brainage.reporting.evaluate_figures import evaluate_figures, methods_figure
 from brainage.reporting.evaluate_report import write_report
 from brainage.reporting.verdict import summary_verdict, verdict
 from brainage.runs import hydra_entry, run_stage, staged_run
-
-
-@contextmanager
-def _as_evaluate_error():
-    """The training run's problems (raised as :class:`ExplainError`) as this stage's own error."""
-    try:
-        yield
-    except ExplainError as exc:
-        raise EvaluateError(str(exc)) from exc
+from brainage.trained import (
+    TrainRunRequest,
+    load_analyzers,
+    load_model,
+    method_configs,
+    open_train_run,
+)
 
 
 @dataclass(frozen=True)
@@ -91,8 +81,7 @@ class EvaluateSettings:
     @classmethod
     def from_cfg(cls, cfg) -> "EvaluateSettings":
         scoring = ScoringSettings.from_cfg(cfg)
-        with _as_evaluate_error():
-            run, methods = TrainRunRequest.from_cfg(cfg), method_configs(cfg.explainer)
+        run, methods = TrainRunRequest.from_cfg(cfg), method_configs(cfg.explainer)
         if RANDOM in methods:
             raise EvaluateError(f"explainer name {RANDOM!r} is reserved for the random-map floor "
                                 "(random_map=true)")
@@ -126,15 +115,13 @@ def _evaluate(settings: EvaluateSettings, work: Path, run: TrainRunRequest | Non
     """Score one training run into ``work``: tables, scorecard, figures, verdict and report."""
     t0 = time.perf_counter()
     scoring, run = settings.scoring, run or settings.runs[0]
-    with _as_evaluate_error():
-        opened = open_train_run(run, scoring.progress)
+    opened = open_train_run(run, scoring.progress)
     regression = opened.train.is_regression
     explainers, skipped = (regression_scope(settings.methods, scoring, opened.train.dir)
                            if regression else (settings.methods, {}))
-    with _as_evaluate_error():
-        model = load_model(opened.train, opened.prep.input_shape)
-        methods = with_reference_images(explainers, opened.prep)
-        analyzers = load_analyzers(model, methods)
+    model = load_model(opened.train, opened.prep.input_shape)
+    methods = with_reference_images(explainers, opened.prep)
+    analyzers = load_analyzers(model, methods)
     bins = opened.prep.labels()
     rows = spread_over_bins(opened.rows, bins[opened.rows], scoring.subjects_limit)
     data_root = opened.train.data_config(run.data).get("root")

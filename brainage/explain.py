@@ -26,8 +26,8 @@ from brainage.explaining.merge import merge_shards
 from brainage.explaining.settings import ExplainSettings
 from brainage.explaining.shards import SHARD_FILE, explain_shard
 from brainage.explaining.targets import check_target_classes
-from brainage.explaining.training_run import open_train_run, resolve_train_run
 from brainage.runs import hydra_entry, run_stage, staged_run
+from brainage.trained import open_train_run, resolve_train_run
 
 
 def explain(cfg, run_dir) -> dict:

@@ -260,14 +260,15 @@ def test_real_data_without_ground_truth_skips_localisation(train_run, tmp_path):
     ("+explainer.random.name=gradient", "explainer name 'random' is reserved for the random-map floor"),
 ])
 def test_bad_requests_give_clear_errors(train_run, tmp_path, override, message):
-    from brainage.errors import BrainageError, EvaluateError
+    from brainage.errors import BrainageError, EvaluateError, TrainedRunError
     from brainage.evaluate import evaluate
 
     with pytest.raises(BrainageError, match=message) as info:
         evaluate(compose_evaluate(train_run, override), tmp_path)
     assert not (tmp_path / "verdict.md").exists() and not (tmp_path / ".incomplete").exists()
-    if not override.startswith("train_dir"):
-        assert isinstance(info.value, EvaluateError)
+    # the training run's problems are the run owner's error, whichever stage uses it
+    run_problem = override.startswith(("train_dir=", "explainer."))
+    assert isinstance(info.value, TrainedRunError if run_problem else EvaluateError)
 
 
 def test_refuses_to_overwrite_an_earlier_run(train_run, tmp_path):

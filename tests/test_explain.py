@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brainage.errors import ExplainError, RunDirError
+from brainage.errors import ExplainError, RunDirError, TrainedRunError
 from brainage.explain import explain
 from brainage.neuro.nifti import NOT_SCORED, DisplayRange
 from tests.builders import REPO, RUN_CROP, RUN_SHAPE, compose_explain, compose_stage
@@ -175,7 +175,7 @@ def test_report_references_every_figure(explained):
 def test_bad_requests_give_clear_errors_and_no_complete_run(train_run, tmp_path, override, message):
     extra = ["explainer.gradcam.layer=no_such_layer"] if override == "explainer=gradcam" else []
     cfg = compose_explain(train_run, override, *extra)
-    with pytest.raises(ExplainError, match=message):
+    with pytest.raises(TrainedRunError, match=message):
         explain(cfg, tmp_path)
     assert not (tmp_path / "report.html").exists() and not (tmp_path / ".incomplete").exists()
 
@@ -184,7 +184,7 @@ def test_train_dir_without_model(train_run, tmp_path):
     empty = tmp_path / "run"
     (empty / ".hydra").mkdir(parents=True)
     cfg = compose_explain(train_run, f"train_dir={empty}")
-    with pytest.raises(ExplainError, match="holds no model.keras"):
+    with pytest.raises(TrainedRunError, match="holds no model.keras"):
         explain(cfg, tmp_path / "out")
 
 
@@ -197,7 +197,7 @@ def test_model_input_shape_must_match_the_data(train_run, tmp_path):
     for f in (".hydra/config.yaml", "split.csv"):
         (run / f).write_bytes((train_run["run"] / f).read_bytes())
     cfg = compose_explain(train_run, f"train_dir={run}")
-    with pytest.raises(ExplainError, match=r"expects inputs \(12, 12, 12, 1\) but the data are "
+    with pytest.raises(TrainedRunError, match=r"expects inputs \(12, 12, 12, 1\) but the data are "
                                            r"\(9, 10, 11, 1\)"):
         explain(cfg, tmp_path / "out")
 

@@ -1,10 +1,8 @@
 """Explaining a finished training run: which run, which subjects, batches of maps, shards, tables.
 
-Modules, bottom up:
+Modules, bottom up (the training run itself: :mod:`brainage.trained`):
 
-* :mod:`~brainage.explaining.training_run` — access to a finished training run (find it, rebuild
-  its cohort and check the split, load the model and analyzers, select subjects); shared by every
-  stage that works on a trained model;
+* :mod:`~brainage.explaining.method_checks` — each method's evaluate verdict, for the maps;
 * :mod:`~brainage.explaining.targets` — which logit a map explains and the tag its file carries;
 * :mod:`~brainage.explaining.settings` — the explain stage's settings (``ExplainSettings``);
 * :mod:`~brainage.explaining.atlas_index` — the atlas on the cohort grid, for region sums;

@@ -16,11 +16,12 @@ import numpy as np
 from brainage.data.reference_images import with_reference_images
 from brainage.explaining.age_groups import GapGroups, gap_groups
 from brainage.explaining.atlas_index import AtlasIndex, atlas_index
+from brainage.explaining.method_checks import method_checks
 from brainage.explaining.parts import Part, PartBuilder
 from brainage.explaining.settings import ExplainSettings
 from brainage.explaining.targets import map_tags, primary_tag
-from brainage.explaining.training_run import OpenedRun, load_analyzers, load_model, method_checks
 from brainage.neuro.nifti import MapLabel, display_range, reference_header, relevance_image, save_atomic
+from brainage.trained import OpenedRun, load_analyzers, load_model
 
 
 def batch_rows(rows: np.ndarray, batch_size: int) -> list:

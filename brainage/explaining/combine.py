@@ -17,14 +17,15 @@ import pandas as pd
 
 from brainage.explaining.age_groups import GROUP_NAMES, gap_captions, gap_summary
 from brainage.explaining.atlas_index import atlas_index
+from brainage.explaining.method_checks import method_checks
 from brainage.explaining.settings import ExplainSettings
 from brainage.explaining.targets import class_tag, primary_tag
-from brainage.explaining.training_run import OpenedRun, method_checks
 from brainage.neuro.nifti import MapLabel, display_range, grid_image, relevance_image, save_atomic
 from brainage.neuro.regions import summarise_regions
 from brainage.reporting.explain_figures import Overlay, bin_captions, make_figures
 from brainage.reporting.explain_html import write_html
 from brainage.reporting.viewer import ViewerAtlas, ViewerEntry, viewer_html
+from brainage.trained import OpenedRun
 
 log = logging.getLogger(__name__)
 

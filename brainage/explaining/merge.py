@@ -21,8 +21,8 @@ from brainage.errors import ExplainError
 from brainage.explaining.combine import combine_parts
 from brainage.explaining.settings import ExplainSettings
 from brainage.explaining.shards import SHARD_DIR, SHARD_FILE, read_part, selection_sha256
-from brainage.explaining.training_run import open_train_run
 from brainage.runs import WORK_DIR
+from brainage.trained import open_train_run
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from brainage.config_values import ConfigReader, Wording
 from brainage.errors import ExplainError
 from brainage.explaining.targets import target_specs
-from brainage.explaining.training_run import TrainRunRequest, method_configs
 from brainage.neuro.atlases import BUNDLED_ATLASES
 from brainage.neuro.nifti import DisplayRule
+from brainage.trained import TrainRunRequest, method_configs
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from brainage.errors import ExplainError
 from brainage.explaining.batches import batch_rows, explain_batches
 from brainage.explaining.parts import Part
 from brainage.explaining.settings import ExplainSettings
-from brainage.explaining.training_run import OpenedRun, open_train_run
+from brainage.trained import OpenedRun, open_train_run
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from brainage.errors import InferError
+from brainage.config_values import given_overrides
+from brainage.errors import InferError, TrainedRunError
 from brainage.inference.atlas_labels import load_region_labels
 from brainage.inference.covariates import CATEGORICAL, Covariates, build_covariates
 from brainage.inference.designs import Design, build_design
@@ -38,8 +39,9 @@ from brainage.inference.predictions import (
 from brainage.inference.region_tests import region_inference
 from brainage.inference.relevance_data import nonzero_mask, read_relevance, table_regions, varying_voxels
 from brainage.inference.settings import InferSettings
-from brainage.inference.training_data import data_config, gm_images, participants
+from brainage.inference.training_data import gm_images, participants
 from brainage.inference.voxel_tests import voxel_inference
+from brainage.trained import run_config
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +90,12 @@ class MethodData:
 
 
 def _training_config(run: ExplainRun, settings: InferSettings):
+    """The training run's config with the explain run's and then the user's data overrides."""
+    # The explain run's overrides block holds null for every key it did not override.
+    explained = given_overrides(run.config.get("data") if run.config is not None else None)
     try:
-        return data_config(run.train_dir, run.config, settings.data)
-    except InferError:
+        return run_config(run.train_dir, explained, settings.data or {})
+    except TrainedRunError:
         if settings.needs_grey_matter() or set(settings.covariates) & set(CATEGORICAL):
             raise
         return None  # nothing needs the training data

@@ -2,39 +2,18 @@
 
 The participants table and the GM images are read with :mod:`brainage.data.io` and the data
 format of :mod:`brainage.data.formats` (the data stage's readers), from the training run's
-``.hydra/config.yaml`` with the explain run's and the user's ``data`` overrides on top (e.g. a
-moved ``data.root``).
+config with the explain run's and the user's ``data`` overrides on top (e.g. a moved
+``data.root``), as :func:`brainage.trained.run_config` gives it.
 """
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from brainage.config_values import ConfigReader, given_overrides
+from brainage.config_values import ConfigReader
 from brainage.data import io
 from brainage.data.formats import read_format
 from brainage.errors import InferError
-
-
-def data_config(train_dir, explain_config=None, overrides=None):
-    """The training run's data config, with the explain run's and then the user's overrides.
-
-    Returns the whole (unresolved) training config, so interpolations such as ``${seed}`` resolve.
-    """
-    from omegaconf import OmegaConf
-
-    path = Path(train_dir) / ".hydra" / "config.yaml"
-    if not path.is_file():
-        raise InferError(f"{path} is missing: the training run's data config tells where the "
-                         "subjects' GM images and participants table are")
-    cfg = OmegaConf.load(path)
-    # The explain run's overrides block holds null for every key it did not override.
-    layers = [given_overrides(explain_config.get("data") if explain_config is not None else None),
-              overrides or {}]
-    cfg.data = OmegaConf.merge(cfg.data, *layers)
-    return cfg
 
 
 def _source(cfg):
@@ -70,7 +49,7 @@ def gm_images(cfg, subject_ids, shape: tuple, affine: np.ndarray):
     Parameters
     ----------
     cfg : DictConfig
-        From :func:`data_config`.
+        The training run's config with its data overrides (:func:`brainage.trained.run_config`).
     subject_ids : sequence of str
     shape, affine :
         The relevance maps' grid; every GM image must share it (maps are written on it).

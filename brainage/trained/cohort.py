@@ -1,0 +1,77 @@
+"""A finished training run's cohort, rebuilt by the data stage with its split checked, and the
+subjects a stage selects from it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from brainage.data.prepared import PreparedData
+from brainage.errors import TrainedRunError
+from brainage.trained.run import TrainRun, TrainRunRequest, resolve_train_run
+
+
+@dataclass(frozen=True)
+class OpenedRun:
+    """A training run with its cohort rebuilt by the data stage and the selected rows, in order."""
+
+    train: TrainRun
+    prep: PreparedData
+    rows: np.ndarray
+
+    def subject_ids(self, rows=None) -> list[str]:
+        """Subject ids of ``rows`` (default: the selected rows)."""
+        rows = self.rows if rows is None else rows
+        return [str(s) for s in self.prep.table["subject_id"].to_numpy()[rows]]
+
+    def image_path(self, row: int) -> str | None:
+        """The subject's source image (None for a stacked-array cohort)."""
+        path = self.prep.table["path"][row] if "path" in self.prep.table else None
+        return str(path) if path is not None and pd.notna(path) and str(path) else None
+
+
+def training_data(train: TrainRun, overrides: dict, progress: bool) -> PreparedData:
+    """The run's cohort rebuilt by the data stage (from its cache), split unchanged.
+
+    A cohort that no longer reproduces the run's ``split.csv`` is refused.
+    """
+    # deferred: the data stage loads nibabel and scipy, which the stages' command lines need not
+    from brainage.data.cohort import prepare_data
+
+    prep = prepare_data(train.data_config(overrides), seed=int(train.cfg.seed), run_dir=None,
+                        progress=progress)
+    if list(prep.table["subject_id"]) != list(train.split["subject_id"]) or \
+            list(prep.table["split"]) != list(train.split["split"]):
+        raise TrainedRunError(f"the data stage no longer reproduces {train.dir}/split.csv (the "
+                              "cohort or its files changed since training); use the original data")
+    return prep
+
+
+def select_subjects(table: pd.DataFrame, subjects: str | tuple) -> np.ndarray:
+    """Rows of ``table`` to use: a split name, ``all`` or subject ids (in the order given)."""
+    if isinstance(subjects, str):
+        if subjects == "all":
+            rows = np.arange(len(table))
+        else:
+            rows = np.flatnonzero(table["split"].to_numpy() == subjects)
+    else:
+        subjects = [str(s) for s in subjects]
+        known = set(table["subject_id"])
+        unknown = [s for s in subjects if s not in known]
+        if unknown:
+            raise TrainedRunError("subjects not in the training run's cohort: "
+                                  f"{', '.join(unknown[:5])}")
+        position = {sid: i for i, sid in enumerate(table["subject_id"])}
+        rows = np.array([position[s] for s in subjects], dtype=np.int64)
+    if len(rows) == 0:
+        raise TrainedRunError(f"subjects={subjects!r} selects no subject; use test, val, train, "
+                              "all or a list of subject ids")
+    return rows
+
+
+def open_train_run(request: TrainRunRequest, progress: bool) -> OpenedRun:
+    """Resolve the run, rebuild its cohort and select the requested subjects."""
+    train = resolve_train_run(request)
+    prep = training_data(train, request.data, progress)
+    return OpenedRun(train, prep, select_subjects(prep.table, request.subjects))
