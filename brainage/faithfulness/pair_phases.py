@@ -104,6 +104,7 @@ def randomisation_phase(model, explainers: dict, evaluation, settings) -> None:
 def randomisation_table(model, explainers: dict, evaluation, settings, run=None) -> pd.DataFrame:
     """Cascading randomisation of every pair on the randomisation subjects (rows per pair,
     subject and step): one randomised copy per step, one analyzer per method and step."""
+    # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.relevance import analyzer_from_config
 
     inputs, r = evaluation.inputs, settings.randomisation
@@ -151,6 +152,7 @@ def gradcam_phase(model, evaluation, settings) -> None:
     the methods figure, the first randomisation subject's maps of the compared methods and of every
     Grad-CAM layer (all in the first target mode).
     """
+    # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.relevance import make_analyzer
 
     inputs, mode = evaluation.inputs, settings.targets[0]
