@@ -11,19 +11,21 @@ PY := $(VENV)/bin/python
 STAMP ?= $(VENV)/.installed-stamp
 TEST_STAMP ?= $(VENV)/.installed-test-stamp
 PEER_STAMP ?= $(VENV)/.installed-peer-stamp
+PREP_STAMP ?= $(VENV)/.installed-preprocess-stamp
 
 # Command-line words of the form key=value are Hydra overrides, not make variables for us.
 # make keeps them newest-first: restore the user's order, and quote each for the shell.
 reverse = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
-OVERRIDES := $(foreach o,$(call reverse,$(filter-out VENV=% PYTHON=% PYTEST_ARGS=% STAMP=% TEST_STAMP=% PEER_STAMP=%,$(MAKEOVERRIDES))),'$(o)')
+OVERRIDES := $(foreach o,$(call reverse,$(filter-out VENV=% PYTHON=% PYTEST_ARGS=% STAMP=% TEST_STAMP=% PEER_STAMP=% PREP_STAMP=%,$(MAKEOVERRIDES))),'$(o)')
 PYTEST_ARGS ?=
 
-.PHONY: install install-test install-peer train explain demo test test-fast lint bench evaluate \
+.PHONY: install install-test install-peer install-preprocess preprocess predict train explain demo test test-fast lint bench evaluate \
 	infer digits unet cohort clean-outputs
 
 install: $(STAMP)
 install-test: $(TEST_STAMP)
 install-peer: $(PEER_STAMP)
+install-preprocess: $(PREP_STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +40,18 @@ $(TEST_STAMP): $(STAMP)
 $(PEER_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e ".[peer]"
 	@touch $(PEER_STAMP)
+
+$(PREP_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[preprocess]"
+	@touch $(PREP_STAMP)
+
+# raw T1 scans (BIDS raw) to grey-matter maps: make preprocess data.root=../shared/data/ixi
+preprocess: $(STAMP) $(PREP_STAMP)
+	$(PY) -m brainage.preprocess $(OVERRIDES)
+
+# a finished training run applied to any cohort: make predict train_dir=RUN data.root=DIR
+predict: $(STAMP)
+	$(PY) -m brainage.predict $(OVERRIDES)
 
 train: $(STAMP)
 	$(PY) -m brainage.train $(OVERRIDES)

@@ -21,7 +21,7 @@ def installs(lines) -> list:
     return [line.split("-e ", 1)[1] for line in lines if "pip install" in line and "-e " in line]
 
 
-@pytest.mark.parametrize("target", ["install", "train", "explain", "evaluate", "infer", "bench"])
+@pytest.mark.parametrize("target", ["install", "train", "explain", "evaluate", "infer", "predict", "bench"])
 def test_a_stage_installs_the_runtime_only(target, tmp_path):
     assert installs(dry_run(tmp_path, target)) == ["."]
 
@@ -29,6 +29,12 @@ def test_a_stage_installs_the_runtime_only(target, tmp_path):
 @pytest.mark.parametrize("target", ["test", "test-fast"])
 def test_the_tests_add_the_test_extras(target, tmp_path):
     assert installs(dry_run(tmp_path, target)) == [".", '".[test]"']
+
+
+def test_preprocess_adds_the_preprocess_extra(tmp_path):
+    lines = dry_run(tmp_path, "preprocess", "data.root=raw")
+    assert installs(lines) == [".", '".[preprocess]"']
+    assert lines[-1].endswith("-m brainage.preprocess 'data.root=raw'")
 
 
 def test_the_zennit_benchmark_adds_the_peer_extra(tmp_path):
