@@ -3,12 +3,15 @@
 :func:`prepare_data` reads the data config once into :class:`~brainage.data.settings.DataSettings`
 and runs its steps in order: generate the synthetic cohort if asked, read the participants table,
 set aside subjects with unusable ages, decode and validate every image into the cache, bin,
-balance and split.
+balance and split. A subject whose age is unknown (an empty or ``n/a`` cell) is left out of
+training whatever ``on_bad_subject`` says, and listed in the log and ``exclusions.csv``; ``make
+predict`` predicts such subjects (:mod:`brainage.data.whole_cohort`).
 """
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -69,17 +72,17 @@ def prepare_data(cfg, seed: int = 0, run_dir=None, progress: bool = True) -> Pre
     split_seed = int(seed if settings.split_seed is None else settings.split_seed)
     if settings.synthetic is not None:
         ensure_cohort(settings.synthetic, progress=progress)
-    table, source = _read_participants(settings, split_seed)
+    table, source = read_table(settings, split_seed)
     table, problems = _set_aside_bad_ages(table, settings, source)
     problems = pd.DataFrame(problems, columns=EXCLUSION_COLUMNS)
     try:
-        table, cached = _cache_volumes(table, settings, progress)
+        table, cached = cache_volumes(table, settings, progress)
     except EveryoneExcluded as exc:  # listed where the user looks, then the run fails
-        _report_exclusions(pd.concat([problems, exc.exclusions], ignore_index=True), run_dir)
+        report_exclusions(pd.concat([problems, exc.exclusions], ignore_index=True), run_dir)
         raise
     exclusions = pd.concat([problems, cached.exclusions], ignore_index=True)
     # Reported before binning, so that they are listed even when a later step fails.
-    _report_exclusions(exclusions, run_dir)
+    report_exclusions(exclusions, run_dir)
     table = table.merge(cached.index, on="subject_id", how="inner")
     table, class_weights = _bin_balance_split(table, settings, split_seed)
     return PreparedData(
@@ -92,7 +95,7 @@ def prepare_data(cfg, seed: int = 0, run_dir=None, progress: bool = True) -> Pre
     )
 
 
-def _read_participants(settings: DataSettings, split_seed: int) -> tuple[pd.DataFrame, Path]:
+def read_table(settings: DataSettings, split_seed: int) -> tuple[pd.DataFrame, Path]:
     """The participants table, subsampled (seeded) to ``n_subjects`` when that is fewer, and
     the file it was read from."""
     source = io.participants_file(settings.participants)
@@ -110,25 +113,35 @@ def _read_participants(settings: DataSettings, split_seed: int) -> tuple[pd.Data
 
 def _set_aside_bad_ages(table: pd.DataFrame, settings: DataSettings,
                         source: Path) -> tuple[pd.DataFrame, list]:
-    """Rows with a missing, non-numeric or out-of-bins age: an error, or set aside as exclusions."""
+    """Rows with a non-numeric or out-of-bins age: an error, or set aside as exclusions; rows
+    whose age is unknown (empty or ``n/a``) are set aside whatever ``on_bad_subject`` says (a
+    subject without an age is no error: it cannot be trained on, and ``make predict`` keeps it)."""
     edges = settings.bin_edges
-    problems = []
+    problems, set_aside = [], []
     bins = assign_bins(table["age"], edges)
     for i, row in table.iterrows():
+        sid = row["subject_id"]
+        if io.age_unknown(row["age_raw"]):
+            set_aside.append({"subject_id": sid, "path": "", "reason": f"{sid}: missing age in "
+                              f"{source}; left out of training (make predict predicts it)"})
+            continue
         why = io.age_problem(row["age_raw"], row["age"])
         if why is None and bins[i] < 0:
             why = f"age {row['age']:g} outside the age bins [{edges[0]:g}, {edges[-1]:g})"
         if why is not None:
-            problems.append({"subject_id": row["subject_id"], "path": "", "reason":
-                             f"{row['subject_id']}: {why} in {source}"})
+            problems.append({"subject_id": sid, "path": "", "reason": f"{sid}: {why} in {source}"})
     if problems and settings.on_bad_subject == "fail":
         raise DataError(problems[0]["reason"])
-    bad_ids = {p["subject_id"] for p in problems}
-    return table[~table["subject_id"].isin(bad_ids)].reset_index(drop=True), problems
+    bad_ids = {p["subject_id"] for p in set_aside + problems}
+    return table[~table["subject_id"].isin(bad_ids)].reset_index(drop=True), set_aside + problems
 
 
-def _cache_volumes(table: pd.DataFrame, settings: DataSettings, progress: bool):
+def cache_volumes(table: pd.DataFrame, settings: DataSettings, progress: bool,
+                  check_source: Callable | None = None):
     """Every subject's volume decoded, validated and cropped into the cache (or the cache reused).
+
+    ``check_source(shape, affine)``, if given, sees the first good volume's grid before the
+    cohort grid is made from it, and may refuse it (``make predict``: not the model's grid).
 
     Returns the table (with each subject's ``path`` when the format keeps a file per subject) and
     the cache entry.
@@ -140,6 +153,8 @@ def _cache_volumes(table: pd.DataFrame, settings: DataSettings, progress: bool):
         table["path"] = paths
 
     def make_grid(data, affine):
+        if check_source is not None:
+            check_source(tuple(data.shape), affine)
         found = settings.source.source_grid(located, data.shape, affine, settings.cache.workers)
         return cohort_grid(settings, found)
 
@@ -177,7 +192,7 @@ def _bin_balance_split(table: pd.DataFrame, settings: DataSettings, split_seed: 
     return table, class_weights
 
 
-def _report_exclusions(exclusions: pd.DataFrame, run_dir) -> None:
+def report_exclusions(exclusions: pd.DataFrame, run_dir) -> None:
     """Log the excluded subjects and write them to ``run_dir/exclusions.csv``."""
     if not len(exclusions):
         return

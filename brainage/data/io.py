@@ -15,6 +15,8 @@ import pandas as pd
 from brainage.errors import DataError
 
 ID_ALIASES = ("subject_id", "participant_id", "subject_ID", "Subject_ID", "subjectid", "id")
+# An age cell that says the age is unknown: empty, or BIDS' "n/a" (and its common spellings).
+UNKNOWN_AGE = ("", "n/a", "na", "nan")
 SEPARATORS = ",\t;"
 
 
@@ -24,8 +26,9 @@ def read_participants(path, require_id: bool = True) -> pd.DataFrame:
     The separator is taken from the extension (``.tsv`` → tab) or sniffed among comma, tab and
     semicolon (a table of one column has none). ``participant_id`` and ``subject_ID`` are accepted
     for ``subject_id``. Ages are parsed as numbers; a missing or non-numeric age is kept as NaN
-    (reported by the data stage). Without an id column and ``require_id=False`` (the seed's
-    stacked format), subjects are named ``row-0000``, ``row-0001``…
+    (an unknown age — empty or ``n/a`` — is left out of training; any other is reported by the
+    data stage). Without an id column and ``require_id=False`` (the seed's stacked format),
+    subjects are named ``row-0000``, ``row-0001``…
     """
     path = participants_file(path)
     try:
@@ -108,9 +111,15 @@ def participants_file(path) -> Path:
                     "exists (expected a TSV or CSV file with subject_id and age)")
 
 
+def age_unknown(age_raw: str) -> bool:
+    """Whether an age cell says the age is not known (empty or ``n/a``): such a subject is left
+    out of training and kept by ``make predict``; any other unreadable age is an error."""
+    return age_raw.strip().lower() in UNKNOWN_AGE
+
+
 def age_problem(age_raw: str, age: float) -> str | None:
     """Why an age cannot be used, or None."""
-    if age_raw == "":
+    if age_unknown(age_raw):
         return "missing age"
     if not np.isfinite(age):
         return f"non-numeric age {age_raw!r}"

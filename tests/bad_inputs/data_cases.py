@@ -152,8 +152,6 @@ CASES = [
                 r"participants\.tsv: no subject id column; expected one of subject_id"),
     _table_case("table-age-text", "a non-numeric age", lambda r: _table(r, _age("sub-005", "old")),
                 r"sub-005: non-numeric age 'old' in .*participants\.tsv"),
-    _table_case("table-age-missing", "an empty age cell", lambda r: _table(r, _age("sub-005", "")),
-                r"sub-005: missing age in .*participants\.tsv"),
     _table_case("table-age-outside-bins", "an age outside the bins",
                 lambda r: _table(r, _age("sub-005", "5")),
                 r"sub-005: age 5 outside the age bins \[10, 101\)"),

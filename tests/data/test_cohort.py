@@ -144,10 +144,27 @@ def test_exclude_policy_drops_bad_subjects_and_writes_the_table(tiny_cohort, tmp
     assert not set(excl["subject_id"]) & set(prep.table["subject_id"])
 
 
+def test_subjects_without_an_age_are_left_out_and_listed_whatever_the_policy(tiny_cohort,
+                                                                              tmp_path):
+    root, cfg, table = tiny_cohort
+    assert cfg.on_bad_subject == "fail"
+    cfg.balance = "none"
+    table = table.astype(object)
+    table.loc[3, "age"], table.loc[17, "age"] = "", "n/a"
+    table.to_csv(root / "participants.tsv", sep="\t", index=False)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    prep = prepare_data(cfg, run_dir=run_dir, progress=False)
+    assert len(prep.table) == 28
+    assert not {"sub-003", "sub-017"} & set(prep.table["subject_id"])
+    excl = pd.read_csv(run_dir / "exclusions.csv")
+    assert list(excl["subject_id"]) == ["sub-003", "sub-017"]
+    assert excl["reason"].str.contains("missing age in .*left out of training").all()
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda t: t.assign(participant_id=["sub-000"] * 2 + list(t["participant_id"][2:])),
      "duplicate subject ids: sub-000"),
-    (lambda t: t.assign(age=[""] + list(t["age"][1:])), "sub-000: missing age"),
     (lambda t: t.assign(age=["old"] + list(t["age"][1:])), "sub-000: non-numeric age 'old'"),
     (lambda t: t.assign(age=[7] + list(t["age"][1:])), r"sub-000: age 7 outside the age bins \[10, 101\)"),
     (lambda t: t.drop(columns="age"), "no 'age' column"),
