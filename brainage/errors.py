@@ -56,3 +56,8 @@ class InferError(BrainageError):
 
 class SegmentationError(BrainageError):
     """A bad setting of the U-Net experiment (seed 003): the message names the key and what was expected."""
+
+
+class PredictError(BrainageError):
+    """A cohort a trained model cannot be applied to (another grid, voxel size or preprocessing)
+    or a bad predict request; the message says what differs and what to do."""

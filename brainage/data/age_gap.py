@@ -15,8 +15,8 @@ With ``alpha = a - 1`` and ``beta = b`` (the same least-squares fit) the two cor
 by the factor ``a``: ``gap_corrected = a * (predicted_corrected - age)``.
 
 The training stage fits the correction (a failed fit is its :class:`~brainage.errors.TrainError`)
-and stores it in ``metrics.json`` (``age_gap.correction``); the infer stage applies the stored one
-(:meth:`AgeBiasCorrection.from_dict`). ``brainage.training.age_gap`` re-exports this module.
+and stores it in ``metrics.json`` (``age_gap.correction``); the infer and predict stages apply the
+stored one (:func:`read_correction`). ``brainage.training.age_gap`` re-exports this module.
 """
 from __future__ import annotations
 
@@ -105,6 +105,11 @@ class StoredCorrection:
     correction: AgeBiasCorrection | None
     path: Path
     problem: str | None
+
+    def or_nan(self) -> AgeBiasCorrection:
+        """The correction, or one of NaNs (NaN corrected columns, as the run's own
+        ``test_predictions.csv`` has them) where training fitted none."""
+        return self.correction or AgeBiasCorrection(np.nan, np.nan, np.nan, np.nan, 0)
 
     def summary(self) -> dict:
         """An account for a stage's JSON: where the correction came from and its coefficients."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from brainage.data.age_gap import AgeBiasCorrection, StoredCorrection, gap_table, read_correction
@@ -53,7 +52,7 @@ def stored_correction(train_dir) -> StoredCorrection:
 
 def correction_or_nan(stored: StoredCorrection) -> AgeBiasCorrection:
     """The stored correction, or one of NaNs (NaN corrected columns) where training fitted none."""
-    return stored.correction or AgeBiasCorrection(np.nan, np.nan, np.nan, np.nan, 0)
+    return stored.or_nan()
 
 
 def prediction_table(subjects: pd.DataFrame, correction: AgeBiasCorrection, run_dir) -> pd.DataFrame:

@@ -12,7 +12,7 @@ WORK_DIR = ".incomplete"
 # What an earlier run leaves in its directory, whatever its stage: a directory holding one of
 # these is never written again (only ``trainer.resume`` continues an unfinished training run).
 RUN_TRACES = (RUN_FILE, ".hydra", "model.keras", "metrics.json", "checkpoint", "report.html",
-              "explain.json", "shard.json", "evaluate.json", "verdict.md", "infer.json",
+              "explain.json", "shard.json", "evaluate.json", "verdict.md", "infer.json", "predict.json",
               "summary.json", "bench.json", "digits.json", "stream.json", WORK_DIR)
 
 

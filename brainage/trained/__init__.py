@@ -8,7 +8,9 @@ Modules, bottom up:
 * :mod:`~brainage.trained.cohort` — the run's cohort rebuilt by the data stage (split checked) and
   the selected subjects;
 * :mod:`~brainage.trained.model` — its model (checked against the data) and the analyzers of the
-  selected explanation methods.
+  selected explanation methods;
+* :mod:`~brainage.trained.grid` — ``grid.json``: the grid and data format the model was trained
+  on (written by training, checked by predict).
 
 Every problem a user can fix raises :class:`~brainage.errors.TrainedRunError`, which every stage
 prints the same way (``error: <message>``, exit status 2). A typical use::
@@ -19,6 +21,7 @@ prints the same way (``error: <message>``, exit status 2). A typical use::
     analyzers = load_analyzers(model, method_configs(cfg.explainer))
 """
 from brainage.trained.cohort import OpenedRun, open_train_run, select_subjects, training_data
+from brainage.trained.grid import TrainedGrid, read_trained_grid, write_trained_grid
 from brainage.trained.model import load_analyzers, load_model, method_configs
 from brainage.trained.run import (
     SPLITS,
@@ -29,6 +32,7 @@ from brainage.trained.run import (
     run_config,
 )
 
-__all__ = ["SPLITS", "OpenedRun", "TrainRun", "TrainRunRequest", "load_analyzers", "load_model",
-           "method_configs", "open_train_run", "read_run_config", "resolve_train_run", "run_config",
-           "select_subjects", "training_data"]
+__all__ = ["SPLITS", "OpenedRun", "TrainRun", "TrainRunRequest", "TrainedGrid", "load_analyzers",
+           "load_model", "method_configs", "open_train_run", "read_run_config",
+           "read_trained_grid", "resolve_train_run", "run_config", "select_subjects",
+           "training_data", "write_trained_grid"]

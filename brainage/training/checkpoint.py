@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 
 from brainage.errors import RunDirError, TrainError
 from brainage.runs import check_fresh_run_dir, is_finished
+from brainage.trained.grid import write_trained_grid
 from brainage.training.settings import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -158,8 +159,9 @@ def _resumed_run(settings: TrainSettings) -> tuple[Path, TrainSettings]:
 
 
 def start_run_files(run_dir: Path, settings: TrainSettings, data) -> RunState:
-    """Write ``split.csv`` (a resumed run that has one: check it) and return the run state to
-    continue from (empty for a fresh run, or a run stopped before its first epoch ended).
+    """Write ``split.csv`` (a resumed run that has one: check it) and ``grid.json``
+    (:mod:`brainage.trained.grid`), and return the run state to continue from (empty for a fresh
+    run, or a run stopped before its first epoch ended).
 
     Raises
     ------
@@ -172,6 +174,7 @@ def start_run_files(run_dir: Path, settings: TrainSettings, data) -> RunState:
         _check_same_split(run_dir, split)
     else:
         split.to_csv(run_dir / "split.csv", index=False)
+    write_trained_grid(run_dir, settings.data, data.grid)  # what make predict checks a cohort against
     if settings.resume and (checkpoint_dir / STATE_FILE).is_file():
         return RunState.load(checkpoint_dir)
     return RunState()

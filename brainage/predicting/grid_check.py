@@ -1,0 +1,87 @@
+"""Whether a cohort is what a model was trained on: the same preprocessing, voxel size and grid.
+
+A model applied to images on another grid, of another voxel size, or made another way (another
+data format; modulated against unmodulated grey matter) still gives numbers, and they mean
+nothing. Each difference is refused with one line naming it, the cohort and the training run.
+The check sees the first image before the cohort is cached (:meth:`GridCheck.check_source`) and
+the cohort's grid after (:meth:`GridCheck.check_grid`), so a cohort cached earlier is checked too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from brainage.errors import PredictError
+from brainage.neuro.grid import Grid
+from brainage.trained import TrainedGrid
+from brainage.trained.grid import voxel_size
+
+_ATOL = 1e-3  # mm: the cohort grid's own tolerance between images (brainage.data.cache)
+
+
+@dataclass(frozen=True)
+class GridCheck:
+    """The training run's grid and how messages name the cohort and the run.
+
+    Attributes
+    ----------
+    trained : TrainedGrid
+    where : str
+        The cohort as messages name it (its root or participants table).
+    train_dir : str
+    """
+
+    trained: TrainedGrid
+    where: str
+    train_dir: str
+
+    def _refuse(self, what: str, found, expected, fix: str) -> None:
+        raise PredictError(f"{self.where}: {what} {found}, but the model of {self.train_dir} was "
+                           f"trained on {expected}; {fix}")
+
+    def check_preprocessing(self, data) -> None:
+        """The cohort's data format (and ``modulated`` flag) in its data config ``data`` against
+        the training run's."""
+        found = TrainedGrid.of(data, self.trained.grid)
+        if (found.format, found.modulated) != (self.trained.format, self.trained.modulated):
+            self._refuse("preprocessing", found.preprocessing, f"{self.trained.preprocessing} data",
+                         "preprocess the cohort as the training data were")
+
+    def check_source(self, shape: tuple, affine) -> None:
+        """The first image's voxel size, shape and affine (None: the format carries none)."""
+        expected, fix = self.trained.grid, self._resample()
+        if affine is not None:
+            found = voxel_size(affine)
+            if not np.allclose(found, self.trained.voxel_size, atol=_ATOL):
+                self._refuse("voxels of", _mm(found), f"voxels of {_mm(self.trained.voxel_size)}",
+                             fix)
+        if tuple(shape) != tuple(expected.source_shape):
+            self._refuse("images of shape", tuple(shape), f"shape {tuple(expected.source_shape)}",
+                         fix)
+        if affine is not None and not np.allclose(affine, expected.affine, atol=_ATOL):
+            self._refuse("images with the affine", _rows(affine),
+                         f"the affine {_rows(expected.affine)}", fix)
+
+    def _resample(self) -> str:
+        if self.trained.format == "preprocessed":
+            return "preprocess its raw scans with make preprocess data.root=<raw root>"
+        return "resample the images to the training grid"
+
+    def check_grid(self, grid: Grid) -> None:
+        """The cohort grid (source grid and crop) against the training run's."""
+        self.check_source(grid.source_shape, grid.affine)
+        expected = self.trained.grid
+        found = (tuple(grid.crop_offset), tuple(grid.crop_shape))
+        wanted = (tuple(expected.crop_offset), tuple(expected.crop_shape))
+        if found != wanted:
+            self._refuse("a crop (offset, shape) of", found, f"the crop {wanted}",
+                         "leave data.crop_offset and data.crop_shape as the training run had them")
+
+
+def _mm(size) -> str:
+    return " x ".join(f"{v:g}" for v in size) + " mm"
+
+
+def _rows(affine) -> list:
+    return np.round(np.asarray(affine, dtype=float)[:3], 3).tolist()

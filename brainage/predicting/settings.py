@@ -1,0 +1,70 @@
+"""The predict stage's settings, read once from ``configs/predict.yaml`` (its single source of
+defaults)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from brainage.config_values import ConfigReader, Wording, at_least, flag, given_overrides, real, text
+from brainage.errors import PredictError
+from brainage.neuro.nifti import DisplayRule
+from brainage.trained import TrainRunRequest
+
+
+@dataclass(frozen=True)
+class PredictSettings:
+    """Everything the predict stage reads from its config.
+
+    Attributes
+    ----------
+    run : TrainRunRequest
+        The training run (``train_dir``, ``model_path`` or the newest finished one under
+        ``outputs_dir``) and the overrides of its data config (``data.root=…``); every subject.
+    maps : bool
+        Write a relevance map per subject and their mean.
+    method : str or None
+        The explanation method of the maps; None: the model's default
+        (:func:`brainage.predicting.methods.choose_method`).
+    batch_size : int
+    display : DisplayRule
+        Each map's display range.
+    progress : bool
+    """
+
+    run: TrainRunRequest
+    maps: bool
+    method: str | None
+    batch_size: int
+    display: DisplayRule
+    progress: bool
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.run.outputs_dir
+
+    @classmethod
+    def from_cfg(cls, cfg) -> "PredictSettings":
+        """Read and check ``cfg`` (a composed ``predict`` config) before any slow work."""
+        predict = ConfigReader(cfg, "", PredictError, Wording(null_is_bad=True))
+        run = TrainRunRequest(
+            train_dir=_path(predict.value("train_dir", text, "a training run directory or null",
+                                          optional=True)),
+            model_path=_path(predict.value("model_path", text, "a model.keras file or null",
+                                           optional=True)),
+            outputs_dir=Path(predict.value("outputs_dir", text, "a folder")),
+            data=given_overrides(cfg.data), subjects="all")
+        display = predict.block("display", "a mapping")
+        try:
+            rule = DisplayRule(*(display.value(key, real, "a number") for key in
+                                 ("low_percentile", "high_percentile", "brain_threshold")))
+        except ValueError as exc:
+            raise PredictError(str(exc)) from exc
+        return cls(run=run, maps=predict.value("maps", flag, "true or false"),
+                   method=predict.value("method", text, "a method of configs/explainer/ or null",
+                                        optional=True),
+                   batch_size=predict.value("batch_size", at_least(1), "a number ≥ 1"),
+                   display=rule, progress=predict.value("progress", flag, "true or false"))
+
+
+def _path(value) -> Path | None:
+    return Path(value) if value else None
