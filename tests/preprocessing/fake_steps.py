@@ -7,6 +7,7 @@ Worker processes import it by name (spawn), so it lives in a module, not in a te
 """
 from __future__ import annotations
 
+import os
 import zlib
 from functools import lru_cache
 from pathlib import Path
@@ -40,7 +41,10 @@ def fake_preprocess(path, subject_id, settings):
         gm_native=nib.Nifti1Image(t1 / max(float(t1.max()), 1.0), nib.load(str(path)).affine),
         t1_mni=nib.Nifti1Image(gm, GM_AFFINE),
         volumes_ml={"tiv": tiv, "gm": 0.45 * tiv + rng.normal(0, 5), "wm": 0.35 * tiv, "csf": 0.2 * tiv},
-        similarity=0.9 + rng.normal(0, 0.005), seconds={"n4": 0.01, "registration": 0.02})
+        similarity=0.9 + rng.normal(0, 0.005),
+        # the worker's thread setting comes back as a "step", for the tests to see
+        seconds={"n4": 0.01, "registration": 0.02,
+                 "itk_threads": float(os.environ.get("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", 0))})
 
 
 @lru_cache(maxsize=1)

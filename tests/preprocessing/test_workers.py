@@ -1,0 +1,66 @@
+"""Worker processes (spawn, one ITK thread each), and a subject killed outright while written."""
+import json
+import subprocess
+import sys
+import textwrap
+
+import nibabel as nib
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from brainage.data.derivative import WORK_DIR, derivative_dir, is_complete, subject_file
+from brainage.preprocessing.pipeline import preprocess_cohort
+from tests.builders import REPO
+from tests.preprocessing.conftest import IDS
+from tests.preprocessing.fake_steps import fake_preprocess
+
+
+@pytest.mark.slow
+def test_two_worker_processes_each_on_one_thread(raw, settings_for, tmp_path):
+    settings = settings_for(raw, "workers=2")
+    assert preprocess_cohort(settings, tmp_path, preprocess=fake_preprocess)["n_preprocessed"] == 6
+    derivative = derivative_dir(raw, tmp_path / "derivatives")
+    for sid in IDS:
+        made = nib.load(str(subject_file(derivative, sid, "modulated"))).get_fdata()
+        expected = fake_preprocess(raw / sid / "anat" / f"{sid}_T1w.nii.gz", sid, settings.steps).gm_modulated
+        np.testing.assert_array_equal(made, expected.get_fdata())
+        assert json.loads(subject_file(derivative, sid, "record").read_text())["seconds"]["itk_threads"] == 1
+
+
+@pytest.mark.slow
+def test_a_subject_killed_while_written_is_redone_whole(raw, configure, tmp_path):
+    config = tmp_path / "preprocess.yaml"
+    OmegaConf.save(configure(raw), config)
+    script = textwrap.dedent(f"""
+        import os, signal
+        import nibabel as nib
+        from omegaconf import OmegaConf
+        from brainage.preprocessing import subject
+        from brainage.preprocessing.pipeline import preprocess_cohort
+        from brainage.preprocessing.settings import PreprocessSettings
+        from tests.preprocessing.fake_steps import fake_preprocess
+
+        def killed(result, work, subject_id):  # SIGKILL after the first file: no cleanup runs
+            if subject_id == "sub-02":
+                work.mkdir(parents=True)
+                nib.save(result.gm_modulated, str(work / "half.nii.gz"))
+                os.kill(os.getpid(), signal.SIGKILL)
+            written(result, work, subject_id)
+
+        written, subject._write_images = subject._write_images, killed
+        settings = PreprocessSettings.from_cfg(OmegaConf.load({str(config)!r}))
+        preprocess_cohort(settings, {str(tmp_path)!r}, preprocess=fake_preprocess)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == -9, result.stderr[-2000:]
+    derivative = derivative_dir(raw, tmp_path / "derivatives")
+    assert [sid for sid in IDS if is_complete(derivative, sid)] == ["sub-00", "sub-01"]
+    assert not (derivative / "sub-02").exists() and (derivative / WORK_DIR / "sub-02").exists()
+    (tmp_path / "rerun").mkdir()
+    from brainage.preprocessing.settings import PreprocessSettings
+
+    summary = preprocess_cohort(PreprocessSettings.from_cfg(OmegaConf.load(config)), tmp_path / "rerun",
+                                preprocess=fake_preprocess)
+    assert summary["n_skipped"] == 2 and summary["n_preprocessed"] == 4
+    assert all(is_complete(derivative, sid) for sid in IDS) and not (derivative / WORK_DIR).exists()
