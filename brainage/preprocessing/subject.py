@@ -139,7 +139,7 @@ def _write_images(result, work: Path, subject_id: str) -> None:
 def _record(job: Job, result, seconds: dict) -> dict:
     """``preproc.json``: where the subject came from, what came out, how long it took, and how."""
     return {"subject_id": job.subject_id, "participant_id": bids_label(job.subject_id),
-            "t1": str(job.t1), "pipeline": PIPELINE, "version": brainage_version(),
+            "t1": str(Path(job.t1).resolve()), "pipeline": PIPELINE, "version": brainage_version(),
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "volumes_ml": {k: float(v) for k, v in result.volumes_ml.items()},
             "similarity": float(result.similarity),

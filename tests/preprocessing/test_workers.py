@@ -64,3 +64,17 @@ def test_a_subject_killed_while_written_is_redone_whole(raw, configure, tmp_path
                                 preprocess=fake_preprocess)
     assert summary["n_skipped"] == 2 and summary["n_preprocessed"] == 4
     assert all(is_complete(derivative, sid) for sid in IDS) and not (derivative / WORK_DIR).exists()
+
+
+def test_a_dead_worker_process_is_one_line_that_says_the_done_subjects_are_kept():
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from brainage.preprocessing.runner import _result
+    from brainage.preprocessing.steps import PreprocessError
+
+    future = Future()
+    future.set_exception(BrokenProcessPool("A process in the process pool was terminated abruptly"))
+    with pytest.raises(PreprocessError, match=r"^a worker process died \(A process .*\), perhaps out of memory; "
+                                              r"the subjects finished so far are kept"):
+        _result(future)
