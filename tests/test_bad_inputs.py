@@ -127,6 +127,6 @@ def test_a_subsample_of_a_stacked_array_keeps_each_subject_with_its_own_volume(w
 # --------------------------------------------------------------------------- overrides as typed
 
 def test_data_overrides_of_a_trained_run_are_typed_as_for_training():
-    for stage in ("explain", "evaluate", "infer"):
+    for stage in ("explain", "evaluate", "infer", "predict"):
         cfg = compose_stage(stage, "data.cache.dir=/scratch/cache", "data.root=/data/pac")
         assert cfg.data.cache.dir == "/scratch/cache" and cfg.data.root == "/data/pac"

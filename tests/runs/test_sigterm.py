@@ -16,7 +16,7 @@ from tests.builders import REPO, TINY_MODEL, cohort_overrides, write_cohort
 
 # Each stage module and the work function its entry hands to run_stage.
 STAGES = {"train": "train", "explain": "explain", "evaluate": "evaluate", "infer": "infer",
-          "bench": "bench", "seed_digits": "run_digits", "sweep": "sweep",
+          "predict": "predict", "bench": "bench", "seed_digits": "run_digits", "sweep": "sweep",
           "distribute": "distribute", "cohort": "cohort", "seed_unet": "run_unet"}
 
 # The stage's work becomes a wait, so that the signal lands inside the run for every stage (the
