@@ -54,9 +54,9 @@ class MapWriter:
     rule: DisplayRule
     checks: str
     source: str
-    paths: list = field(default_factory=list)
-    _sum: np.ndarray | None = None
-    _n: int = 0
+    paths: list = field(default_factory=list)  # the maps written, in order
+    _sum: np.ndarray | None = field(default=None, init=False, repr=False)  # normalised maps' sum
+    _n: int = field(default=0, init=False, repr=False)
 
     def write(self, x: np.ndarray, rows: np.ndarray) -> None:
         """Explain the batch ``x`` (the cohort's ``rows``) and write one map per subject."""
