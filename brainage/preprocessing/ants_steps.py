@@ -19,7 +19,7 @@ import nibabel as nib
 import numpy as np
 
 from brainage.neuro.grid import MNI_1P5MM_AFFINE, MNI_1P5MM_SHAPE
-from brainage.preprocessing.subject import PreprocessError, StepSettings, SubjectResult
+from brainage.preprocessing.step_types import PreprocessError, StepSettings, SubjectResult
 
 os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "1")
 import ants  # noqa: E402  (after the thread count, which ITK reads when it loads)
@@ -52,9 +52,13 @@ def run(path, subject_id: str, settings: StepSettings) -> SubjectResult:
         tick("affine")
         reg = register_syn(n4, affine, tpl, settings, Path(work))
         tick("syn")
-        mask, priors = to_native(n4, tpl, reg["invtransforms"])
+        mask, priors = to_native(n4, tpl, reg["invtransforms"], settings.mask_threshold)
         check_brain(mask, subject_id, settings)
         tick("brain_mask")
+        n4 = ants.n4_bias_field_correction(t1, mask=mask, shrink_factor=settings.n4_shrink,
+                                           convergence={"iters": list(settings.n4_brain_iterations),
+                                                        "tol": 1e-7})
+        tick("brain_bias_correction")
         posteriors = segment(n4, mask, priors, settings)
         tick("segmentation")
         result = to_mni(n4, mask, posteriors, reg["fwdtransforms"], tpl, settings)
@@ -141,12 +145,13 @@ def register_syn(n4, affine: str, tpl: dict, settings: StepSettings, work: Path)
                              outprefix=str(work / "syn_"))
 
 
-def to_native(n4, tpl: dict, inverse: list):
-    """The template's brain mask and tissue priors carried back onto the subject's T1."""
+def to_native(n4, tpl: dict, inverse: list, threshold: float):
+    """The template's brain mask (its interpolated value above ``threshold``) and tissue priors
+    carried back onto the subject's T1."""
     def back(image):
         return ants.apply_transforms(n4, image, inverse, whichtoinvert=[True, False], interpolator="linear")
 
-    mask = ants.threshold_image(back(tpl["mask"]), 0.5, 2)
+    mask = ants.threshold_image(back(tpl["mask"]), threshold, 2)
     gm, wm = back(tpl["gm"]).numpy(), back(tpl["wm"]).numpy()
     csf = np.clip(1.0 - gm - wm, 0.0, 1.0)
     priors = [ants.from_numpy_like(p.astype(np.float32), n4) for p in (csf, gm, wm)]

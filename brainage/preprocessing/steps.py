@@ -2,13 +2,13 @@
 
 Steps (each timed): read and check the image; N4 bias-field correction; registration to nilearn's
 MNI152 2009 template (affine, then SyN), whose inverse carries the template's brain mask back to
-the subject (a registration-based brain extraction, no separate skull stripper); Atropos three-class
-segmentation inside that mask, initialised with the template's tissue priors; grey matter warped
+the subject (a registration-based brain extraction, no separate skull stripper); N4 again inside
+that mask; Atropos three-class segmentation inside it, with the template's tissue priors; grey matter warped
 onto the 121 x 145 x 121 1.5 mm grid, unmodulated and modulated by the warp's Jacobian.
 """
 from __future__ import annotations
 
-from brainage.preprocessing.subject import PreprocessError, StepSettings, SubjectResult
+from brainage.preprocessing.step_types import PreprocessError, StepSettings, SubjectResult
 
 __all__ = ["PreprocessError", "StepSettings", "SubjectResult", "preprocess_t1"]
 
