@@ -29,7 +29,7 @@ class StepSettings:
     syn_iterations: tuple = (60, 30, 0)
     mask_threshold: float = 0.15         # the template's brain mask, interpolated onto the subject
     atropos_iterations: int = 5
-    prior_weight: float = 0.5
+    prior_weight: float = 0.25
     mrf_weight: float = 0.1
     modulation: str = "nonlinear"        # nonlinear: head size factored out | full: native volumes
     min_brain_ml: float = 700.0
