@@ -58,7 +58,7 @@ def subject_rows(derivative: Path, cohort: RawCohort, bad: dict) -> pd.DataFrame
             rows.append({**row, "status": EXCLUDED, "reason": bad[sid]})
             continue
         record = read_record(derivative, sid)
-        volumes = {f"{k}_ml": v for k, v in record["volumes_ml"].items()}
+        volumes = {k if k.endswith("_ml") else f"{k}_ml": v for k, v in record["volumes_ml"].items()}
         rows.append({**row, "status": "done", "reason": "", **volumes,
                      "similarity": record["similarity"], "seconds": record["seconds"].get("total")})
     return pd.DataFrame(rows).reindex(columns=[c for c in QC_COLUMNS if c not in

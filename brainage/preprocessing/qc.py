@@ -63,11 +63,13 @@ def _template():
 
 
 def write_picture(gm_img, path, title: str, dpi: int) -> None:
-    """The GM map over the MNI template, three orthogonal slices, small: ``path`` (PNG)."""
+    """The GM map's 0.5 contour over the MNI template, three orthogonal slices, small: ``path``
+    (PNG). A failed registration shows as cortex that does not follow the template's."""
     from nilearn import plotting
 
     fig, axes = new_figure(figsize=(6.0, 2.2), facecolor="black")
-    plotting.plot_stat_map(gm_img, bg_img=_template(), display_mode="ortho", cut_coords=(0, -18, 12),
-                           threshold=0.2, vmax=1.0, cmap="autumn", colorbar=False,
-                           draw_cross=False, annotate=False, black_bg=True, axes=axes, title=title)
+    display = plotting.plot_anat(_template(), display_mode="ortho", cut_coords=(0, -18, 12), axes=axes,
+                                 title=title, annotate=False, draw_cross=False, black_bg=True,
+                                 colorbar=False)
+    display.add_contours(gm_img, levels=[0.5], colors="r", linewidths=0.8)
     save(fig, path, dpi=dpi, facecolor="black")

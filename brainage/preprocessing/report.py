@@ -41,8 +41,8 @@ def report_html(scored: pd.DataFrame, derivative: Path, settings) -> str:
             f"<p><b>{int(counts.get(OK, 0))}</b> ok, <b>{int(counts.get(FLAGGED, 0))}</b> flagged, "
             f"<b>{int(counts.get(EXCLUDED, 0))}</b> excluded, of {len(scored)} subjects. A subject is "
             f"flagged when a robust z-score (median, 1.4826 MAD) of {zs} lies beyond "
-            f"{settings.qc.z_threshold:g}. Each picture shows the subject's grey matter (unmodulated, "
-            f"above 0.2) over the MNI template.</p>"
+            f"{settings.qc.z_threshold:g}. Each picture shows where the subject's grey matter (unmodulated) "
+            f"crosses 0.5, in red, over the MNI template.</p>"
             f"<table><tr>{head}</tr>{body}</table></body></html>\n")
 
 

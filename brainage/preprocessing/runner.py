@@ -1,11 +1,14 @@
 """Every subject's job on worker processes of this machine, with a progress bar and the bad-subject
 policy.
 
-``workers`` processes (None: every available core; 1: in this process) each preprocess one
-subject at a time on one thread (ITK's threads would otherwise fight over the cores). The pool is
-started with ``spawn``, so it behaves the same on Linux and macOS and a worker inherits no
-threads. A bad subject is logged with its reason; with ``on_bad_subject: fail`` the run stops at
-the first: subjects not yet started are cancelled, those in progress finish and are kept.
+``workers`` processes (None: every available core) each preprocess one subject at a time on one
+thread (ITK's threads would otherwise fight over the cores). The pool is started with ``spawn``,
+so it behaves the same on Linux and macOS and a worker inherits no threads; Ctrl-C or SIGTERM
+stops the run at once and ends the workers (their subjects are left out whole, and redone by the
+next run). ``workers=1`` runs in this process instead: an ANTs call holds the interpreter, so
+Ctrl-C then takes effect when the call in progress returns. A bad subject is logged with its
+reason; with ``on_bad_subject: fail`` the run stops at the first: subjects not yet started are
+cancelled, those in progress finish and are kept.
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ def run_jobs(jobs: list[Job], workers: int | None, on_bad_subject: str, progress
     n_workers = resolve_workers(workers, len(jobs))
     log.info("preprocessing %d subject(s) on %d worker(s)", len(jobs), n_workers)
     with tqdm(total=len(jobs), desc="preprocess", unit="subject", disable=not progress) as bar:
-        if n_workers == 1:
+        if workers == 1:
             return _collect(map(process_subject, jobs), on_bad_subject, bar)
         return _on_pool(jobs, n_workers, on_bad_subject, bar)
 
@@ -45,15 +48,21 @@ def _on_pool(jobs: list[Job], n_workers: int, on_bad_subject: str, bar) -> list[
 
     pool = ProcessPoolExecutor(n_workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=single_threaded)
-    wait = True
     try:
         futures = [pool.submit(process_subject, job) for job in jobs]
         return _collect((_result(f) for f in as_completed(futures)), on_bad_subject, bar)
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop now; a subject in progress is never half written
-        wait = False
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop now; a subject in progress is left out whole
+        _end_workers(pool)
         raise
-    finally:
-        pool.shutdown(wait=wait, cancel_futures=True)
+    finally:  # after a bad subject under fail: the subjects in progress finish and are kept
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _end_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop the pool's worker processes in the middle of their ANTs calls (``_processes``:
+    CPython's own record of them; Python 3.14 adds ``terminate_workers``)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
 
 
 def _result(future) -> Outcome:

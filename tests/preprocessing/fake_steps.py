@@ -40,7 +40,8 @@ def fake_preprocess(path, subject_id, settings):
         brain_mask=nib.Nifti1Image(mask, nib.load(str(path)).affine),
         gm_native=nib.Nifti1Image(t1 / max(float(t1.max()), 1.0), nib.load(str(path)).affine),
         t1_mni=nib.Nifti1Image(gm, GM_AFFINE),
-        volumes_ml={"tiv": tiv, "gm": 0.45 * tiv + rng.normal(0, 5), "wm": 0.35 * tiv, "csf": 0.2 * tiv},
+        volumes_ml={"tiv_ml": tiv, "gm_ml": 0.45 * tiv + rng.normal(0, 5), "wm_ml": 0.35 * tiv,
+                    "csf_ml": 0.2 * tiv},
         similarity=0.9 + rng.normal(0, 0.005),
         # the worker's thread setting comes back as a "step", for the tests to see
         seconds={"n4": 0.01, "registration": 0.02,
@@ -73,3 +74,11 @@ def write_raw_cohort(root: Path, ids, ages=None) -> Path:
     pd.DataFrame({"participant_id": ids, "age": ages, "sex": "F"}).to_csv(
         root / "participants.tsv", sep="\t", index=False)
     return root
+
+
+def slow_preprocess(path, subject_id, settings):
+    """A step that takes a minute: a run is interrupted while it is in progress."""
+    import time
+
+    time.sleep(60)
+    return fake_preprocess(path, subject_id, settings)

@@ -32,7 +32,7 @@ def test_every_subject_gets_its_files_and_the_derivative_its_tables(raw, setting
     assert all(is_complete(derivative, sid) for sid in IDS)
     assert not (derivative / WORK_DIR).exists()
     record = json.loads(subject_file(derivative, "sub-03", "record").read_text())
-    assert set(record["volumes_ml"]) == {"tiv", "gm", "wm", "csf"} and 0.8 < record["similarity"] < 1
+    assert set(record["volumes_ml"]) == {"tiv_ml", "gm_ml", "wm_ml", "csf_ml"} and 0.8 < record["similarity"] < 1
     assert {"n4", "registration", "write", "qc_picture", "total"} <= set(record["seconds"])
     assert record["steps"]["syn_metric"] == settings.steps.syn_metric
     assert nib.load(str(subject_file(derivative, "sub-03", "modulated"))).shape == (7, 8, 9)

@@ -78,3 +78,31 @@ def test_a_dead_worker_process_is_one_line_that_says_the_done_subjects_are_kept(
     with pytest.raises(PreprocessError, match=r"^a worker process died \(A process .*\), perhaps out of memory; "
                                               r"the subjects finished so far are kept"):
         _result(future)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_worker_processes_in_the_middle_of_their_subjects(raw, tmp_path):
+    import multiprocessing
+    import signal
+    import time
+
+    from brainage.preprocessing.runner import run_jobs
+    from brainage.preprocessing.steps import StepSettings
+    from brainage.preprocessing.subject import Job
+    from tests.preprocessing.fake_steps import slow_preprocess
+
+    def ctrl_c(*_):
+        raise KeyboardInterrupt
+
+    jobs = [Job(sid, str(raw / sid / "anat" / f"{sid}_T1w.nii.gz"), str(tmp_path / "derivative"), StepSettings(), 60,
+                slow_preprocess) for sid in IDS]
+    previous = signal.signal(signal.SIGALRM, ctrl_c)
+    signal.alarm(3)
+    started = time.perf_counter()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_jobs(jobs, workers=2, on_bad_subject="fail", progress=False)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    assert time.perf_counter() - started < 10  # not the minute each subject takes
+    assert not multiprocessing.active_children() and not (tmp_path / "derivative").exists()
