@@ -31,7 +31,7 @@ def preprocess(cfg, run_dir) -> dict:
 
 def next_command(root, derivatives_dir) -> str:
     """The training command that reads this derivative: a data preset whose root is this root
-    (``data=ixi``), or the generic one with the root."""
+    (``data=ixi``, and the experiments on it), or the generic one with the root."""
     names = sorted(p.stem for p in (CONFIGS / "data").glob("*.yaml"))
     for name in names:
         given = _preset_value(name, "root")
@@ -43,7 +43,22 @@ def next_command(root, derivatives_dir) -> str:
     words = [f"make train data={name}"] + ([f"data.root={root}"] if name == GENERIC_PRESET else [])
     if str(_preset_value(name, "derivatives_dir")) != str(derivatives_dir):
         words.append(f"data.derivatives_dir={derivatives_dir}")
+    experiments = _experiments_on(name)
+    if experiments and len(words) == 1:
+        return f"{words[0]}, or an experiment on it: {', '.join(f'experiment={e}' for e in experiments)}"
     return " ".join(words)
+
+
+def _experiments_on(preset: str) -> list:
+    """The experiments whose data is the preset (``override /data: <preset>``)."""
+    from omegaconf import OmegaConf
+
+    found = []
+    for path in sorted((CONFIGS / "experiment").glob("*.yaml")):
+        defaults = OmegaConf.to_container(OmegaConf.load(path), resolve=False).get("defaults", [])
+        if any(isinstance(d, dict) and d.get("override /data") == preset for d in defaults):
+            found.append(path.stem)
+    return found
 
 
 def _preset_value(name: str, key: str):

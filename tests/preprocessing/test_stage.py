@@ -47,5 +47,6 @@ def test_no_root_is_one_line_and_exit_2(tmp_path, capsys):
 
 
 def test_the_ixi_root_is_pointed_at_its_preset():
-    assert stage.next_command("../shared/data/ixi", "data/derivatives") == "make train data=ixi"
+    ixi = stage.next_command("../shared/data/ixi", "data/derivatives")
+    assert ixi.startswith("make train data=ixi, or an experiment on it: ") and "experiment=ixi_regression" in ixi
     assert stage.next_command("/data/raw", "data/derivatives") == "make train data=t1 data.root=/data/raw"
