@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from brainage.data.derivative import (
-    NATIVE,
+    KINDS,
     PIPELINE,
     WORK_DIR,
     bids_label,
@@ -144,7 +144,7 @@ def _record(job: Job, result, seconds: dict) -> dict:
             "volumes_ml": {k: float(v) for k, v in result.volumes_ml.items()},
             "similarity": float(result.similarity),
             "seconds": {k: round(float(v), 3) for k, v in seconds.items()},
-            "steps": steps_record(job.steps), "files": [*IMAGES.values(), *NATIVE]}
+            "steps": steps_record(job.steps), "files": list(KINDS)}
 
 
 def _publish(job: Job, work: Path, picture: Path) -> None:

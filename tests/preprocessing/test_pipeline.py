@@ -34,7 +34,7 @@ def test_every_subject_gets_its_files_and_the_derivative_its_tables(raw, setting
     record = json.loads(subject_file(derivative, "sub-03", "record").read_text())
     assert set(record["volumes_ml"]) == {"tiv_ml", "gm_ml", "wm_ml", "csf_ml"} and 0.8 < record["similarity"] < 1
     assert {"n4", "registration", "write", "qc_picture", "total"} <= set(record["seconds"])
-    assert record["steps"]["syn_metric"] == settings.steps.syn_metric
+    assert record["steps"]["syn_metric"] == settings.steps.syn_metric and record["files"] == list(KINDS)
     assert nib.load(str(subject_file(derivative, "sub-03", "modulated"))).shape == (7, 8, 9)
     description = json.loads((derivative / "dataset_description.json").read_text())
     assert description["DatasetType"] == "derivative" and description["GeneratedBy"][0]["Name"] == "brainage-preprocess"
