@@ -17,10 +17,10 @@ from brainage.data.derivative import (
     PIPELINE,
     QC_TABLE,
     REPORT,
-    SPACE,
     bids_label,
     subject_file,
 )
+from brainage.preprocessing import steps
 from brainage.preprocessing.bids import RawCohort
 from brainage.preprocessing.qc import EXCLUDED, score_subjects
 from brainage.preprocessing.report import report_html
@@ -29,10 +29,6 @@ from brainage.preprocessing.subject import brainage_version, steps_record
 MEASURES = ["similarity", "tiv_ml", "gm_ml", "wm_ml", "csf_ml"]
 QC_COLUMNS = ["participant_id", "subject_id", "status", "flags", "reason", *MEASURES, "gm_fraction",
               "z_similarity", "z_tiv_ml", "z_gm_fraction", "seconds"]
-DESCRIBED = ("N4 bias-field correction; affine then SyN registration to the MNI152 2009 template; "
-             "brain mask from the template's, warped back; Atropos three-tissue segmentation; grey "
-             f"matter on the 1.5 mm {SPACE} grid (121 x 145 x 121), unmodulated and modulated by "
-             "the Jacobian. ANTsPy.")
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -88,6 +84,11 @@ def _participants(cohort: RawCohort, scored: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([raw.reset_index(drop=True), added.reset_index(drop=True)], axis=1)
 
 
+def _steps_described() -> str:
+    """What the steps do, in the words of their module's docstring (one source)."""
+    return " ".join(steps.__doc__.split("\n\n", 1)[-1].split())
+
+
 def description(settings) -> dict:
     """``dataset_description.json``: a BIDS derivative, what made it and with which settings."""
     from importlib.metadata import PackageNotFoundError, version
@@ -101,7 +102,7 @@ def description(settings) -> dict:
         "BIDSVersion": "1.9.0",
         "DatasetType": "derivative",
         "GeneratedBy": [{"Name": PIPELINE, "Version": brainage_version(),
-                         "Description": f"{DESCRIBED} (antspyx {ants})"}],
+                         "Description": f"{_steps_described()} (ANTsPy: antspyx {ants})"}],
         "SourceDatasets": [{"URL": Path(settings.root).resolve().as_uri()}],
         "StepSettings": steps_record(settings.steps),
     }

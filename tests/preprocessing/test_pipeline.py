@@ -38,6 +38,7 @@ def test_every_subject_gets_its_files_and_the_derivative_its_tables(raw, setting
     assert nib.load(str(subject_file(derivative, "sub-03", "modulated"))).shape == (7, 8, 9)
     description = json.loads((derivative / "dataset_description.json").read_text())
     assert description["DatasetType"] == "derivative" and description["GeneratedBy"][0]["Name"] == "brainage-preprocess"
+    assert "Atropos" in description["GeneratedBy"][0]["Description"] and description["StepSettings"]["seed"] == 1
     participants = pd.read_csv(derivative / "participants.tsv", sep="\t")
     assert list(participants.columns) == ["participant_id", "age", "sex", "similarity", "tiv_ml", "gm_ml",
                                           "wm_ml", "csf_ml", "qc", "qc_flags"]
