@@ -2,7 +2,8 @@
 not a byte of an earlier run changed.
 
 The cases live in ``tests/bad_inputs/`` (data stage: ``data_cases.py``; run directories,
-targets, training runs, atlases: ``run_cases.py``). Most run the stage's command-line entry
+targets, training runs, atlases: ``run_cases.py``; the preprocess stage's raw folders and
+settings: ``preprocess_cases.py``). Most run the stage's command-line entry
 in-process (``brainage.<stage>._main`` with a run directory); those marked ``cli`` run
 ``python -m brainage.<stage>`` as a user types it. ``docs/bad_inputs.md`` is the table of them
 all with the messages seen; rewrite it with
@@ -15,11 +16,12 @@ import pytest
 
 from brainage.runs import read_record
 from tests.bad_inputs.data_cases import CASES as DATA_CASES
+from tests.bad_inputs.preprocess_cases import CASES as PREPROCESS_CASES
 from tests.bad_inputs.run_cases import CASES as RUN_CASES
 from tests.bad_inputs.world import Context, World, run_cli, run_in_process, shown, tree_hashes
 from tests.builders import REPO, compose_stage
 
-CASES = DATA_CASES + RUN_CASES
+CASES = DATA_CASES + RUN_CASES + PREPROCESS_CASES
 DOC = REPO / "docs" / "bad_inputs.md"
 SEEN = {}
 

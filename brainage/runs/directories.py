@@ -13,7 +13,7 @@ WORK_DIR = ".incomplete"
 # these is never written again (only ``trainer.resume`` continues an unfinished training run).
 RUN_TRACES = (RUN_FILE, ".hydra", "model.keras", "metrics.json", "checkpoint", "report.html",
               "explain.json", "shard.json", "evaluate.json", "verdict.md", "infer.json", "predict.json",
-              "summary.json", "bench.json", "digits.json", "stream.json", WORK_DIR)
+              "preprocess.json", "summary.json", "bench.json", "digits.json", "stream.json", WORK_DIR)
 
 
 def latest_run(stage: str = "train", outputs="outputs", required: str = "model.keras") -> Path:

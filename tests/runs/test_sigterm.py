@@ -1,12 +1,14 @@
 """SIGTERM (a SLURM time limit, ``timeout``) stops every stage as Ctrl-C does: ``run.json`` says
-interrupted, the process exits 143 with one line saying how to go on, and training keeps the
-checkpoint that ``trainer.resume`` continues from."""
+interrupted, the process exits 143 with one line saying how to go on, training keeps the
+checkpoint that ``trainer.resume`` continues from, and preprocessing ends its worker processes in
+the middle of their subjects."""
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -14,10 +16,21 @@ from brainage.runs import read_record
 from brainage.training.checkpoint import CHECKPOINT_DIR, STATE_FILE
 from tests.builders import REPO, TINY_MODEL, cohort_overrides, write_cohort
 
+# The preprocess stage as typed, a step that takes a minute standing in for its ANTs steps (worker
+# processes import it by name).
+PREPROCESS_SLOWLY = """
+from brainage import preprocess
+from brainage.preprocessing import steps
+from tests.preprocessing.fake_steps import slow_preprocess
+steps.preprocess_t1 = slow_preprocess
+preprocess._main.__module__ = "__main__"
+preprocess.main()
+"""
+
 # Each stage module and the work function its entry hands to run_stage.
 STAGES = {"train": "train", "explain": "explain", "evaluate": "evaluate", "infer": "infer",
-          "predict": "predict", "bench": "bench", "seed_digits": "run_digits", "sweep": "sweep",
-          "distribute": "distribute", "cohort": "cohort", "seed_unet": "run_unet"}
+          "predict": "predict", "preprocess": "preprocess", "bench": "bench", "seed_digits": "run_digits",
+          "sweep": "sweep", "distribute": "distribute", "cohort": "cohort", "seed_unet": "run_unet"}
 
 # The stage's work becomes a wait, so that the signal lands inside the run for every stage (the
 # work itself is each stage's own tests' matter); the entry, Hydra and run_stage are the real ones.
@@ -96,3 +109,75 @@ def test_training_stopped_by_sigterm_keeps_its_checkpoint_and_resumes(tmp_path):
     record = read_record(run_dir)
     assert record.state == "finished" and len(record.resumed) == 1
     assert json.loads((run_dir / "metrics.json").read_text())["epochs_run"] == 12
+
+
+def _workers(pid: int) -> list:
+    """The ids of ``pid``'s worker processes (multiprocessing's spawned children; Linux' /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if parent == pid and "spawn_main" in (stat.parent / "cmdline").read_text():
+                found.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):  # a process that ended meanwhile
+            continue
+    return found
+
+
+def _in_step(pid: int) -> bool:
+    """Whether the worker sleeps, that is, is inside the stand-in step's minute."""
+    try:
+        return "nanosleep" in Path(f"/proc/{pid}/wchan").read_text()
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the worker processes in /proc")
+def test_preprocessing_stopped_by_sigterm_ends_its_worker_processes_at_once(tmp_path):
+    import nibabel as nib
+    import numpy as np
+    import pandas as pd
+
+    from brainage.data.derivative import derivative_dir, is_complete
+
+    ids = ["sub-01", "sub-02", "sub-03"]
+    raw = tmp_path / "raw"
+    for sid in ids:
+        (raw / sid / "anat").mkdir(parents=True)
+        nib.save(nib.Nifti1Image(np.ones((6, 7, 8), np.float32), np.eye(4)),
+                 str(raw / sid / "anat" / f"{sid}_T1w.nii.gz"))
+    pd.DataFrame({"participant_id": ids, "age": [30, 40, 50]}).to_csv(raw / "participants.tsv", sep="\t",
+                                                                     index=False)
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-c", PREPROCESS_SLOWLY, f"data.root={raw}", "workers=2",
+                             f"derivatives_dir={tmp_path / 'derivatives'}", f"hydra.run.dir={run_dir}"],
+                            cwd=tmp_path, env=ENV, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_until_running(proc, run_dir)
+        while len(workers := _workers(proc.pid)) < 2:
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            time.sleep(0.05)
+        deadline = time.perf_counter() + 30  # where a kernel hides wchan: the signal lands anyway
+        while not all(_in_step(pid) for pid in workers) and time.perf_counter() < deadline:
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        signalled = time.perf_counter()
+        status, err = proc.wait(timeout=120), proc.communicate()[1]
+    finally:
+        proc.kill()
+    assert time.perf_counter() - signalled < 30  # not the minute each subject takes
+    _assert_interrupted(run_dir, status, err)
+    assert read_record(run_dir).stage == "preprocess"
+    assert not any(_alive(pid) for pid in workers)
+    derivative = derivative_dir(raw, tmp_path / "derivatives")
+    assert not any(is_complete(derivative, sid) for sid in ids)
+    assert not (run_dir / "preprocess.json").exists()
