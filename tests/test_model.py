@@ -3,7 +3,6 @@ residual network (model=resnet3d): names, round trip, one epoch of the training 
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
-from omegaconf.errors import ConfigAttributeError
 
 from brainage.errors import ModelError
 from brainage.model import (
@@ -102,7 +101,7 @@ def test_the_config_builds_the_seed_network():
     assert model.get_layer("block1_bn").get_config()["momentum"] == 0.99
     incomplete = OmegaConf.load(CONFIGS / "model" / "taylor2019.yaml")
     del incomplete["widths"]
-    with pytest.raises(ConfigAttributeError, match="widths"):  # no default hidden in the code
+    with pytest.raises(ModelError, match="model.widths is missing"):  # no default hidden in the code
         ModelSettings.from_cfg(incomplete)
 
 

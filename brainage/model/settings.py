@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import keras
 
+from brainage.config_values import ConfigReader, at_least, one_of, real, sequence, text
 from brainage.errors import ModelError
 from brainage.model.resnet3d import build_resnet3d
 from brainage.model.sfcn import build_sfcn
@@ -53,33 +54,33 @@ class ModelSettings:
         Raises
         ------
         ModelError
-            An unknown ``architecture``, ``task`` or ``regression_loss``.
+            A key missing or of the wrong kind, an unknown ``architecture``, ``task`` or
+            ``regression_loss``; the message names the key (``model.widths``) and what was expected.
         """
-        # .get: configs saved by runs made before resnet3d and regression existed lack the keys.
-        architecture = str(model_cfg.get("architecture", "taylor2019"))
-        task = str(model_cfg.get("task") or "classification")
-        loss = str(model_cfg.get("regression_loss") or "mae")
-        for key, value, allowed in (("architecture", architecture, tuple(ARCHITECTURES)),
-                                    ("task", task, TASKS),
-                                    ("regression_loss", loss, REGRESSION_LOSSES)):
-            if value not in allowed:
-                raise ModelError(f"model.{key}={value!r}; expected one of {', '.join(allowed)}")
-        options = {"dense_units": model_cfg.dense_units,
-                   # .get: only sfcn.yaml has the key (and runs made before sfcn existed lack it).
-                   "dropout": model_cfg.get("dropout")}
+        model = ConfigReader(model_cfg, "model", ModelError)
+        # Configs saved by runs made before resnet3d, regression and sfcn existed lack the keys.
+        architecture = _since(model, "architecture", "taylor2019", one_of(*ARCHITECTURES),
+                              _one_of(ARCHITECTURES))
+        options = {"dense_units": model.value("dense_units", at_least(1),
+                                              "a number of units >= 1 or null", optional=True),
+                   # only sfcn.yaml has the key
+                   "dropout": _since(model, "dropout", None, real, "a fraction or null",
+                                     optional=True)}
         _check_options(architecture, options)
         return cls(
-            name=str(model_cfg.name),
+            name=model.value("name", text, "a name"),
             architecture=architecture,
-            widths=tuple(int(w) for w in model_cfg.widths),
-            kernel_size=int(model_cfg.kernel_size),
-            dense_units=None if options["dense_units"] is None else int(options["dense_units"]),
-            n_classes=None if model_cfg.n_classes is None else int(model_cfg.n_classes),
-            pool_size=int(model_cfg.pool_size),
-            bn_momentum=float(model_cfg.bn_momentum),
-            task=task,
-            regression_loss=loss,
-            dropout=None if options["dropout"] is None else float(options["dropout"]),
+            widths=model.value("widths", _widths, "filters per block, e.g. [8, 16, 32, 64]"),
+            kernel_size=model.value("kernel_size", at_least(1), "a size in voxels >= 1"),
+            n_classes=model.value("n_classes", at_least(1),
+                                  "a number of classes or null (one per age bin)", optional=True),
+            pool_size=model.value("pool_size", at_least(1), "a size in voxels >= 1"),
+            bn_momentum=model.value("bn_momentum", _momentum, "a number in [0, 1]"),
+            task=_since(model, "task", "classification", one_of(*TASKS), _one_of(TASKS),
+                        optional=True),
+            regression_loss=_since(model, "regression_loss", "mae", one_of(*REGRESSION_LOSSES),
+                                   _one_of(REGRESSION_LOSSES), optional=True),
+            **options,
         )
 
     @property
@@ -119,6 +120,34 @@ class ModelSettings:
         if n_out is None:
             raise ModelError("model.n_classes is null and no class count was given")
         return int(n_out)
+
+
+def _since(model: ConfigReader, key: str, before, convert, expected: str, optional: bool = False):
+    """``model.<key>``; ``before`` (what the code did then) in a config saved by a run made before
+    the key existed, and, when ``optional``, for null."""
+    if not model.has(key):
+        return before
+    value = model.value(key, convert, expected, optional=optional)
+    return before if value is None else value
+
+
+def _one_of(allowed) -> str:
+    return f"one of {', '.join(allowed)}"
+
+
+def _widths(value) -> tuple:
+    """One filter count (>= 1) per block, at least one block."""
+    widths = sequence(at_least(1))(value)
+    if not widths:
+        raise ValueError(value)
+    return widths
+
+
+def _momentum(value) -> float:
+    momentum = real(value)
+    if not 0 <= momentum <= 1:
+        raise ValueError(value)
+    return momentum
 
 
 def _check_options(architecture: str, options: dict) -> None:
