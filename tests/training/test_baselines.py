@@ -126,6 +126,9 @@ def test_every_baseline_on_a_tiny_cohort():
     ("trainer.baselines.block_size=0", "block_size=0; expected >= 1"),
     ("trainer.baselines.ridge_alphas=[]", "ridge_alphas=[]; expected one or more"),
     ("trainer.baselines.logistic_cs=[1.0,-1.0]", "logistic_cs=[1.0, -1.0]; expected one or more"),
+    ("trainer.baselines.enabled=often", "trainer.baselines.enabled='often'; expected true or false"),
+    ("trainer.baselines.atlas=null", "trainer.baselines.atlas is null; expected a bundled atlas"),
+    ("trainer.baselines.models=ridge", "trainer.baselines.models='ridge'; expected some of"),
 ])
 def test_bad_baseline_settings_are_train_errors(override, message):
     with pytest.raises(TrainError, match=message.replace("[", r"\[").replace("]", r"\]")):

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from brainage.config_values import ConfigReader, at_least, flag, integer, number, sequence, text
 from brainage.errors import TrainError
 from brainage.training.baselines.catalogue import BASELINES
+
+PENALTIES_EXPECTED = "one or more positive penalties"
 
 
 @dataclass(frozen=True)
@@ -38,37 +41,48 @@ class BaselineSettings:
 
     @classmethod
     def from_cfg(cls, node) -> "BaselineSettings":
-        """Read ``trainer.baselines``; None (a run saved before baselines existed) is off.
+        """Read ``trainer.baselines``; None (a run saved before baselines existed) is off. A block
+        that is off is read, but its models and sizes are not checked.
 
         Raises
         ------
         TrainError
-            An unknown model, a non-positive block size or penalty, an empty penalty grid.
+            A key missing or of the wrong kind, an unknown model, a non-positive block size or
+            penalty, an empty penalty grid; the message names the key
+            (``trainer.baselines.block_size``) and what was expected.
         """
         if node is None:
             return cls(False, (), 1, "", (), ())
-        settings = cls(
-            enabled=bool(node.enabled),
-            models=tuple(str(m) for m in node.models),
-            block_size=int(node.block_size),
-            atlas=str(node.atlas),
-            ridge_alphas=tuple(float(a) for a in node.ridge_alphas),
-            logistic_cs=tuple(float(c) for c in node.logistic_cs),
-            better_setting=node.get("better_setting"),
+        block = ConfigReader(node, "trainer.baselines", TrainError)
+        enabled = block.value("enabled", flag, "true or false")
+        penalties = _penalties if enabled else sequence(number)
+        return cls(
+            enabled=enabled,
+            models=block.value("models", _models if enabled else sequence(text),
+                               f"some of {', '.join(BASELINES)}"),
+            block_size=block.value("block_size", at_least(1) if enabled else integer, ">= 1"),
+            atlas=block.value("atlas", text, "a bundled atlas name or a NIfTI label map"),
+            ridge_alphas=block.value("ridge_alphas", penalties, PENALTIES_EXPECTED),
+            logistic_cs=block.value("logistic_cs", penalties, PENALTIES_EXPECTED),
+            # Runs saved before the key existed lack it.
+            better_setting=block.value("better_setting", text, "a setting in words or null",
+                                       optional=True) if block.has("better_setting") else None,
         )
-        if settings.enabled:
-            settings._check()
-        return settings
 
-    def _check(self) -> None:
-        unknown = [m for m in self.models if m not in BASELINES]
-        if unknown:
-            raise TrainError(f"trainer.baselines.models: unknown {', '.join(unknown)}; expected "
-                             f"some of {', '.join(BASELINES)}")
-        if self.block_size < 1:
-            raise TrainError(f"trainer.baselines.block_size={self.block_size}; expected >= 1")
-        for key in ("ridge_alphas", "logistic_cs"):
-            values = getattr(self, key)
-            if not values or min(values) <= 0:
-                raise TrainError(f"trainer.baselines.{key}={list(values)}; expected one or more "
-                                 "positive penalties")
+
+def _models(value) -> tuple:
+    """Names of :data:`BASELINES`; unknown ones are named in the message."""
+    models = sequence(text)(value)
+    unknown = [m for m in models if m not in BASELINES]
+    if unknown:
+        raise TrainError(f"trainer.baselines.models: unknown {', '.join(unknown)}; expected "
+                         f"some of {', '.join(BASELINES)}")
+    return models
+
+
+def _penalties(value) -> tuple:
+    """One or more positive numbers."""
+    penalties = sequence(number)(value)
+    if not penalties or min(penalties) <= 0:
+        raise ValueError(value)
+    return penalties
