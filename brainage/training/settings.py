@@ -6,11 +6,13 @@ Every value comes from the YAML (``configs/train.yaml``, ``configs/trainer/defau
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from brainage.config_values import ConfigReader, at_least, flag, integer, number, one_of, text
 from brainage.errors import TrainError
 from brainage.model import ModelSettings
 from brainage.training.baselines.settings import BaselineSettings
@@ -20,6 +22,7 @@ LR_SCHEDULES = ("none", "cosine", "plateau")
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy", "val_mae", "mae")
 # What a regression run logs besides the loss (mean absolute error in years).
 REGRESSION_MONITORS = ("val_loss", "loss", "val_mae", "mae")
+POSITIVE = "a positive number"
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,39 +107,20 @@ class TrainSettings:
         Raises
         ------
         TrainError
-            A setting outside its allowed values.
+            A setting missing, of the wrong kind or outside its allowed values; the message names
+            the key (``trainer.epochs``) and what was expected.
         """
-        trainer = cfg.trainer
-        augment = trainer.augment
-        patience = trainer.early_stopping_patience
-        # .get: the config saved by a run made before precise BN, baselines and k-fold existed
-        # lacks them; resuming it must go on as it started (without them).
-        precise_bn, batches = _precise_bn(trainer.get("precise_bn"))
+        top = ConfigReader(cfg, "", TrainError)
+        trainer = top.block("trainer", "the trainer group")
+        stream = top.block("data", "the data group").block("stream", "a stream block")
         settings = cls(
-            seed=int(cfg.seed),
-            epochs=int(trainer.epochs),
-            batch_size=int(trainer.batch_size),
-            learning_rate=float(trainer.learning_rate),
-            lr_schedule=str(trainer.lr_schedule or "none"),  # null means no schedule
-            min_lr=float(trainer.min_lr or 0.0),              # null means no floor
-            plateau_factor=float(trainer.plateau_factor),
-            plateau_patience=int(trainer.plateau_patience),
-            early_stopping_patience=int(patience) if patience else None,
-            monitor=str(trainer.monitor),
-            max_shift=int(augment.max_shift) if augment.enabled else 0,
-            mixed_precision=bool(trainer.mixed_precision),
-            deterministic=bool(trainer.deterministic),
-            distribution=str(trainer.distribution or "auto").lower(),  # null means auto
-            resume=Path(trainer.resume) if trainer.resume else None,
-            verbose=int(trainer.verbose),
-            stream_workers=int(cfg.data.stream.workers),
-            stream_prefetch=int(cfg.data.stream.prefetch),
-            precise_bn=precise_bn,
-            precise_bn_batches=None if batches is None else int(batches),
-            baselines=BaselineSettings.from_cfg(trainer.get("baselines")),
-            cv_folds=_optional_int(trainer.get("cv_folds")),
-            cv_fold=_optional_int(trainer.get("cv_fold")),
-            model=ModelSettings.from_cfg(cfg.model),
+            seed=top.value("seed", at_least(0), "a seed >= 0"),
+            **_schedule_fields(trainer),
+            **_run_fields(trainer),
+            stream_workers=stream.value("workers", at_least(1), POSITIVE),
+            stream_prefetch=stream.value("prefetch", at_least(1), POSITIVE),
+            **_later_fields(trainer),
+            model=ModelSettings.from_cfg(top.raw("model", "the model group")),
             data=cfg.data,
             config=cfg,
         )
@@ -144,22 +128,8 @@ class TrainSettings:
         return settings
 
     def _check(self) -> None:
-        choices = [("lr_schedule", self.lr_schedule, LR_SCHEDULES),
-                   ("monitor", self.monitor, MONITORS),
-                   ("distribution", self.distribution, DISTRIBUTIONS)]
-        for key, value, allowed in choices:
-            if value not in allowed:
-                raise TrainError(f"trainer.{key}={value!r}; expected one of {', '.join(allowed)}")
+        """What no single key says: the monitor against the task, the fold against the folds."""
         self._check_task()
-        for key in ("epochs", "batch_size", "stream_workers", "stream_prefetch"):
-            if getattr(self, key) < 1:
-                where = f"data.stream.{key[7:]}" if key.startswith("stream") else f"trainer.{key}"
-                raise TrainError(f"{where}={getattr(self, key)}; expected a positive number")
-        if not self.learning_rate > 0:
-            raise TrainError(f"trainer.learning_rate={self.learning_rate}; expected > 0")
-        if self.precise_bn_batches is not None and self.precise_bn_batches < 1:
-            raise TrainError(f"trainer.precise_bn.batches={self.precise_bn_batches}; expected a "
-                             "positive number or null (all training batches)")
         self._check_folds()
 
     def _check_task(self) -> None:
@@ -178,9 +148,6 @@ class TrainSettings:
 
     def _check_folds(self) -> None:
         folds, fold = self.cv_folds, self.cv_fold
-        if folds is not None and folds < 2:
-            raise TrainError(f"trainer.cv_folds={folds}; expected null (the data stage's split) "
-                             "or k >= 2 folds")
         if fold is not None and (folds is None or not 0 <= fold < folds):
             raise TrainError(f"trainer.cv_fold={fold} needs trainer.cv_folds=k with "
                              f"0 <= cv_fold < k (cv_folds={folds})")
@@ -209,16 +176,104 @@ class TrainSettings:
         return {0: 0, 1: 1}.get(self.verbose, 2)
 
 
-def _optional_int(value) -> int | None:
-    return None if value is None else int(value)
+def _schedule_fields(trainer: ConfigReader) -> dict:
+    """How long, how fast and against what: epochs to ``monitor``."""
+    patience = trainer.value("early_stopping_patience", at_least(0),
+                             "a number of epochs or null (never stop early)", optional=True)
+    return {
+        "epochs": trainer.value("epochs", at_least(1), POSITIVE),
+        "batch_size": trainer.value("batch_size", at_least(1), POSITIVE),
+        "learning_rate": trainer.value("learning_rate", _above_zero, "a number > 0"),
+        # null: no schedule, no floor
+        "lr_schedule": trainer.value("lr_schedule", one_of(*LR_SCHEDULES), _one_of(LR_SCHEDULES),
+                                     optional=True) or "none",
+        "min_lr": trainer.value("min_lr", _at_least_zero, "a rate >= 0 or null (no floor)",
+                                optional=True) or 0.0,
+        "plateau_factor": trainer.value("plateau_factor", _fraction, "a number between 0 and 1"),
+        "plateau_patience": trainer.value("plateau_patience", at_least(0), "a number of epochs"),
+        "early_stopping_patience": patience or None,  # 0 too: never stop early
+        "monitor": trainer.value("monitor", one_of(*MONITORS), _one_of(MONITORS)),
+    }
 
 
-def _precise_bn(value) -> tuple[bool, int | None]:
+def _run_fields(trainer: ConfigReader) -> dict:
+    """How the run goes: augmentation, precision, devices, resumption, verbosity."""
+    augment = trainer.block("augment", "an augment block")
+    enabled = augment.value("enabled", flag, "true or false")
+    resume = trainer.value("resume", text, "a run directory or null", optional=True)
+    return {
+        "max_shift": augment.value("max_shift", at_least(0), "a number of voxels") if enabled else 0,
+        "mixed_precision": trainer.value("mixed_precision", flag, "true or false"),
+        "deterministic": trainer.value("deterministic", flag, "true or false"),
+        # null means auto
+        "distribution": trainer.value("distribution", _distribution, _one_of(DISTRIBUTIONS),
+                                      optional=True) or "auto",
+        "resume": Path(resume) if resume else None,
+        "verbose": trainer.value("verbose", at_least(0), "0 (silent), 1 or 2"),
+    }
+
+
+def _later_fields(trainer: ConfigReader) -> dict:
+    """Precise BN, baselines and k-fold: the config saved by a run made before they existed lacks
+    them, and resuming it must go on as it started (without them)."""
+    precise_bn, batches = _precise_bn(trainer)
+    baselines = trainer.raw("baselines", "a baselines block") if trainer.has("baselines") else None
+    return {
+        "precise_bn": precise_bn,
+        "precise_bn_batches": batches,
+        "baselines": BaselineSettings.from_cfg(baselines),
+        "cv_folds": trainer.value("cv_folds", at_least(2), "null (the data stage's split) or k >= 2 "
+                                  "folds", optional=True) if trainer.has("cv_folds") else None,
+        "cv_fold": trainer.value("cv_fold", integer, "a fold number or null (every fold)",
+                                 optional=True) if trainer.has("cv_fold") else None,
+    }
+
+
+def _precise_bn(trainer: ConfigReader) -> tuple[bool, int | None]:
     """``trainer.precise_bn`` as (enabled, batches): the group, or a plain true/false (typed as
-    ``trainer.precise_bn=false``)."""
+    ``trainer.precise_bn=false``); off when absent or null."""
+    value = trainer.value("precise_bn", _switch_or_group, "true, false or "
+                          "trainer.precise_bn.enabled=<true|false>",
+                          optional=True) if trainer.has("precise_bn") else None
     if value is None or isinstance(value, bool):
         return bool(value), None
-    if not hasattr(value, "get"):
-        raise TrainError(f"trainer.precise_bn={value!r}; expected true, false or "
-                         "trainer.precise_bn.enabled=<true|false>")
-    return bool(value.get("enabled", True)), value.get("batches")
+    group = trainer.block("precise_bn", "a precise_bn block")
+    return (group.value("enabled", flag, "true or false"),
+            group.value("batches", at_least(1), "a positive number or null (all training batches)",
+                        optional=True))
+
+
+def _switch_or_group(value):
+    if not isinstance(value, (bool, Mapping)):
+        raise ValueError(value)
+    return value
+
+
+def _distribution(value) -> str:
+    """Any case: ``AUTO`` is ``auto``."""
+    return one_of(*DISTRIBUTIONS)(text(value).lower())
+
+
+def _above_zero(value) -> float:
+    rate = number(value)
+    if not rate > 0:
+        raise ValueError(value)
+    return rate
+
+
+def _at_least_zero(value) -> float:
+    rate = number(value)
+    if rate < 0:
+        raise ValueError(value)
+    return rate
+
+
+def _fraction(value) -> float:
+    factor = number(value)
+    if not 0 < factor < 1:
+        raise ValueError(value)
+    return factor
+
+
+def _one_of(allowed) -> str:
+    return f"one of {', '.join(allowed)}"

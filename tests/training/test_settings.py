@@ -1,7 +1,8 @@
 """TrainSettings: every value read from the YAML, bad settings refused before any work."""
+import re
+
 import pytest
 from omegaconf import OmegaConf
-from omegaconf.errors import ConfigAttributeError
 
 from brainage.errors import TrainError
 from brainage.model import ModelSettings
@@ -60,19 +61,32 @@ def test_overrides_reach_the_settings():
     ("trainer.epochs=0", "trainer.epochs=0; expected a positive number"),
     ("trainer.batch_size=-4", "trainer.batch_size=-4; expected a positive number"),
     ("data.stream.workers=0", "data.stream.workers=0; expected a positive number"),
-    ("trainer.learning_rate=0", "trainer.learning_rate=0.0; expected > 0"),
+    ("trainer.learning_rate=0", "trainer.learning_rate=0; expected a number > 0"),
     ("trainer.precise_bn.batches=0", "trainer.precise_bn.batches=0; expected a positive number"),
+    ("trainer.epochs=many", "trainer.epochs='many'; expected a positive number"),
+    ("trainer.mixed_precision=sometimes", "trainer.mixed_precision='sometimes'; expected true or false"),
+    ("trainer.deterministic=null", "trainer.deterministic is null; expected true or false"),
+    ("trainer.min_lr=-1", "trainer.min_lr=-1; expected a rate >= 0 or null (no floor)"),
+    ("trainer.plateau_factor=2", "trainer.plateau_factor=2; expected a number between 0 and 1"),
+    ("trainer.early_stopping_patience=-1", "trainer.early_stopping_patience=-1; expected a number"),
+    ("trainer.augment.enabled=true trainer.augment.max_shift=-2",
+     "trainer.augment.max_shift=-2; expected a number of voxels"),
+    ("trainer.resume=[a,b]", "trainer.resume=['a', 'b']; expected a run directory or null"),
+    ("trainer.verbose=-1", "trainer.verbose=-1; expected 0 (silent), 1 or 2"),
+    ("seed=-1", "seed=-1; expected a seed >= 0"),
+    ("data.stream.prefetch=0", "data.stream.prefetch=0; expected a positive number"),
 ])
 def test_bad_settings_are_train_errors(override, message):
-    with pytest.raises(TrainError, match=message.replace("(", r"\(").replace(".", r"\.")):
-        TrainSettings.from_cfg(compose_train(override))
+    """One error, naming the key and what was expected."""
+    with pytest.raises(TrainError, match=re.escape(message)):
+        TrainSettings.from_cfg(compose_train(*override.split()))
 
 
 def test_a_key_missing_from_the_yaml_is_not_filled_in():
     cfg = compose_train()
     OmegaConf.set_struct(cfg, False)
     del cfg.trainer["monitor"]
-    with pytest.raises(ConfigAttributeError, match="monitor"):
+    with pytest.raises(TrainError, match="trainer.monitor is missing; expected one of val_loss"):
         TrainSettings.from_cfg(cfg)
 
 
@@ -96,3 +110,11 @@ def test_precise_bn_is_a_switch_typed_either_way(typed, enabled):
 def test_precise_bn_of_another_kind_is_refused():
     with pytest.raises(TrainError, match=r"trainer\.precise_bn='often'; expected true, false"):
         TrainSettings.from_cfg(compose_train("trainer.precise_bn=often"))
+
+
+def test_null_and_any_case_mean_what_they_did():
+    settings = TrainSettings.from_cfg(compose_train(
+        "trainer.min_lr=null", "trainer.distribution=DATA_PARALLEL", "trainer.precise_bn=null"))
+    assert (settings.min_lr, settings.distribution, settings.precise_bn) == (0.0, "data_parallel",
+                                                                             False)
+    assert TrainSettings.from_cfg(compose_train("trainer.distribution=null")).distribution == "auto"
