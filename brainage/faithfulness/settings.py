@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from brainage.config_values import ConfigReader, at_least, flag, integer, number, one_of, sequence, text
 from brainage.errors import EvaluateError
 from brainage.faithfulness.perturbation import BASELINES
 from brainage.faithfulness.targets import TargetMode, parse_target_mode
+
+FLAG = "true or false"
+AT_LEAST_ONE = "≥ 1"
+VOXELS = "a number of voxels or null (all)"
 
 
 @dataclass(frozen=True)
@@ -27,14 +32,13 @@ class PerturbationSettings:
 
     @classmethod
     def from_cfg(cls, block) -> "PerturbationSettings":
-        if block.baseline not in BASELINES:
-            raise EvaluateError(f"perturbation.baseline={block.baseline!r}; expected one of "
-                                f"{list(BASELINES)}")
-        for key in ("patch", "steps", "patches_per_step", "batch_size"):
-            _at_least_one(f"perturbation.{key}", block[key])
-        return cls(bool(block.enabled), int(block.patch), int(block.steps),
-                   int(block.patches_per_step), str(block.baseline), int(block.batch_size),
-                   float(block.blur_sigma))
+        read = _reader(block, "perturbation")
+        return cls(read.value("enabled", flag, FLAG),
+                   *(read.value(key, at_least(1), AT_LEAST_ONE) for key in ("patch", "steps",
+                                                                          "patches_per_step")),
+                   read.value("baseline", one_of(*BASELINES), f"one of {list(BASELINES)}"),
+                   read.value("batch_size", at_least(1), AT_LEAST_ONE),
+                   read.value("blur_sigma", number, "a number of voxels"))
 
 
 @dataclass(frozen=True)
@@ -51,13 +55,15 @@ class RandomisationSettings:
 
     @classmethod
     def from_cfg(cls, block) -> "RandomisationSettings":
-        if block.granularity not in ("block", "layer"):
-            raise EvaluateError(f"randomisation.granularity={block.granularity!r}; expected block "
-                                "or layer")
-        _at_least_one("randomisation.subjects", block.subjects)
-        return cls(bool(block.enabled), int(block.subjects), str(block.granularity),
-                   bool(block.signed), _optional_int(block.max_voxels),
-                   str(block.flag_after) if block.flag_after else None, float(block.flag_spearman))
+        read = _reader(block, "randomisation")
+        return cls(read.value("enabled", flag, FLAG),
+                   read.value("subjects", at_least(1), AT_LEAST_ONE),
+                   read.value("granularity", one_of("block", "layer"), "block or layer"),
+                   read.value("signed", flag, FLAG),
+                   read.value("max_voxels", at_least(1), VOXELS, optional=True),
+                   read.value("flag_after", text, "a cascade step or null (the second)",
+                              optional=True) or None,
+                   read.value("flag_spearman", number, "a Spearman correlation"))
 
 
 @dataclass(frozen=True)
@@ -75,18 +81,20 @@ class LocalisationSettings:
 
     @classmethod
     def from_cfg(cls, block) -> "LocalisationSettings":
-        if block.mask not in ("effect", "regions"):
-            raise EvaluateError(f"localisation.mask={block.mask!r}; expected effect or regions")
-        if block.mask == "regions" and not block.regions:
+        read = _reader(block, "localisation")
+        mask = read.value("mask", one_of("effect", "regions"), "effect or regions")
+        regions = read.value("regions", sequence(text), "a list of region names or null",
+                             optional=True) or None
+        if mask == "regions" and not regions:
             raise EvaluateError("localisation.mask=regions needs localisation.regions=[name, …] "
                                 "(names from ground_truth/regions.csv)")
-        if block.relevance not in ("positive", "absolute"):
-            raise EvaluateError(f"localisation.relevance={block.relevance!r}; expected positive "
-                                "or absolute")
-        regions = tuple(str(r) for r in block.regions) if block.regions else None
-        return cls(bool(block.enabled), str(block.ground_truth) if block.ground_truth else None,
-                   str(block.mask), float(block.threshold), regions, str(block.relevance),
-                   float(block.brain_threshold), _optional_int(block.max_voxels))
+        return cls(read.value("enabled", flag, FLAG),
+                   read.value("ground_truth", text, "a folder or null (<data.root>/ground_truth)",
+                              optional=True) or None,
+                   mask, read.value("threshold", number, "a number"), regions,
+                   read.value("relevance", one_of("positive", "absolute"), "positive or absolute"),
+                   read.value("brain_threshold", number, "a number"),
+                   read.value("max_voxels", at_least(1), VOXELS, optional=True))
 
 
 @dataclass(frozen=True)
@@ -98,7 +106,10 @@ class GradcamLayerSettings:
 
     @classmethod
     def from_cfg(cls, block) -> "GradcamLayerSettings":
-        return cls(bool(block.enabled), tuple(str(n) for n in block.layers) if block.layers else None)
+        read = _reader(block, "gradcam_layers")
+        return cls(read.value("enabled", flag, FLAG),
+                   read.value("layers", sequence(text), "a list of conv layer names or null (every "
+                              "block's conv_b)", optional=True) or None)
 
 
 @dataclass(frozen=True)
@@ -110,8 +121,8 @@ class ClassMapSettings:
 
     @classmethod
     def from_cfg(cls, block) -> "ClassMapSettings":
-        _at_least_one("class_maps.subjects", block.subjects)
-        return cls(bool(block.enabled), int(block.subjects))
+        read = _reader(block, "class_maps")
+        return cls(read.value("enabled", flag, FLAG), read.value("subjects", at_least(1), AT_LEAST_ONE))
 
 
 @dataclass(frozen=True)
@@ -128,13 +139,11 @@ class ScorecardSettings:
 
     @classmethod
     def from_cfg(cls, block) -> "ScorecardSettings":
-        if not block.randomisation_step:
-            raise EvaluateError("scorecard.randomisation_step is empty; name a cascade step "
-                                "(e.g. dense1)")
-        return cls(str(block.randomisation_step), float(block.max_rand_spearman),
-                   float(block.max_class_map_correlation), float(block.aopc_within_se),
-                   float(block.min_loc_auc), float(block.max_control_ratio),
-                   float(block.max_conservation_error))
+        read = _reader(block, "scorecard")
+        return cls(read.value("randomisation_step", _named, "a cascade step (e.g. dense1)"),
+                   *(read.value(key, number, "a number") for key in (
+                       "max_rand_spearman", "max_class_map_correlation", "aopc_within_se",
+                       "min_loc_auc", "max_control_ratio", "max_conservation_error")))
 
 
 @dataclass(frozen=True)
@@ -158,35 +167,40 @@ class ScoringSettings:
     @classmethod
     def from_cfg(cls, cfg) -> "ScoringSettings":
         """Read the scoring keys of a composed ``evaluate`` config."""
-        targets = cfg.target if _is_list(cfg.target) else [cfg.target]
-        if cfg.subjects_limit is not None and int(cfg.subjects_limit) < 1:
-            raise EvaluateError(f"subjects_limit={cfg.subjects_limit}; expected a positive number "
-                                "or null (all)")
-        _at_least_one("batch_size", cfg.batch_size)
-        return cls(tuple(parse_target_mode(t) for t in targets),
-                   tuple(str(p) for p in cfg.pairs or ()),
-                   _optional_int(cfg.subjects_limit), bool(cfg.random_map),
-                   int(cfg.seed), int(cfg.batch_size), bool(cfg.progress),
-                   PerturbationSettings.from_cfg(cfg.perturbation),
-                   RandomisationSettings.from_cfg(cfg.randomisation),
-                   LocalisationSettings.from_cfg(cfg.localisation),
-                   GradcamLayerSettings.from_cfg(cfg.gradcam_layers),
-                   ClassMapSettings.from_cfg(cfg.class_maps),
-                   ScorecardSettings.from_cfg(cfg.scorecard))
+        read = _reader(cfg, "")
+        targets = read.raw("target", "a target mode or a list of them")
+        return cls(tuple(parse_target_mode(t) for t in (targets if _is_list(targets) else [targets])),
+                   read.value("pairs", sequence(text), "a list of method:target pairs",
+                              optional=True) or (),
+                   read.value("subjects_limit", at_least(1), "a positive number or null (all)",
+                              optional=True),
+                   read.value("random_map", flag, FLAG), read.value("seed", integer, "a seed"),
+                   read.value("batch_size", at_least(1), AT_LEAST_ONE),
+                   read.value("progress", flag, FLAG),
+                   *(block.from_cfg(read.raw(block_key, f"a {block_key} block"))
+                     for block_key, block in _BLOCKS))
 
     @property
     def target_texts(self) -> list[str]:
         return [t.text for t in self.targets]
 
 
-def _at_least_one(name: str, value) -> None:
-    if int(value) < 1:
-        raise EvaluateError(f"{name}={value}; expected ≥ 1")
+def _reader(block, prefix: str) -> ConfigReader:
+    return ConfigReader(block, prefix, EvaluateError)
+
+
+def _named(value) -> str:
+    """Non-empty text."""
+    if not text(value):
+        raise ValueError(value)
+    return value
 
 
 def _is_list(value) -> bool:
     return not isinstance(value, (str, int)) and hasattr(value, "__iter__")
 
 
-def _optional_int(value) -> int | None:
-    return None if value is None else int(value)
+# The blocks of ScoringSettings, in its field order.
+_BLOCKS = (("perturbation", PerturbationSettings), ("randomisation", RandomisationSettings),
+           ("localisation", LocalisationSettings), ("gradcam_layers", GradcamLayerSettings),
+           ("class_maps", ClassMapSettings), ("scorecard", ScorecardSettings))
