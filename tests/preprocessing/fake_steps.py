@@ -18,7 +18,11 @@ import pandas as pd
 
 from brainage.preprocessing.steps import PreprocessError, SubjectResult
 
-IXI = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ixi"
+# The shared scans beside the checkout (../shared/data/ixi), wherever the clone is; BRAINAGE_IXI overrides.
+IXI = next((p for p in (Path(os.environ.get("BRAINAGE_IXI", "/nonexistent")),
+                        Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ixi",
+                        Path("/work/shared/data/ixi")) if p.is_dir()),
+           Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ixi")
 IXI_SUBJECT = "sub-IXI012HH1211"
 GM_SHAPE = (7, 8, 9)  # uneven, so an axis mix-up fails loudly
 GM_AFFINE = np.array([[-15.0, 0, 0, 45], [0, 15.0, 0, -60], [0, 0, 15.0, -40], [0, 0, 0, 1]])
