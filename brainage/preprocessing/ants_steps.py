@@ -102,6 +102,10 @@ def template(resolution_mm: int) -> dict:
            "gm": to_ants(datasets.load_mni152_gm_template(resolution=resolution_mm)),
            "wm": to_ants(datasets.load_mni152_wm_template(resolution=resolution_mm))}
     tpl["grid"] = _to_ants(np.zeros(MNI_1P5MM_SHAPE, np.float32), MNI_1P5MM_AFFINE)
+    # the template on the 1.5 mm grid, once, for every subject's similarity
+    tpl["t1_on_grid"] = ants.resample_image_to_target(tpl["t1"], tpl["grid"]).numpy()
+    tpl["brain_on_grid"] = ants.resample_image_to_target(tpl["mask"], tpl["grid"],
+                                                         interp_type="nearestNeighbor").numpy() > 0.5
     return tpl
 
 
@@ -206,9 +210,8 @@ def jacobian(forward: list, domain, grid, modulation: str) -> np.ndarray:
 
 def similarity(t1_mni, tpl: dict) -> float:
     """Pearson correlation of the warped T1 with the template inside the template's brain."""
-    template_t1 = ants.resample_image_to_target(tpl["t1"], tpl["grid"]).numpy()
-    inside = ants.resample_image_to_target(tpl["mask"], tpl["grid"], interp_type="nearestNeighbor").numpy() > 0.5
-    return float(np.corrcoef(template_t1[inside], t1_mni.numpy()[inside])[0, 1])
+    inside = tpl["brain_on_grid"]
+    return float(np.corrcoef(tpl["t1_on_grid"][inside], t1_mni.numpy()[inside])[0, 1])
 
 
 def _to_ants(data: np.ndarray, affine):
