@@ -18,11 +18,14 @@ scoring of a training run's methods that the evaluate stage runs:
 * :mod:`~brainage.faithfulness.scoring` — every check on every pair (``Evaluation``);
 * :mod:`~brainage.faithfulness.tables` — the per-subject results summarised and written;
 * :mod:`~brainage.faithfulness.scorecard` — one row per pair with every check's number;
-* :mod:`~brainage.faithfulness.checks` — each row's pass/fail against issue #19's goals;
+* :mod:`~brainage.faithfulness.checks` — each row's pass/fail against the thresholds
+  (``scorecard:`` in ``configs/evaluate.yaml``);
 * :mod:`~brainage.faithfulness.default_choice` — the rule that picks the default DTD variant;
 * :mod:`~brainage.faithfulness.regression` — scoring an age regressor's one output (what is
   skipped, refused and not applicable, and the sign conventions);
-* :mod:`~brainage.faithfulness.aggregate` — several models' scorecards as mean ± SD.
+* :mod:`~brainage.faithfulness.aggregate` — several models' scorecards as mean ± SD;
+* :mod:`~brainage.faithfulness.evaluation` — the evaluate stage's work on one training run;
+* :mod:`~brainage.faithfulness.several_runs` — several training runs (``train_dirs``) as one.
 
 Maps and inputs are channels-last arrays ``(batch, *spatial, channels)`` with any number of spatial
 axes, so the metrics work for 2-D digits and 3-D brains alike.

@@ -1,6 +1,6 @@
 """Which DTD variant ``make explain`` should use by default: the one that wins the scorecard.
 
-The rule (issue #19, item 6), a pure function of a checked scorecard
+The rule, a pure function of a checked scorecard
 (:func:`~brainage.faithfulness.checks.apply_checks`; one model's or the mean over several):
 
 1. The **DTD family** is every row whose method or explainer is ``dtd`` or starts with ``dtd_``

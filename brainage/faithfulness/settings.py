@@ -127,7 +127,7 @@ class ClassMapSettings:
 
 @dataclass(frozen=True)
 class ScorecardSettings:
-    """The goals each scorecard row is checked against (``scorecard:``, issue #19's goals)."""
+    """The goals each scorecard row is checked against (``scorecard:`` in ``configs/evaluate.yaml``)."""
 
     randomisation_step: str  # rand_spearman_<step>: Spearman (|map|) after randomising down to it
     max_rand_spearman: float

@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 
 from brainage.errors import EvaluateError
-from brainage.evaluate import _one_task
 from brainage.faithfulness.checks import apply_checks
 from brainage.faithfulness.default_choice import choose_default
 from brainage.faithfulness.perturbation import region_perturbation
@@ -20,6 +19,7 @@ from brainage.faithfulness.regression import (
     regression_subjects,
     regression_summary,
 )
+from brainage.faithfulness.several_runs import one_task as _one_task
 from brainage.faithfulness.targets import parse_target_mode
 from brainage.reporting.scorecard_cells import regression_notes, scorecard_cells
 

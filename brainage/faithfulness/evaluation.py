@@ -1,0 +1,150 @@
+"""The evaluate stage's work on one training run: settings, scoring, tables, scorecard, report.
+
+:func:`evaluate_run` opens a training run, scores every (method, target) pair with
+:mod:`~brainage.faithfulness.scoring`, writes the tables, ``scorecard.csv`` and the default DTD
+variant's choice, then the figures, ``verdict.md`` and ``report.html``. :class:`EvaluateSettings`
+is everything the stage reads from ``configs/evaluate.yaml``; several training runs are
+:mod:`~brainage.faithfulness.several_runs`' matter.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from brainage.data.reference_images import with_reference_images
+from brainage.errors import EvaluateError
+from brainage.faithfulness.checks import CHECKS, apply_checks
+from brainage.faithfulness.default_choice import choose_default
+from brainage.faithfulness.inputs import prepare_inputs, spread_over_bins
+from brainage.faithfulness.phases import phase
+from brainage.faithfulness.regression import (
+    REGRESSION_NOT_APPLICABLE,
+    regression_scope,
+    regression_subjects,
+    regression_summary,
+)
+from brainage.faithfulness.scorecard import build_scorecard
+from brainage.faithfulness.scoring import RANDOM, Evaluation, check_pairs, score_methods
+from brainage.faithfulness.settings import ScoringSettings
+from brainage.faithfulness.tables import write_tables
+from brainage.faithfulness.targets import scored_pairs
+from brainage.reporting.evaluate_figures import evaluate_figures, methods_figure
+from brainage.reporting.evaluate_report import write_report
+from brainage.reporting.verdict import verdict
+from brainage.trained import (
+    TrainRunRequest,
+    load_analyzers,
+    load_model,
+    method_configs,
+    open_train_run,
+)
+
+
+@dataclass(frozen=True)
+class EvaluateSettings:
+    """Everything the evaluate stage reads from its config (``configs/evaluate.yaml``)."""
+
+    runs: tuple  # TrainRunRequest per model: train_dir / model_path / newest, or train_dirs
+    methods: dict  # {name: analyzer parameters}
+    scoring: ScoringSettings
+
+    @classmethod
+    def from_cfg(cls, cfg) -> "EvaluateSettings":
+        scoring = ScoringSettings.from_cfg(cfg)
+        run, methods = TrainRunRequest.from_cfg(cfg), method_configs(cfg.explainer)
+        if RANDOM in methods:
+            raise EvaluateError(f"explainer name {RANDOM!r} is reserved for the random-map floor "
+                                "(random_map=true)")
+        scored_pairs(methods, scoring.targets, scoring.pairs)  # bad pairs: refused before any work
+        return cls(_run_requests(run, cfg.train_dirs), methods, scoring)
+
+    @property
+    def scored_methods(self) -> list:
+        """The methods' names, and the random map's when it is scored."""
+        return list(self.methods) + ([RANDOM] if self.scoring.random_map else [])
+
+
+def _run_requests(run: TrainRunRequest, train_dirs) -> tuple:
+    """One request per model: ``train_dirs`` when given (not with ``train_dir``/``model_path``)."""
+    if not train_dirs:
+        return (run,)
+    if isinstance(train_dirs, str):
+        raise EvaluateError(f"train_dirs={train_dirs!r}; expected a list: train_dirs=[runA,runB]")
+    if run.train_dir or run.model_path:
+        raise EvaluateError("give train_dirs=[…] or train_dir/model_path, not both")
+    dirs = [Path(str(d)) for d in train_dirs]
+    if len(set(dirs)) < len(dirs):
+        raise EvaluateError(f"train_dirs lists a run twice: {[str(d) for d in dirs]}")
+    return tuple(dataclasses.replace(run, train_dir=d) for d in dirs)
+
+
+def evaluate_run(settings: EvaluateSettings, work: Path, run: TrainRunRequest | None = None) -> dict:
+    """Score one training run (``run``, else the settings' only one) into ``work``: tables,
+    scorecard, figures, verdict and report; returns the summary for ``evaluate.json``."""
+    t0 = time.perf_counter()
+    scoring, run = settings.scoring, run or settings.runs[0]
+    opened = open_train_run(run, scoring.progress)
+    regression = opened.train.is_regression
+    explainers, skipped = (regression_scope(settings.methods, scoring, opened.train.dir)
+                           if regression else (settings.methods, {}))
+    evaluation = _score(opened, explainers, run, scoring)
+    results = write_tables(work, evaluation)
+    not_applicable = tuple(REGRESSION_NOT_APPLICABLE) if regression else ()
+    card = apply_checks(build_scorecard([p.key for p in evaluation.pairs], results,
+                                        settings.methods, scoring.scorecard.randomisation_step),
+                        scoring.scorecard, not_applicable)
+    card.to_csv(work / "scorecard.csv", index=False)
+    choice = choose_default(card)
+    summary = {"train_dir": str(opened.train.dir), "model_path": str(opened.train.model_path),
+               **evaluation.summary(scoring, settings.methods),
+               **(regression_summary(skipped) if regression else {}),
+               "default_choice": dataclasses.asdict(choice),
+               "seconds": round(time.perf_counter() - t0, 1)}
+    with phase("figures and report", "drawing the perturbation, randomisation, localisation, "
+               "scorecard and methods figures, then writing verdict.md and report.html", 3,
+               summary["phase_seconds"], scoring.progress, unit="step") as steps:
+        _write_report(work, evaluation, results, card, summary,
+                      choice.sentence(len(CHECKS) - len(not_applicable)), steps)
+    return summary
+
+
+def _score(opened, explainers: dict, run: TrainRunRequest, scoring: ScoringSettings) -> Evaluation:
+    """The model and its analyzers loaded, the scored subjects chosen (in turn from each age bin)
+    and every pair scored on them."""
+    model = load_model(opened.train, opened.prep.input_shape)
+    methods = with_reference_images(explainers, opened.prep)
+    analyzers = load_analyzers(model, methods)
+    bins = opened.prep.labels()
+    rows = spread_over_bins(opened.rows, bins[opened.rows], scoring.subjects_limit)
+    data_root = opened.train.data_config(run.data).get("root")
+    inputs = prepare_inputs(model, opened.prep, rows, scoring, data_root)
+    if opened.train.is_regression:
+        inputs = dataclasses.replace(inputs, subjects=regression_subjects(inputs.subjects))
+    check_pairs(analyzers, inputs, scoring)
+    return score_methods(model, analyzers, methods, inputs, scoring)
+
+
+def _write_report(work: Path, evaluation: Evaluation, results: dict, card, summary: dict,
+                  choice: str, steps) -> None:
+    """``figures/``, ``verdict.md`` and ``report.html`` (``choice``: the default-choice sentence;
+    ``steps``: the phase whose bar counts the three steps)."""
+    scoring_figures = work / "figures"
+    scoring_figures.mkdir()
+    steps.at("figures")
+    evaluate_figures(scoring_figures, results, card, summary["randomisation"]["cascade"],
+                     summary["randomisation"]["flag_spearman"], RANDOM)
+    steps.update()
+    if evaluation.compare_maps:
+        steps.at("methods figure")
+        first = evaluation.inputs.rand_pos[0]
+        methods_figure(evaluation.inputs.x[first], evaluation.compare_maps,
+                       f"{evaluation.inputs.subject_ids[first]}: DTD, LRP composite, guided "
+                       "backprop and Grad-CAM per layer", scoring_figures / "methods.png")
+    steps.update()
+    steps.at("verdict and report")
+    text = verdict(summary, results, card, choice, summary["train_dir"], RANDOM)
+    (work / "verdict.md").write_text(text)
+    write_report(work, summary, card, choice, text)
+    steps.update()
