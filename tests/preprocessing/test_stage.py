@@ -26,16 +26,6 @@ def test_a_run_writes_its_summary_and_says_what_next(raw, configure, tmp_path, c
     assert line.endswith(f"; next: make train data=t1 data.root={raw} data.derivatives_dir={tmp_path / 'derivatives'}")
 
 
-def test_a_used_run_directory_is_refused_before_anything_is_written(raw, configure, tmp_path, capsys):
-    stage._main(configure(raw), run_dir=tmp_path / "run")
-    before = (tmp_path / "run" / "preprocess.json").read_text()
-    with pytest.raises(SystemExit) as exit_:
-        stage._main(configure(raw), run_dir=tmp_path / "run")
-    assert exit_.value.code == 2
-    assert "already holds an earlier preprocess run" in capsys.readouterr().err
-    assert (tmp_path / "run" / "preprocess.json").read_text() == before
-
-
 def test_no_root_is_one_line_and_exit_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         stage._main(compose_stage("preprocess"), run_dir=tmp_path / "run")
