@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from brainage.config_values import ConfigReader, Wording
+from brainage.config_values import ConfigReader, Wording, flag, integer, number
 from brainage.errors import ExplainError
 from brainage.explaining.targets import target_specs
 from brainage.neuro.atlases import BUNDLED_ATLASES
@@ -84,34 +84,42 @@ class ExplainSettings:
                                "merge them in a run of their own")
         explain = ConfigReader(cfg, "", ExplainError, Wording(null_is_bad=True))
         batch_size = explain.value("batch_size", _batch_size, "≥ 1")
+        regions = explain.block("regions", "a mapping")
         return cls(run=TrainRunRequest.from_cfg(cfg), methods=method_configs(cfg.explainer),
                    targets=target_specs(cfg.targets), batch_size=batch_size,
-                   atlas=_atlas(cfg.atlas, bool(cfg.regions.merge_hemispheres)),
-                   correct_only=bool(cfg.group.correct_only), top_k=int(cfg.regions.top_k),
+                   atlas=_atlas(explain.block("atlas", "a mapping"),
+                                regions.value("merge_hemispheres", flag, "true or false")),
+                   correct_only=explain.block("group", "a mapping").value(
+                       "correct_only", flag, "true or false"),
+                   top_k=regions.value("top_k", integer, "a whole number of regions, e.g. 10"),
                    figure_subjects=explain.block("figures", "a mapping").value(
                        "subjects", _figure_subjects, "all or a number ≥ 0"),
-                   display=_display(cfg.display), shard=shard,
-                   merge=merge, progress=bool(cfg.progress),
+                   display=_display(explain.block("display", "a mapping")), shard=shard,
+                   merge=merge, progress=explain.value("progress", flag, "true or false"),
                    config=OmegaConf.to_container(cfg, resolve=True))
 
 
-def _atlas(atlas, merge_hemispheres: bool) -> AtlasSettings:
+def _atlas(reader: ConfigReader, merge_hemispheres: bool) -> AtlasSettings:
     from omegaconf import OmegaConf
 
-
+    atlas = reader.cfg
     if OmegaConf.is_missing(atlas, "path") or (not atlas.path
                                                and str(atlas.name) not in BUNDLED_ATLASES):
         raise ExplainError(f"atlas={atlas.name} needs atlas.path=/path/atlas.nii.gz (and "
                            "atlas.labels=/path/labels.csv with columns index,name); bundled "
                            f"atlases: {', '.join(BUNDLED_ATLASES)}")
-    return AtlasSettings(str(atlas.name), atlas.path or None, atlas.labels or None,
-                         float(atlas.threshold), merge_hemispheres)
+    threshold = reader.value("threshold", number, "a probability in %, e.g. 25")
+    return AtlasSettings(str(atlas.name), atlas.path or None, atlas.labels or None, threshold,
+                         merge_hemispheres)
 
 
-def _display(display) -> DisplayRule:
+def _display(display: ConfigReader) -> DisplayRule:
+    """``display.*``: each a number; their ranges are :class:`DisplayRule`'s to check."""
+    low = display.value("low_percentile", number, "a percentile in [0, 100), e.g. 95")
+    high = display.value("high_percentile", number, "a percentile in (0, 100], e.g. 99.9")
+    brain = display.value("brain_threshold", number, "a grey-matter probability in [0, 1), e.g. 0.1")
     try:
-        return DisplayRule(float(display.low_percentile), float(display.high_percentile),
-                           float(display.brain_threshold))
+        return DisplayRule(low, high, brain)
     except ValueError as exc:
         raise ExplainError(str(exc)) from exc
 

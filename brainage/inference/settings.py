@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from brainage.config_values import ConfigReader, Wording, at_least, given_overrides, one_of
+from brainage.config_values import ConfigReader, Wording, at_least, flag, given_overrides, integer, number, one_of
 from brainage.errors import InferError
 from brainage.inference.designs import DESIGNS, DesignSpec
 
@@ -40,6 +40,26 @@ def _one_of(reader: ConfigReader, key: str, allowed) -> str:
 
 def _positive_int(reader: ConfigReader, key: str) -> int:
     return reader.value(key, at_least(1), "a positive whole number")
+
+
+def _flag(reader: ConfigReader, key: str) -> bool:
+    return reader.value(key, flag, "true or false")
+
+
+def _level(value) -> float:
+    """``alpha``: a number strictly between 0 and 1."""
+    alpha = number(value)
+    if not 0 < alpha < 1:
+        raise ValueError(value)
+    return alpha
+
+
+def _shuffles(value) -> int:
+    """``null_check.shuffles``: 0 (off) or a positive whole number."""
+    count = integer(value)
+    if count < 0:
+        raise ValueError(value)
+    return count
 
 
 def _names(reader: ConfigReader, key: str, allow_empty: bool = False) -> tuple | None:
@@ -110,20 +130,17 @@ class InferSettings:
     @classmethod
     def from_cfg(cls, cfg) -> "InferSettings":
         """Read and validate the whole config once."""
-        alpha = float(cfg.alpha)
-        if not 0 < alpha < 1:
-            raise InferError(f"alpha={cfg.alpha!r}; expected a level between 0 and 1, e.g. 0.05")
         infer = _reader(cfg)
+        alpha = infer.value("alpha", _level, "a level between 0 and 1, e.g. 0.05")
         covariates = _names(infer, "covariates", allow_empty=True) or ()
         for name in covariates:
             infer.check("covariates", name, one_of(*COVARIATES), f"one of {', '.join(COVARIATES)}")
-        v, r = cfg.voxelwise, cfg.regions
-        voxels, regions = _reader(v, "voxelwise"), _reader(r, "regions")
-        shuffles = int(cfg.null_check.shuffles)
-        if shuffles < 0:
-            raise InferError(f"null_check.shuffles={shuffles}; expected 0 (off) or a positive number")
+        voxels, regions = _reader(cfg.voxelwise, "voxelwise"), _reader(cfg.regions, "regions")
+        shuffles = _reader(cfg.null_check, "null_check").value(
+            "shuffles", _shuffles, "0 (off) or a positive number")
         atlases = _names(regions, "atlases", allow_empty=True) or ()
-        if not atlases and not bool(v.enabled):
+        voxels_enabled = _flag(voxels, "enabled")
+        if not atlases and not voxels_enabled:
             raise InferError("nothing to test: voxelwise.enabled=false and regions.atlases=[]; "
                              "enable one of them")
         return cls(
@@ -136,14 +153,17 @@ class InferSettings:
             covariates=covariates,
             alpha=alpha,
             fwe_scope=_one_of(infer, "fwe_scope", FWE_SCOPES),
-            seed=int(cfg.seed),
-            n_jobs=int(cfg.n_jobs),
+            seed=infer.value("seed", integer, "a whole number, e.g. 0"),
+            n_jobs=infer.value("n_jobs", integer, "a whole number of permutation workers, e.g. 1"),
             data=given_overrides(cfg.data),
-            voxelwise=VoxelSettings(bool(v.enabled), _positive_int(voxels, "n_perm"), bool(v.tfce),
-                                    _one_of(voxels, "mask", MASKS), float(v.gm_threshold)),
-            regions=RegionSettings(atlases, float(r.atlas_threshold), bool(r.merge_hemispheres),
-                                   _positive_int(regions, "n_perm"), bool(r.gm_adjust),
-                                   _positive_int(regions, "top_k")),
+            voxelwise=VoxelSettings(
+                voxels_enabled, _positive_int(voxels, "n_perm"), _flag(voxels, "tfce"),
+                _one_of(voxels, "mask", MASKS),
+                voxels.value("gm_threshold", number, "a grey-matter probability, e.g. 0.1")),
+            regions=RegionSettings(
+                atlases, regions.value("atlas_threshold", number, "a probability in %, e.g. 25"),
+                _flag(regions, "merge_hemispheres"), _positive_int(regions, "n_perm"),
+                _flag(regions, "gm_adjust"), _positive_int(regions, "top_k")),
             null_shuffles=shuffles,
         )
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from brainage.config_values import ConfigReader, flag, integer
 from brainage.errors import DataError
 
 
@@ -36,14 +37,15 @@ class StreamSettings:
 
     @classmethod
     def from_cfg(cls, cfg) -> "StreamSettings":
-        """Raises DataError for a missing cache file or a count that is not positive."""
-        from omegaconf import OmegaConf
-
-        workers = cfg.workers if OmegaConf.is_list(cfg.workers) else [cfg.workers]  # workers=2
-        settings = cls(n_volumes=int(cfg.n_volumes),
+        """Raises DataError for a malformed value, a missing cache file or a count that is not
+        positive."""
+        stage = ConfigReader(cfg, "", DataError)
+        settings = cls(n_volumes=stage.value("n_volumes", integer, "a positive whole number"),
                        cache=Path(str(cfg.cache)) if cfg.cache else None,
-                       batch_size=int(cfg.batch_size), workers=tuple(int(w) for w in workers),
-                       warm=bool(cfg.warm))
+                       batch_size=stage.value("batch_size", integer, "a positive whole number"),
+                       workers=stage.value("workers", _worker_counts, "a positive whole number or a "
+                                           "list of them, e.g. [1, 2, 4]"),
+                       warm=stage.value("warm", flag, "true or false"))
         if settings.cache is not None and not settings.cache.is_file():
             raise DataError(f"cache={settings.cache}: no such file; pass the volumes.npy of a "
                             "data cache (data.cache.dir/<key>/volumes.npy)")
@@ -53,6 +55,14 @@ class StreamSettings:
             if value < 1:
                 raise DataError(f"{key}: expected positive numbers, got {cfg[key]}")
         return settings
+
+
+def _worker_counts(value) -> tuple:
+    """``workers``: a list of whole numbers, or one (``workers=2``)."""
+    from omegaconf import OmegaConf
+
+    values = value if OmegaConf.is_list(value) or isinstance(value, (list, tuple)) else [value]
+    return tuple(integer(w) for w in values)
 
 
 def stream_report(cache, batch_size: int, workers, cold: bool) -> dict:
