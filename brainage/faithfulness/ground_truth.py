@@ -1,8 +1,10 @@
 """The synthetic cohort's ground truth on the network's crop: where ageing was put, and a control.
 
 The generator writes ``<cohort>/ground_truth/``: ``age_effect.nii.gz`` (GM change from age 20 to 85),
-``regions.nii.gz`` and ``regions.csv`` (name, index, role: ageing or control). Real cohorts have
-none, and localisation is then skipped with a note.
+``regions.nii.gz`` and ``regions.csv`` (name, index, role: ageing or control), and in a planted
+cohort ``planted.nii.gz`` (the voxels of the signal that alone decides the label) with
+``planted_regions.csv``. Real cohorts have none, and localisation is then skipped with a note
+(``mask=planted`` asks for a plant: without one it is an error).
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ def load_ground_truth(settings, data_root, grid) -> GroundTruth:
     """
     folder = (Path(settings.ground_truth) if settings.ground_truth
               else Path(str(data_root)) / "ground_truth" if data_root else None)
+    if settings.mask == "planted":
+        return _planted_truth(folder, grid)
     effect_path = folder / "age_effect.nii.gz" if folder else None
     if effect_path is None or not effect_path.is_file():
         if settings.ground_truth:
@@ -51,6 +55,23 @@ def load_ground_truth(settings, data_root, grid) -> GroundTruth:
         mask = np.abs(effect) > settings.threshold
         what = f"|age effect 20→85| > {settings.threshold:g}"
     return GroundTruth(mask, _control_mask(table, labels), f"{what} ({folder})")
+
+
+def _planted_truth(folder: Path | None, grid) -> GroundTruth:
+    """The planted voxels (``planted.nii.gz``), and the control regions outside them."""
+    path = folder / "planted.nii.gz" if folder else None
+    if path is None or not path.is_file():
+        raise EvaluateError(f"localisation.mask=planted: {path or 'data.root'} is missing; the "
+                            "cohort has no planted signal (make one with data=planted, docs/data.md)")
+    mask = _cropped(path, "planted mask", grid) > 0
+    table_path, labels_path = folder / "regions.csv", folder / "regions.nii.gz"
+    control = (_control_mask(pd.read_csv(table_path), _cropped(labels_path, "region labels", grid))
+               if table_path.is_file() and labels_path.is_file() else None)
+    regions_path = folder / "planted_regions.csv"
+    names = (", ".join(pd.read_csv(regions_path)["region"].astype(str))
+             if regions_path.is_file() else "")
+    control = None if control is None or not (control & ~mask).any() else control & ~mask
+    return GroundTruth(mask, control, f"planted regions {names} ({folder})")
 
 
 def _cropped(path: Path, what: str, grid) -> np.ndarray:

@@ -82,7 +82,7 @@ class LocalisationSettings:
     @classmethod
     def from_cfg(cls, block) -> "LocalisationSettings":
         read = _reader(block, "localisation")
-        mask = read.value("mask", one_of("effect", "regions"), "effect or regions")
+        mask = read.value("mask", one_of("effect", "regions", "planted"), "effect, regions or planted")
         regions = read.value("regions", sequence(text), "a list of region names or null",
                              optional=True) or None
         if mask == "regions" and not regions:

@@ -18,7 +18,7 @@ def test_every_preset_reads(preset):
     settings = DataSettings.from_cfg(compose_data(preset, seed=5))
     assert settings.format in format_names() and settings.split_seed == 5
     assert settings.bin_edges == (10, 40, 70, 101) and settings.cache.workers is None
-    assert (settings.synthetic is not None) == (preset == "synthetic")
+    assert (settings.synthetic is not None) == (preset in ("synthetic", "planted"))  # the generated ones
 
 
 def test_synthetic_preset_is_typed():

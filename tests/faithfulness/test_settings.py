@@ -29,7 +29,7 @@ def test_settings_are_the_yaml_values():
     ("randomisation.granularity=unit", "randomisation.granularity='unit'; expected block or layer"),
     ("randomisation.max_voxels=0", "randomisation.max_voxels=0; expected a number of voxels or null"),
     ("randomisation.signed=maybe", "randomisation.signed='maybe'; expected true or false"),
-    ("localisation.mask=box", "localisation.mask='box'; expected effect or regions"),
+    ("localisation.mask=box", "localisation.mask='box'; expected effect, regions or planted"),
     ("localisation.mask=regions", "localisation.mask=regions needs localisation.regions=[name, …]"),
     ("localisation.regions=Left_Hippocampus",
      "localisation.regions='Left_Hippocampus'; expected a list of region names or null"),

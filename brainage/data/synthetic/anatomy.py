@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from brainage.data.synthetic.ageing import region_effect
 from brainage.errors import DataError
-from brainage.neuro.atlases import load_atlas
+from brainage.neuro.atlases import atlas_path, load_atlas, read_labels
 from brainage.neuro.grid import MNI_1P5MM_AFFINE, MNI_1P5MM_SHAPE, Grid
 
 _NEUROMORPHOMETRICS_VENTRICLES = (4, 49, 50, 51, 52)  # 3rd, inferior lateral and lateral ventricles
@@ -105,6 +105,17 @@ def region_table(label_table: pd.DataFrame) -> pd.DataFrame:
         e = region_effect(name)
         rows.append((index, name, e.group, e.factor, e.curve, e.role, e.cortex))
     return pd.DataFrame(rows, columns=["index", "name", "group", "factor", "curve", "role", "cortex"])
+
+
+@lru_cache(maxsize=1)
+def gm_region_names() -> tuple:
+    """Names of the Neuromorphometrics regions that hold grey matter (``ground_truth/regions.csv``).
+
+    Read from the atlas' label table alone (no image), so settings can check names cheaply.
+    """
+    path = atlas_path("neuromorphometrics")
+    table = region_table(read_labels(path.parent / "labels_neuromorphometrics.csv"))
+    return tuple(sorted(table.loc[table["role"] != "no_gm", "name"]))
 
 
 def _ventricle_field(labels: np.ndarray, voxel_size: np.ndarray) -> np.ndarray:

@@ -3,7 +3,8 @@
 Each GM voxel loses ``l(x, a) = effect_scale * f(x) * L(a)`` of its probability (the factor ``f`` of
 its region, the curve ``L`` of :mod:`~brainage.data.synthetic.ageing`). In cortex the probability
 ``p`` also becomes ``p ** (1 + thinning * l)``: partial-volume voxels at the GM boundary lose more
-than the core of the ribbon, an erosion of the thin cortical ribbon.
+than the core of the ribbon, an erosion of the thin cortical ribbon. A planted cohort's subjects
+also keep ``1 - depth * dose`` of the aged GM in the planted voxels (:mod:`.plant`).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from brainage.data.synthetic.ageing import CURVES, DEFAULT_EFFECT
+from brainage.data.synthetic.plant import planted_depth
 
 
 @dataclass
@@ -28,6 +30,8 @@ class LossMaps:
         ``effect_scale * factor`` of the voxel's region for each curve of :data:`CURVES`.
     thinning : float32 array
         ``thinning`` in neocortex, 0 elsewhere.
+    planted : float32 array or None
+        The plant's ``depth`` in planted voxels, 0 elsewhere; None without a plant.
     """
 
     index: np.ndarray
@@ -35,6 +39,7 @@ class LossMaps:
     cortical: np.ndarray
     accelerating: np.ndarray
     thinning: np.ndarray
+    planted: np.ndarray | None = None
 
 
 def loss_maps(anatomy, settings) -> LossMaps:
@@ -67,6 +72,7 @@ def loss_maps(anatomy, settings) -> LossMaps:
         cortical=scale * factor["cortical"][labels],
         accelerating=scale * factor["accelerating"][labels],
         thinning=np.float32(settings.thinning) * cortex[labels],
+        planted=None if settings.planted is None else planted_depth(anatomy, settings.planted, index),
     )
 
 
@@ -76,7 +82,7 @@ def relative_loss(maps: LossMaps, age: float) -> np.ndarray:
             + maps.accelerating * np.float32(CURVES["accelerating"].loss(age)))
 
 
-def atrophied_gm(anatomy, maps: LossMaps, age: float) -> np.ndarray:
+def atrophied_gm(anatomy, maps: LossMaps, age: float, dose: float = 0.0) -> np.ndarray:
     """The template aged to ``age``: regional loss and thinning, on the anatomy's grid (float32).
 
     Parameters
@@ -85,6 +91,9 @@ def atrophied_gm(anatomy, maps: LossMaps, age: float) -> np.ndarray:
     maps : LossMaps
         From the same anatomy.
     age : float
+        The age that drives ageing (a planted cohort's nuisance age).
+    dose : float
+        Dose of the plant, 0 to 1: planted voxels keep ``1 - depth * dose`` (``maps.planted``).
 
     Returns
     -------
@@ -92,6 +101,8 @@ def atrophied_gm(anatomy, maps: LossMaps, age: float) -> np.ndarray:
     """
     loss = np.clip(relative_loss(maps, age), -0.2, 0.9)
     aged = np.exp(maps.log_gm * (1.0 + maps.thinning * loss)) * (1.0 - loss)
+    if dose and maps.planted is not None:
+        aged *= np.float32(1.0) - maps.planted * np.float32(dose)
     out = np.zeros(anatomy.gm.size, dtype=np.float32)
     out[maps.index] = aged
     return out.reshape(anatomy.shape)

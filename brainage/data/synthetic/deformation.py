@@ -15,7 +15,7 @@ import numpy as np
 
 from brainage.data.synthetic.participants import draw_participants
 from brainage.data.synthetic.record import read_cohort_record
-from brainage.data.synthetic.render import SubjectDraw, draw_subject, source_coordinates
+from brainage.data.synthetic.render import SubjectDraw, draw_subjects, source_coordinates
 from brainage.data.synthetic.settings import SyntheticSettings
 from brainage.errors import DataError
 from brainage.neuro.grid import Grid
@@ -65,10 +65,7 @@ def cohort_draws(root) -> CohortDraws:
     grid = Grid.build(np.asarray(record["grid"]["affine"]), record["grid"]["shape"])
     table, sites = draw_participants(int(record["n_subjects"]), settings, record["ages"])
     _check_table(root, table)
-    draws = {sid: draw_subject(settings.seed, i, age, sex, sites[site], settings)
-             for i, (sid, age, sex, site) in enumerate(
-                 table[["subject_id", "age", "sex", "site"]].itertuples(index=False))}
-    return CohortDraws(settings, grid, draws)
+    return CohortDraws(settings, grid, dict(draw_subjects(table, sites, settings)))
 
 
 def _check_table(root: Path, table) -> None:

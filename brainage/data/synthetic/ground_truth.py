@@ -4,6 +4,8 @@
 85** per voxel (negative = loss), for the noise-free, unwarped subject with the cohort's base
 smoothing; ``regions.nii.gz`` the label each GM voxel's effect came from; ``regions.csv`` each
 region's factor and curve; ``age_curves.csv`` the age curves and the whole-brain GM change by age.
+A planted cohort adds ``planted.nii.gz`` and ``planted_regions.csv`` (:mod:`.plant`); its
+age effect is that of the nuisance age that drives ageing.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import pandas as pd
 
 from brainage.data.synthetic.ageing import CURVES, REFERENCE_AGES, ventricle_displacement_mm
 from brainage.data.synthetic.atrophy import atrophied_gm, loss_maps
+from brainage.data.synthetic.plant import planted_mask, planted_regions
 from brainage.data.synthetic.render import expected_gm
 
 DESCRIPTION = {
@@ -35,7 +38,7 @@ def save_mni_nifti(data: np.ndarray, affine: np.ndarray, path: Path) -> None:
 
 
 def write_ground_truth(folder: Path, anatomy, settings) -> None:
-    """Write the four ground-truth files of the cohort into ``folder`` (created).
+    """Write the four ground-truth files of the cohort (six with a plant) into ``folder`` (created).
 
     Parameters
     ----------
@@ -51,6 +54,12 @@ def write_ground_truth(folder: Path, anatomy, settings) -> None:
     _region_effects(anatomy, effect, settings).to_csv(folder / "regions.csv", index=False,
                                                       float_format="%.6g")
     _age_curves(anatomy, settings).to_csv(folder / "age_curves.csv", index=False, float_format="%.6g")
+    plant = settings.planted
+    if plant is not None:
+        save_mni_nifti(planted_mask(anatomy, plant).astype(np.uint8), anatomy.affine,
+                       folder / "planted.nii.gz")
+        planted_regions(anatomy, plant).assign(depth=plant.depth).to_csv(
+            folder / "planted_regions.csv", index=False, float_format="%.6g")
 
 
 def _region_effects(anatomy, effect: np.ndarray, settings) -> pd.DataFrame:

@@ -64,7 +64,9 @@ def draw_participants(n: int, settings, ages=None) -> tuple[pd.DataFrame, list]:
     Returns
     -------
     table : DataFrame
-        ``subject_id`` (``sub-0001``...), ``age``, ``sex`` (F/M), ``site`` (0-based).
+        ``subject_id`` (``sub-0001``...), ``age``, ``sex`` (F/M), ``site`` (0-based); with a plant
+        (``settings.planted``) also ``ageing_age``, the nuisance age that drives the ageing model:
+        drawn like ``age`` but from its own seed, so independent of it.
     sites : list of dict
         Per site: intensity ``scale`` and ``offset``, extra smoothing ``fwhm_mm``.
     """
@@ -88,4 +90,7 @@ def draw_participants(n: int, settings, ages=None) -> tuple[pd.DataFrame, list]:
         "sex": sex,
         "site": site.astype(int),
     })
+    if s.planted is not None:
+        ageing_rng = np.random.default_rng(np.random.SeedSequence(s.seed, spawn_key=(3,)))
+        table["ageing_age"] = sample_ages(n, s.age_distribution, ageing_rng, s.age_min, s.age_max)
     return table, sites

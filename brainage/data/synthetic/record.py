@@ -40,11 +40,19 @@ def cohort_record(n_subjects: int, settings, affine, shape, ages) -> dict:
         "version": GENERATOR_VERSION,
         "n_subjects": int(n_subjects),
         "seed": int(settings.seed),
-        "parameters": asdict(settings),
+        "parameters": _parameters(settings),
         "grid": {"affine": np.asarray(affine, dtype=float).round(6).tolist(), "shape": list(shape)},
         "ages": None if ages is None else [float(a) for a in ages],
     }
     return json.loads(json.dumps(record))
+
+
+def _parameters(settings) -> dict:
+    """The settings as a dict; ``planted`` only when there is a plant (earlier cohorts lack it)."""
+    parameters = asdict(settings)
+    if parameters.get("planted", False) is None:
+        del parameters["planted"]
+    return parameters
 
 
 def _shown(value):

@@ -22,13 +22,18 @@ from scipy import ndimage
 
 from brainage.data.synthetic.ageing import ventricle_displacement_mm
 from brainage.data.synthetic.atrophy import LossMaps, atrophied_gm, loss_maps
+from brainage.data.synthetic.plant import planted_dose
 
 _DCT_ORDER = 3
 
 
 @dataclass(frozen=True)
 class SubjectDraw:
-    """One subject's random draw: everything needed to render its image deterministically."""
+    """One subject's random draw: everything needed to render its image deterministically.
+
+    ``age`` drives the ageing model (a planted cohort's nuisance age, else the label age);
+    ``dose`` is the plant's (0: none).
+    """
 
     age: float
     head_scale: float
@@ -39,9 +44,11 @@ class SubjectDraw:
     site_offset: float
     site_fwhm_mm: float
     noise_seed: np.random.SeedSequence
+    dose: float = 0.0
 
 
-def draw_subject(seed: int, i: int, age: float, sex: str, site: dict, settings) -> SubjectDraw:
+def draw_subject(seed: int, i: int, age: float, sex: str, site: dict, settings,
+                 dose: float = 0.0) -> SubjectDraw:
     """Subject ``i``'s draw from the seed sequence ``(seed, 2, i)``.
 
     Parameters
@@ -51,10 +58,13 @@ def draw_subject(seed: int, i: int, age: float, sex: str, site: dict, settings) 
     i : int
         Position of the subject in the participants table.
     age : float
+        The age that drives ageing.
     sex : {"F", "M"}
     site : dict
         The site's ``scale``, ``offset`` and ``fwhm_mm``.
     settings : SyntheticSettings
+    dose : float
+        The plant's dose, 0 to 1.
 
     Returns
     -------
@@ -75,7 +85,22 @@ def draw_subject(seed: int, i: int, age: float, sex: str, site: dict, settings) 
         site_offset=site["offset"],
         site_fwhm_mm=site["fwhm_mm"],
         noise_seed=noise_ss,
+        dose=float(dose),
     )
+
+
+def draw_subjects(table, sites: list, settings) -> list:
+    """``(subject_id, SubjectDraw)`` of every row of a participants table, in its order.
+
+    Ageing follows ``ageing_age`` where the table has it (a planted cohort), else ``age``; the
+    plant's dose follows ``age``.
+    """
+    ageing = table["ageing_age" if "ageing_age" in table else "age"]
+    doses = (planted_dose(table["age"], settings) if settings.planted is not None
+             else np.zeros(len(table)))
+    rows = zip(table["subject_id"], ageing, table["sex"], table["site"], doses)
+    return [(sid, draw_subject(settings.seed, i, age, sex, sites[site], settings, dose))
+            for i, (sid, age, sex, site, dose) in enumerate(rows)]
 
 
 def _rotation(angles) -> np.ndarray:
@@ -164,7 +189,7 @@ def render_subject(anatomy, maps: LossMaps, draw: SubjectDraw, settings) -> np.n
     -------
     float32 array on the anatomy's grid, values in [0, 1].
     """
-    aged = atrophied_gm(anatomy, maps, draw.age)
+    aged = atrophied_gm(anatomy, maps, draw.age, draw.dose)
     coords = source_coordinates(anatomy, draw, settings)
     image = ndimage.map_coordinates(aged, coords, order=1, mode="constant", cval=0.0, output=np.float32)
     del coords

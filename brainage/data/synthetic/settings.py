@@ -4,7 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from brainage.config_values import ConfigReader, as_is, flag, integer, text
+from brainage.config_values import ConfigReader, as_is, flag, integer, one_of, real, sequence, text
+from brainage.data.bins import check_bin_edges
+from brainage.data.synthetic.anatomy import gm_region_names
 from brainage.data.synthetic.participants import AGE_BIN_EDGES, AGE_DISTRIBUTIONS
 from brainage.data.workers import WORKERS_EXPECTED, worker_count
 from brainage.errors import DataError
@@ -12,6 +14,74 @@ from brainage.errors import DataError
 _NON_NEGATIVE = ("noise_sd", "smoothing_fwhm_mm", "effect_scale", "thinning", "head_size_sd",
                  "rotation_deg", "translation_mm", "warp_mm", "site_scale_sd", "site_offset_sd",
                  "site_fwhm_mm")
+PLANT = "data.synthetic.planted"
+PLANT_DOSES = ("bins", "linear")
+
+
+@dataclass(frozen=True)
+class PlantSettings:
+    """A planted grey-matter loss that alone decides the label (``data.synthetic.planted``).
+
+    Subject ``s`` keeps ``1 - depth * dose(age_s)`` of its (aged) grey matter in ``regions``;
+    :mod:`~brainage.data.synthetic.plant` applies it. Read from a block by :meth:`from_dict`.
+
+    Parameters
+    ----------
+    regions : tuple of str
+        Neuromorphometrics grey-matter regions (``ground_truth/regions.csv`` names).
+    depth : float
+        Fraction of their grey matter lost at full dose, in (0, 1].
+    dose : {"bins", "linear"}
+        ``bins``: 0, 1/2, 1 (``k / (n_bins - 1)``) by the age bin of ``bin_edges``; ``linear``:
+        ``(age - age_min) / (age_max - age_min)``.
+    bin_edges : tuple of float or None
+        ``data.bin_edges``, for ``dose=bins`` (None otherwise).
+    """
+
+    regions: tuple
+    depth: float
+    dose: str
+    bin_edges: tuple | None = None
+
+    @classmethod
+    def from_dict(cls, block) -> "PlantSettings | None":
+        """The plant of a ``planted:`` block (``enabled`` false: None); a bad value names its key."""
+        if not isinstance(block, dict):
+            raise DataError(f"{PLANT}={block!r}; expected a block of enabled, regions, depth, dose")
+        read = ConfigReader(block, PLANT)
+        unknown = sorted(set(block) - {"enabled", "regions", "depth", "dose", "bin_edges"})
+        if unknown:
+            raise DataError(f"unknown {PLANT} setting(s) {unknown}; known: enabled, regions, depth, "
+                            "dose")
+        if read.has("enabled") and not read.value("enabled", flag, "true or false"):
+            return None
+        dose = read.value("dose", one_of(*PLANT_DOSES), " or ".join(PLANT_DOSES))
+        edges = (read.value("bin_edges", sequence(real), "data.bin_edges", optional=True)
+                 if dose == "bins" and read.has("bin_edges") else None)
+        if dose == "bins" and edges is None:
+            raise DataError(f"{PLANT}.dose=bins needs data.bin_edges")
+        return cls(regions=read.value("regions", _region_names, "a non-empty list of distinct "
+                                      "Neuromorphometrics grey-matter regions"),
+                   depth=read.value("depth", _fraction, "a fraction of grey matter in (0, 1]"),
+                   dose=dose, bin_edges=None if edges is None
+                   else tuple(float(e) for e in check_bin_edges(edges)))
+
+
+def _fraction(value) -> float:
+    if not 0 < real(value) <= 1:
+        raise ValueError(value)
+    return float(value)
+
+
+def _region_names(value) -> tuple:
+    names = sequence(text)(value)
+    if not names or len(set(names)) != len(names):
+        raise ValueError(value)
+    unknown = [n for n in names if n not in gm_region_names()]
+    if unknown:
+        raise DataError(f"{PLANT}.regions: {', '.join(unknown)} not a grey-matter region of the "
+                        f"Neuromorphometrics atlas; valid: {', '.join(gm_region_names())}")
+    return names
 
 
 @dataclass(frozen=True)
@@ -58,6 +128,9 @@ class SyntheticSettings:
         SD of each site's intensity scale (around 1) and offset (inside the brain).
     site_fwhm_mm : float
         Each site adds uniform random extra smoothing in [0, site_fwhm_mm] mm FWHM.
+    planted : PlantSettings or None
+        A planted signal that alone decides the label; ageing then follows an independent
+        nuisance age. None: no plant, and ageing follows the label age.
     """
 
     seed: int = 0
@@ -78,6 +151,7 @@ class SyntheticSettings:
     site_scale_sd: float = 0.03
     site_offset_sd: float = 0.01
     site_fwhm_mm: float = 2.0
+    planted: PlantSettings | None = None
 
     def __post_init__(self):
         if self.age_distribution not in AGE_DISTRIBUTIONS:
@@ -95,6 +169,10 @@ class SyntheticSettings:
         for name in _NON_NEGATIVE:
             if getattr(self, name) < 0:
                 raise DataError(f"{name} must be >= 0, got {getattr(self, name)}")
+        edges = self.planted.bin_edges if self.planted else None
+        if edges and not edges[0] <= self.age_min < self.age_max < edges[-1]:
+            raise DataError(f"{PLANT}.dose=bins: ages {self.age_min:g}-{self.age_max:g} reach beyond "
+                            f"data.bin_edges {list(edges)}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "SyntheticSettings":
@@ -108,6 +186,11 @@ class SyntheticSettings:
         types = {f.name: f.type for f in fields(cls)}
         cast = {"int": int, "float": float, "str": str}
         values = {}
+        if "planted" in d:
+            d = dict(d)
+            plant = d.pop("planted")
+            values["planted"] = (plant if plant is None or isinstance(plant, PlantSettings)
+                                 else PlantSettings.from_dict(plant))
         for key, value in d.items():
             try:
                 values[key] = cast[types[key]](value)
@@ -156,6 +239,9 @@ class SyntheticCohortSettings:
         if n_subjects is None:
             raise DataError("a synthetic cohort needs data.n_subjects (how many subjects to generate)")
         block = dict(data.value("synthetic", as_is, "a block of generator settings"))
+        if isinstance(block.get("planted"), dict) and block["planted"].get("dose") == "bins":
+            block["planted"] = {**block["planted"], "bin_edges": data.value(
+                "bin_edges", sequence(real), "a list of age-bin edges")}
         # Configs saved by runs from before the setting existed lack it: every core, as its YAML default.
         workers = (ConfigReader(block, "data.synthetic").value("workers", worker_count, WORKERS_EXPECTED,
                                                                 optional=True)

@@ -23,8 +23,9 @@ from brainage.data.synthetic.anatomy import build_anatomy
 from brainage.data.synthetic.atrophy import loss_maps
 from brainage.data.synthetic.ground_truth import DESCRIPTION, save_mni_nifti, write_ground_truth
 from brainage.data.synthetic.participants import draw_participants
+from brainage.data.synthetic.plant import DESCRIPTION as PLANT_DESCRIPTION
 from brainage.data.synthetic.record import cohort_record, holds_cohort
-from brainage.data.synthetic.render import draw_subject, render_subject
+from brainage.data.synthetic.render import draw_subjects, render_subject
 from brainage.data.synthetic.settings import SyntheticCohortSettings, SyntheticSettings
 from brainage.data.workers import resolve_workers
 from brainage.errors import DataError
@@ -80,9 +81,10 @@ def _write_subjects(jobs: list, anatomy, settings: SyntheticSettings, gm_dir: Pa
             bar.update()
 
 
-def _write_record(work: Path, record: dict, sites: list) -> None:
+def _write_record(work: Path, record: dict, sites: list, planted: bool) -> None:
     """``cohort.json``: the record, the references, what the ground truth holds and the sites."""
-    full = {**record, "references": list(REFERENCES), "ground_truth": DESCRIPTION, "sites": sites}
+    truth = {**DESCRIPTION, **PLANT_DESCRIPTION} if planted else DESCRIPTION
+    full = {**record, "references": list(REFERENCES), "ground_truth": truth, "sites": sites}
     (work / "cohort.json").write_text(json.dumps(full, indent=2) + "\n")
 
 
@@ -127,15 +129,17 @@ def generate_cohort(root, n_subjects: int, seed: int = 0, age_distribution: str 
     progress : bool
         Show a tqdm progress bar.
     **settings
-        Further :class:`SyntheticSettings` fields (``effect_scale``, ``noise_sd``, ...).
+        Further :class:`SyntheticSettings` fields (``effect_scale``, ``noise_sd``, ...; ``planted``
+        a :class:`PlantSettings` or its block as a dict).
 
     Returns
     -------
     Path
         ``root``, holding ``gm/<subject_id>_gm.nii.gz`` (float32, MNI sform/qform code 4),
-        ``participants.tsv`` (subject_id, age, sex, site), ``ground_truth/age_effect.nii.gz``,
-        ``ground_truth/regions.nii.gz``, ``ground_truth/regions.csv``, ``ground_truth/age_curves.csv``
-        and ``cohort.json``.
+        ``participants.tsv`` (subject_id, age, sex, site; with a plant also ageing_age),
+        ``ground_truth/age_effect.nii.gz``, ``ground_truth/regions.nii.gz``,
+        ``ground_truth/regions.csv``, ``ground_truth/age_curves.csv`` (with a plant also
+        ``ground_truth/planted.nii.gz`` and ``ground_truth/planted_regions.csv``) and ``cohort.json``.
     """
     root = Path(root)
     s = SyntheticSettings.from_dict({"seed": seed, "age_distribution": age_distribution, **settings})
@@ -151,7 +155,7 @@ def generate_cohort(root, n_subjects: int, seed: int = 0, age_distribution: str 
     work = root.parent / f".{root.name}.partial-{uuid.uuid4().hex[:8]}"
     try:
         _write_cohort(work, anatomy, s, table, sites, n_jobs, progress, f"synthetic cohort -> {root}")
-        _write_record(work, record, sites)
+        _write_record(work, record, sites, s.planted is not None)
         return _publish(work, root, record)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -165,9 +169,7 @@ def _write_cohort(work: Path, anatomy, settings: SyntheticSettings, table, sites
     """The ground truth, every subject's image and the participants table, into ``work``."""
     from tqdm.auto import tqdm
 
-    rows = table[["subject_id", "age", "sex", "site"]].itertuples(index=False)
-    jobs = [(sid, draw_subject(settings.seed, i, age, sex, sites[site], settings))
-            for i, (sid, age, sex, site) in enumerate(rows)]
+    jobs = draw_subjects(table, sites, settings)
     (work / "gm").mkdir(parents=True)
     write_ground_truth(work / "ground_truth", anatomy, settings)
     with tqdm(total=len(jobs), desc=description, unit="subject", disable=not progress) as bar:
