@@ -179,7 +179,7 @@ def test_walk_3a_an_atlas_file_is_a_preset(examples, tmp_path):
     import nibabel as nib
 
     from brainage.explaining.atlas_index import atlas_index
-    from brainage.explaining.settings import _atlas
+    from brainage.explaining.settings import ExplainSettings
     from brainage.neuro.grid import Grid
     from tests.builders import AFFINE, SHAPE
 
@@ -192,7 +192,7 @@ def test_walk_3a_an_atlas_file_is_a_preset(examples, tmp_path):
     write_config(tmp_path / "search", "atlas", "my_atlas",
                  examples["atlas-file"].replace("/data/atlases", str(folder)))
     cfg = compose_with(tmp_path / "search", "explain", "atlas=my_atlas")
-    index = atlas_index(_atlas(cfg.atlas, False), Grid.build(AFFINE, SHAPE))
+    index = atlas_index(ExplainSettings.from_cfg(cfg).atlas, Grid.build(AFFINE, SHAPE))
     assert {"front", "back"} <= set(index.names)
     assert np.unique(index.ids).size == 3  # background, front, back
 
@@ -200,7 +200,7 @@ def test_walk_3a_an_atlas_file_is_a_preset(examples, tmp_path):
 def test_walk_3b_a_bundled_atlas_is_a_name_and_a_preset(examples, tmp_path, monkeypatch):
     import brainage.explaining.settings  # noqa: F401  (a module that imports the tuple by name)
     from brainage.explaining.atlas_index import atlas_index
-    from brainage.explaining.settings import _atlas
+    from brainage.explaining.settings import ExplainSettings
     from brainage.neuro import atlases
     from brainage.neuro.grid import Grid
 
@@ -215,5 +215,5 @@ def test_walk_3b_a_bundled_atlas_is_a_name_and_a_preset(examples, tmp_path, monk
     write_config(tmp_path, "atlas", "aicha", examples["atlas-bundled"])
     cfg = compose_with(tmp_path, "explain", "atlas=aicha")
     mni_8mm = np.array([[8.0, 0, 0, -90], [0, 8, 0, -126], [0, 0, 8, -72], [0, 0, 0, 1]])
-    index = atlas_index(_atlas(cfg.atlas, False), Grid.build(mni_8mm, (23, 27, 23)))
+    index = atlas_index(ExplainSettings.from_cfg(cfg).atlas, Grid.build(mni_8mm, (23, 27, 23)))
     assert np.unique(index.ids).size > 100 and "G_Frontal_Sup-1-L" in index.names
