@@ -3,8 +3,7 @@
 Settings objects read their block through a :class:`ConfigReader`, so that every message names
 the key (``data.cache.dtype``) and what was expected, and no key is read twice. The reader raises
 its package's error type, worded as that package's messages have always been (:class:`Wording`,
-:class:`MustBe`). Importing it registers the ``brainage.join`` resolver that configs use to name a
-folder after a list (``configs/data/planted.yaml``).
+:class:`MustBe`).
 """
 from __future__ import annotations
 
@@ -122,15 +121,6 @@ class ConfigReader:
     def block(self, key: str, expected: str) -> "ConfigReader":
         """A reader of the sub-block ``key``."""
         return ConfigReader(self.raw(key, expected), self.name(key), self.error, self.wording)
-
-
-def _join(separator: str, items) -> str:
-    """``${brainage.join:+,${.list}}`` in a config: the list's items joined (a folder name)."""
-    return str(separator).join(str(item) for item in items)
-
-
-if not OmegaConf.has_resolver("brainage.join"):
-    OmegaConf.register_new_resolver("brainage.join", _join)
 
 
 def _plain(value):
