@@ -50,7 +50,7 @@ def measure_evaluate_cost(model, x: np.ndarray, perturbation=None, repeats: int 
     x : ndarray (n, *spatial, channels)
         The subjects; each gets a random map (the cost does not depend on the map).
     perturbation : PerturbationSettings, optional
-        Default: ``configs/evaluate.yaml``'s (8³ patches, 20 steps of 8, batches of 11).
+        Default: ``configs/evaluate.yaml``'s (8³ patches, 10 steps of 16, batches of 11).
     repeats : int
         Timed forward calls before and after (after one untimed warm-up of each batch shape).
 

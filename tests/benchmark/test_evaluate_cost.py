@@ -13,7 +13,7 @@ from brainage.benchmark.evaluate_cost import (
 
 def test_settings_come_from_the_evaluate_config():
     p = perturbation_settings()
-    assert (p.patch, p.steps, p.patches_per_step, p.baseline) == (8, 20, 8, "mean")
+    assert (p.patch, p.steps, p.patches_per_step, p.baseline) == (8, 10, 16, "mean")
     assert perturbation_settings(steps=3, batch_size=5).steps == 3
 
 
