@@ -19,6 +19,7 @@ CASES = [
     ("dtd (seed)", "dtd_seed", {}, "0", "{last}"),
     ("dtd vs-mean", "dtd", {}, "0-vs-mean", "{last}-vs-mean"),
     ("dtd logodds", "dtd", {}, "0-logodds", "{last}-logodds"),
+    ("dtd_z_upper", "dtd_z_upper", {}, "0", "{last}"),
     ("dtd vs each other", "dtd", {}, "0-vs-{last}", "{last}-vs-0"),
     ("clrp (others)", "clrp", {}, "0", "{last}"),
     ("clrp (others, unclipped)", "clrp", {"clip": False}, "0", "{last}"),
@@ -48,7 +49,8 @@ def synthetic_volumes(n: int, rng: np.random.Generator, zoom: int = 3, noise_sd:
     volumes = np.empty((n, *shape), dtype=np.float32)
     for i, age in enumerate(ages):
         noise = ndimage.gaussian_filter(rng.normal(0.0, 1.0, shape), 1.0)
-        volumes[i] = synthetic.expected_gm(anatomy, age, settings) + noise_sd * noise / noise.std() * (anatomy.gm > 0.05)
+        smooth_noise = noise_sd * noise / noise.std() * (anatomy.gm > 0.05)
+        volumes[i] = synthetic.expected_gm(anatomy, age, settings) + smooth_noise
     return np.clip(volumes, 0.0, 1.0)[..., None], ages
 
 

@@ -61,10 +61,11 @@ def main(argv=None) -> None:
     rng = np.random.default_rng(0)
     for batch in args.batches:
         x = rng.uniform(0.0, 1.0, (batch, *model.input_shape[1:])).astype("float32")
-        base = _median_seconds(lambda: ops.convert_to_numpy(forward(x)), args.repeats)
+        base = _median_seconds(lambda x=x: ops.convert_to_numpy(forward(x)), args.repeats)
         print(f"batch {batch}: forward {base * 1000:.0f} ms (median of {args.repeats})", flush=True)
         for label, (analyzer, target) in analyzers.items():
-            seconds = _median_seconds(lambda a=analyzer, t=target: a.explain(x, target=t), args.repeats)
+            seconds = _median_seconds(lambda a=analyzer, t=target, x=x: a.explain(x, target=t),
+                                      args.repeats)
             print(f"  {label:24s} {seconds / base:6.2f} x forward", flush=True)
 
 
