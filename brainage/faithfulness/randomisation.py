@@ -7,6 +7,7 @@ stays the same while the network it claims to explain is destroyed fails the che
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -198,27 +199,48 @@ def cascading_randomisation(model, x: np.ndarray, explain: Callable, granularity
         columns). Step 0 (the trained network, similarity 1) is not listed.
     """
     x = np.asarray(x, dtype=np.float32)
-    original, rows = explain(model, x) if original is None else original, []
+    original = explain(model, x) if original is None else original
     keyed = isinstance(original, dict)
     original = original if keyed else {None: original}
-    rng = np.random.default_rng(seed)
-    kinds = (("abs", False), ("signed", True)) if signed else (("abs", False),)
-    for step, (label, done, randomised) in enumerate(
-            randomisation_cascade(model, granularity, seed, groups), start=1):
-        maps = explain(randomised, x)
-        maps = maps if keyed else {None: maps}
-        for key, before in original.items():
+    compare = _StepComparison(original, keyed, mask, signed, max_voxels,
+                              np.random.default_rng(seed), progress)
+    # One worker compares a step's maps while the next step is explained: the comparisons
+    # (numpy, one core) overlap the explaining (TensorFlow/JAX); one worker keeps their order,
+    # and so the random voxel subsets and every number, as if run in turn.
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        pending = []
+        for step, (label, done, randomised) in enumerate(
+                randomisation_cascade(model, granularity, seed, groups), start=1):
+            maps = explain(randomised, x)
+            maps = maps if keyed else {None: maps}
+            pending.append(worker.submit(compare, maps, step, label, len(done)))
+        return pd.DataFrame([row for job in pending for row in job.result()])
+
+
+class _StepComparison:
+    """The rows of one cascade step: every key's maps against the originals, input by input
+    (the original's window statistics are not kept across steps: ~50 MB per original)."""
+
+    def __init__(self, original: dict, keyed: bool, mask, signed: bool, max_voxels, rng, progress):
+        self.original, self.keyed, self.mask, self.max_voxels = original, keyed, mask, max_voxels
+        self.kinds = (("abs", False), ("signed", True)) if signed else (("abs", False),)
+        self.rng, self.progress = rng, progress
+
+    def __call__(self, maps: dict, step: int, label: str, n_layers: int) -> list:
+        rows = []
+        for key, before in self.original.items():
             after = np.asarray(maps[key])
-            for i in range(x.shape[0]):
-                row = {"key": key} if keyed else {}
-                row.update({"input": i, "step": step, "layer": label, "n_layers": len(done)})
-                for tag, sign in kinds:  # not kept across steps: ~50 MB per original
-                    sim = _Similarity(before[i], sign).compare(after[i], mask, max_voxels, rng)
+            for i in range(len(after)):
+                row = {"key": key} if self.keyed else {}
+                row.update({"input": i, "step": step, "layer": label, "n_layers": n_layers})
+                for tag, sign in self.kinds:
+                    sim = _Similarity(before[i], sign).compare(after[i], self.mask,
+                                                               self.max_voxels, self.rng)
                     row.update({f"spearman_{tag}": sim["spearman"], f"ssim_{tag}": sim["ssim"]})
                 rows.append(row)
-            if progress is not None:
-                progress(x.shape[0])
-    return pd.DataFrame(rows)
+            if self.progress is not None:
+                self.progress(len(after))
+        return rows
 
 
 def insensitive_methods(table: pd.DataFrame, after: str, threshold: float = 0.9,
