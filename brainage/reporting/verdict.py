@@ -149,7 +149,9 @@ def summary_section(summary: dict, results: dict, floor: str) -> list:
         overall = results["localisation"]
         overall = overall[(overall["bin"] == "all") & (overall["method"] != floor)]
         best = overall.assign(label=pair_labels(overall)).sort_values("auc", ascending=False).iloc[0]
-        lines.append(f"- Best localisation of the ageing ground truth: **{best['label']}** "
+        truth = ("planted signal" if summary.get("localisation", {}).get("mask") == "planted"
+                 else "ageing ground truth")
+        lines.append(f"- Best localisation of the {truth}: **{best['label']}** "
                      f"(AUC {best['auc']:.3f}, mass ratio {best['mass_ratio']:.2f}).")
     return lines
 
