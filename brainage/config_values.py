@@ -169,6 +169,16 @@ def at_least(low: int) -> Callable:
     return convert
 
 
+def whole_at_least(low: int) -> Callable:
+    """A converter that accepts a whole number (as :func:`integer` reads one) of at least ``low``."""
+    def convert(value):
+        count = integer(value)
+        if count < low:
+            raise ValueError(value)
+        return count
+    return convert
+
+
 def real(value) -> float:
     """A float from an int or float only (no bool or text)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):

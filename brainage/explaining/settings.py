@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from brainage.config_values import ConfigReader, Wording, flag, integer, number
+from brainage.config_values import ConfigReader, Wording, flag, integer, number, whole_at_least
 from brainage.errors import ExplainError
 from brainage.explaining.targets import target_specs
 from brainage.neuro.atlases import BUNDLED_ATLASES
@@ -83,7 +83,7 @@ class ExplainSettings:
             raise ExplainError("shard=… and merge=… exclude each other: run the shards first, then "
                                "merge them in a run of their own")
         explain = ConfigReader(cfg, "", ExplainError, Wording(null_is_bad=True))
-        batch_size = explain.value("batch_size", _batch_size, "≥ 1")
+        batch_size = explain.value("batch_size", whole_at_least(1), "≥ 1")
         regions = explain.block("regions", "a mapping")
         return cls(run=TrainRunRequest.from_cfg(cfg), methods=method_configs(cfg.explainer),
                    targets=target_specs(cfg.targets), batch_size=batch_size,
@@ -134,11 +134,6 @@ def _merge_dirs(value) -> tuple | None:
     return dirs
 
 
-def _batch_size(value) -> int:
-    size = int(value)
-    if size < 1:
-        raise ValueError(value)
-    return size
 
 
 def _figure_subjects(value) -> int | None:

@@ -9,7 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from brainage.config_values import ConfigReader, Wording, at_least, flag, given_overrides, integer, number, one_of
+from brainage.config_values import (
+    ConfigReader,
+    Wording,
+    at_least,
+    flag,
+    given_overrides,
+    integer,
+    number,
+    one_of,
+    whole_at_least,
+)
 from brainage.errors import InferError
 from brainage.inference.designs import DESIGNS, DesignSpec
 
@@ -52,14 +62,6 @@ def _level(value) -> float:
     if not 0 < alpha < 1:
         raise ValueError(value)
     return alpha
-
-
-def _shuffles(value) -> int:
-    """``null_check.shuffles``: 0 (off) or a positive whole number."""
-    count = integer(value)
-    if count < 0:
-        raise ValueError(value)
-    return count
 
 
 def _names(reader: ConfigReader, key: str, allow_empty: bool = False) -> tuple | None:
@@ -137,7 +139,7 @@ class InferSettings:
             infer.check("covariates", name, one_of(*COVARIATES), f"one of {', '.join(COVARIATES)}")
         voxels, regions = _reader(cfg.voxelwise, "voxelwise"), _reader(cfg.regions, "regions")
         shuffles = _reader(cfg.null_check, "null_check").value(
-            "shuffles", _shuffles, "0 (off) or a positive number")
+            "shuffles", whole_at_least(0), "0 (off) or a positive number")
         atlases = _names(regions, "atlases", allow_empty=True) or ()
         voxels_enabled = _flag(voxels, "enabled")
         if not atlases and not voxels_enabled:

@@ -48,6 +48,8 @@ BAD_VALUES = [
     ("explain", "group.correct_only=maybe", "group.correct_only='maybe'; expected true or false"),
     ("explain", "progress=maybe", "progress='maybe'; expected true or false"),
     ("explain", "progress=null", "progress=None; expected true or false"),
+    ("explain", "batch_size=2.5", "batch_size=2.5; expected ≥ 1"),
+    ("explain", "batch_size=true", "batch_size=True; expected ≥ 1"),
     ("explain", "display.low_percentile=abc", "display.low_percentile='abc'; expected a percentile in "
      "[0, 100), e.g. 95"),
     ("explain", "display.high_percentile=abc", "display.high_percentile='abc'; expected a percentile in "
