@@ -308,3 +308,39 @@ def test_every_explainer_config_is_scored_with_the_named_references(train_run, t
     conserving = card[card["method"].isin(["dtd", "dtd_seed", "dtd_reference", "deeplift",
                                             "dtd_vs_mean", "dtd_logodds"])]
     assert (conserving["conservation_error"] < 1e-4).all(), conserving[["method", "target", "conservation_error"]]
+
+
+@pytest.mark.parametrize("threshold, void", [(1.01, True), (0.0, False)])
+def test_a_model_that_did_not_learn_the_plant_voids_its_localisation(train_run, ground_truth,
+                                                                       tmp_path, threshold, void):
+    """The model's test skill comes first; below localisation.min_model_accuracy a planted
+    localisation is written but void, and verdict.md, report.html and the scorecard say so."""
+    import shutil
+
+    from brainage.evaluate import evaluate
+
+    run = tmp_path / "run" / "2026-01-03_00-00-00"
+    shutil.copytree(train_run["run"], run)
+    (run / "metrics.json").write_text(json.dumps({"test_accuracy": 0.75, "test_n": 12,
+                                                  "test_balanced_accuracy": 0.75}))
+    planted = tmp_path / "planted_truth"
+    shutil.copytree(ground_truth, planted)
+    plant = np.zeros(RUN_SHAPE, np.float32)
+    plant[3:6, 3:6, 3:6] = 1
+    write_gm(planted / "planted.nii.gz", plant)
+    cfg = compose_evaluate({"run": run}, f"localisation.ground_truth={planted}",
+                           "localisation.mask=planted", f"localisation.min_model_accuracy={threshold}",
+                           "randomisation.enabled=false", "perturbation.enabled=false",
+                           methods="gradient_x_input")
+    summary = evaluate(cfg, tmp_path / "out")
+    skill = summary["model_skill"]
+    assert skill["measure"] == "test balanced accuracy" and skill["value"] == 0.75
+    card = pd.read_csv(tmp_path / "out" / "scorecard.csv")
+    row = card[card["method"] == "gradient_x_input"].iloc[0]
+    verdict = (tmp_path / "out" / "verdict.md").read_text()
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert np.isfinite(row["loc_auc"])  # scored either way
+    assert verdict.startswith("# Faithfulness verdict") and "Model: test balanced accuracy" in verdict
+    assert ("void: localisation" in row["verdict"]) == void
+    assert ("**Localisation is void:**" in verdict) == void == ("Localisation is void" in report)
+    assert (skill["void"] is not None) == void

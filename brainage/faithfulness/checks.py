@@ -21,6 +21,11 @@ which fail and which were not measured. The random floor's rows are marked ``flo
 A check that has no meaning for the scored model (``not_applicable``: the class maps of an age
 regressor, which has one output) is neither: its ``pass_<check>`` is ``n/a``, it is left out of
 ``goals_met``, ``goals_measured`` and the verdict, so the row's goals are out of the other checks.
+
+A check that is *void* for the scored model (``void``: localisation of a planted signal the model
+did not learn, :mod:`~brainage.faithfulness.model_skill`) keeps its numbers but is neither met nor
+failed: ``pass_<check>`` is ``<NA>``, it counts as a goal not met, and the verdict says
+``void: <check>``.
 """
 from __future__ import annotations
 
@@ -60,38 +65,42 @@ def check_results(card: pd.DataFrame, settings) -> dict:
     }
 
 
-def apply_checks(card: pd.DataFrame, settings, not_applicable=()) -> pd.DataFrame:
+def apply_checks(card: pd.DataFrame, settings, not_applicable=(), void=()) -> pd.DataFrame:
     """``card`` with ``pass_<check>`` columns, ``goals_met``, ``goals_measured`` and ``verdict``.
 
     ``not_applicable`` names checks without meaning for the model (e.g. ``("class_maps",)`` for
-    an age regressor): their ``pass_<check>`` is ``n/a`` and they count nowhere.
+    an age regressor): their ``pass_<check>`` is ``n/a`` and they count nowhere. ``void`` names
+    checks the model cannot be judged on (its numbers stand, its result is ``<NA>``).
     """
-    unknown = [name for name in not_applicable if name not in CHECKS]
+    unknown = [name for name in (*not_applicable, *void) if name not in CHECKS]
     if unknown:
-        raise ValueError(f"not_applicable: {unknown} are not checks; checks: {list(CHECKS)}")
+        raise ValueError(f"not_applicable/void: {unknown} are not checks; checks: {list(CHECKS)}")
     card = card.copy()
     results = check_results(card, settings)
     floor = (card["method"] == FLOOR).to_numpy()
     for name, passed in results.items():
-        passed[floor] = pd.NA
+        passed[floor | (name in void)] = pd.NA
         card[f"pass_{name}"] = NOT_APPLICABLE if name in not_applicable else passed
     table = pd.DataFrame({name: passed for name, passed in results.items()
                           if name not in not_applicable})
     card["goals_met"] = table.eq(True).sum(axis=1).to_numpy()
     card["goals_measured"] = table.notna().sum(axis=1).to_numpy()
-    card["verdict"] = [row_verdict(dict(zip(table.columns, values)), is_floor)
+    card["verdict"] = [row_verdict(dict(zip(table.columns, values)), is_floor, void)
                        for values, is_floor in zip(table.itertuples(index=False), floor)]
     return card
 
 
-def row_verdict(passed: dict, floor: bool = False) -> str:
-    """``pass``, ``floor``, or ``fails: …; not measured: …`` from one row's check results."""
+def row_verdict(passed: dict, floor: bool = False, void=()) -> str:
+    """``pass``, ``floor``, or ``fails: …; void: …; not measured: …`` from one row's check
+    results (``void``: the checks void for the model)."""
     if floor:
         return "floor"
     failed = [name for name, value in passed.items() if value is not pd.NA and not value]
-    missing = [name for name, value in passed.items() if value is pd.NA]
-    if not failed and not missing:
+    voided = [name for name in passed if name in void]
+    missing = [name for name, value in passed.items() if value is pd.NA and name not in void]
+    if not failed and not missing and not voided:
         return "pass"
     parts = ([f"fails: {', '.join(failed)}"] if failed else []) + \
+        ([f"void: {', '.join(voided)}"] if voided else []) + \
         ([f"not measured: {', '.join(missing)}"] if missing else [])
     return "; ".join(parts)

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from brainage.data.reference_images import with_reference_images
-from brainage.errors import EvaluateError
+from brainage.errors import EvaluateError, TrainedRunError
 from brainage.faithfulness.checks import CHECKS, apply_checks
 from brainage.faithfulness.default_choice import choose_default
 from brainage.faithfulness.inputs import prepare_inputs, spread_over_bins
+from brainage.faithfulness.model_skill import localisation_void, model_skill
 from brainage.faithfulness.phases import phase
 from brainage.faithfulness.regression import (
     REGRESSION_NOT_APPLICABLE,
@@ -89,16 +90,20 @@ def evaluate_run(settings: EvaluateSettings, work: Path, run: TrainRunRequest | 
     regression = opened.train.is_regression
     explainers, skipped = (regression_scope(settings.methods, scoring, opened.train.dir)
                            if regression else (settings.methods, {}))
+    skill = _skill(opened.train)
     evaluation = _score(opened, explainers, run, scoring)
     results = write_tables(work, evaluation)
+    skill["void"] = (localisation_void(skill, scoring.localisation)
+                     if "localisation" in results else None)
     not_applicable = tuple(REGRESSION_NOT_APPLICABLE) if regression else ()
     card = apply_checks(build_scorecard([p.key for p in evaluation.pairs], results,
                                         settings.methods, scoring.scorecard.randomisation_step),
-                        scoring.scorecard, not_applicable)
+                        scoring.scorecard, not_applicable,
+                        ("localisation",) if skill["void"] else ())
     card.to_csv(work / "scorecard.csv", index=False)
     choice = choose_default(card)
     summary = {"train_dir": str(opened.train.dir), "model_path": str(opened.train.model_path),
-               **evaluation.summary(scoring, settings.methods),
+               "model_skill": skill, **evaluation.summary(scoring, settings.methods),
                **(regression_summary(skipped) if regression else {}),
                "default_choice": dataclasses.asdict(choice),
                "seconds": round(time.perf_counter() - t0, 1)}
@@ -108,6 +113,14 @@ def evaluate_run(settings: EvaluateSettings, work: Path, run: TrainRunRequest | 
         _write_report(work, evaluation, results, card, summary,
                       choice.sentence(len(CHECKS) - len(not_applicable)), steps)
     return summary
+
+
+def _skill(train) -> dict:
+    """The run's test skill (:func:`model_skill`); unknown when it has no readable metrics."""
+    try:
+        return model_skill(train.metrics())
+    except TrainedRunError:
+        return model_skill({"task": "regression"} if train.is_regression else {})
 
 
 def _score(opened, explainers: dict, run: TrainRunRequest, scoring: ScoringSettings) -> Evaluation:

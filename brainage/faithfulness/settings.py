@@ -78,6 +78,8 @@ class LocalisationSettings:
     relevance: str
     brain_threshold: float
     max_voxels: int | None
+    min_model_accuracy: float  # mask=planted: below this test balanced accuracy the check is void
+    min_model_r2: float  # ... or, for an age regressor, this test R²
 
     @classmethod
     def from_cfg(cls, block) -> "LocalisationSettings":
@@ -94,7 +96,9 @@ class LocalisationSettings:
                    mask, read.value("threshold", number, "a number"), regions,
                    read.value("relevance", one_of("positive", "absolute"), "positive or absolute"),
                    read.value("brain_threshold", number, "a number"),
-                   read.value("max_voxels", at_least(1), VOXELS, optional=True))
+                   read.value("max_voxels", at_least(1), VOXELS, optional=True),
+                   read.value("min_model_accuracy", number, "a number (0 to 1)"),
+                   read.value("min_model_r2", number, "a number (at most 1)"))
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,9 @@ def evaluate_runs(settings: EvaluateSettings, work: Path) -> dict:
     cards, summaries = _evaluate_each(settings, work)
     regression = one_task(summaries)
     not_applicable = tuple(REGRESSION_NOT_APPLICABLE) if regression else ()
-    card = apply_checks(summarise_scorecards(cards), settings.scoring.scorecard, not_applicable)
+    void = ("localisation",) if any(s["model_skill"]["void"] for s in summaries) else ()
+    card = apply_checks(summarise_scorecards(cards), settings.scoring.scorecard, not_applicable,
+                        void)
     card.to_csv(work / "scorecard_summary.csv", index=False)
     pd.concat([c.assign(model=m) for m, c in cards.items()]).to_csv(work / "scorecard.csv",
                                                                    index=False)
@@ -36,7 +38,8 @@ def evaluate_runs(settings: EvaluateSettings, work: Path) -> dict:
     (work / "figures").mkdir()
     scorecard_figure(card, work / "figures" / "scorecard.png")
     skipped = summaries[0]["skipped_methods"] if regression else []
-    models = [{"model": label, "train_dir": s["train_dir"]} for label, s in zip(cards, summaries)]
+    models = [{"model": label, "train_dir": s["train_dir"], "model_skill": s["model_skill"]}
+              for label, s in zip(cards, summaries)]
     summary = {"train_dirs": [m["train_dir"] for m in models], "models": models,
                "methods": [m for m in settings.scored_methods if m not in skipped],
                "target": settings.scoring.target_texts, "n_models": len(models),

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from brainage.reporting.scorecard_cells import regression_notes, scorecard_cells, scorecard_step
+from brainage.reporting.scorecard_cells import (
+    describe_skill,
+    regression_notes,
+    scorecard_cells,
+    scorecard_step,
+)
 
 STYLE = ("<style>body{font-family:sans-serif;max-width:1250px;margin:auto;padding:1em}"
          "img{max-width:100%;border:1px solid #ccc}.tbl{border-collapse:collapse;font-size:88%}"
@@ -31,7 +36,7 @@ def write_report(work: Path, summary: dict, card: pd.DataFrame, choice: str,
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         "<title>brainage faithfulness scorecard</title>", STYLE, "</head><body>",
-        "<h1>Is the explanation faithful?</h1>", _scope(summary),
+        "<h1>Is the explanation faithful?</h1>", _scope(summary), *_skill(summary),
         "<h2>Scorecard</h2>",
         scorecard_cells(card, step).to_html(index=False, border=0, classes="tbl", escape=True),
         *[f"<p>{html.escape(note)}</p>" for note in regression_notes(summary)],
@@ -41,6 +46,17 @@ def write_report(work: Path, summary: dict, card: pd.DataFrame, choice: str,
     out = work / "report.html"
     out.write_text("\n".join(parts), encoding="utf-8")
     return out
+
+
+def _skill(summary: dict) -> list:
+    """The model's test skill first, and a void localisation in bold (one model's report)."""
+    skill = summary.get("model_skill")
+    if not skill:
+        return []
+    parts = [f"<p>Model: {html.escape(describe_skill(skill))}.</p>"]
+    if skill.get("void"):
+        parts.append(f"<p><b>Localisation is void:</b> {html.escape(skill['void'])}.</p>")
+    return parts
 
 
 def _scope(summary: dict) -> str:

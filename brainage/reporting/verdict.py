@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from brainage.reporting.scorecard_cells import (
+    describe_skill,
     markdown_table,
     pair_labels,
     regression_notes,
@@ -35,6 +36,7 @@ def verdict(summary: dict, results: dict, card: pd.DataFrame, choice: str, train
         "# Faithfulness verdict", "",
         f"Training run `{train_dir}`; {summary['n_subjects']} subjects; target modes "
         f"{', '.join(summary['target'])}; methods: {', '.join(summary['methods'])}.", ""]
+    lines += model_section(summary.get("model_skill"))
     lines += scorecard_section(summary, card, choice)
     lines += perturbation_section(summary["perturbation"], results, floor)
     lines += randomisation_section(summary, results)
@@ -46,6 +48,18 @@ def verdict(summary: dict, results: dict, card: pd.DataFrame, choice: str, train
     lines += summary_section(summary, results, floor)
     lines.append("")
     return "\n".join(lines)
+
+
+def model_section(skill: dict | None) -> list:
+    """The model's own test skill, before any map is judged; a void localisation said loudly."""
+    if not skill:
+        return []
+    lines = [f"Model: {describe_skill(skill)}.", ""]
+    if skill.get("void"):
+        lines += [f"**Localisation is void:** {skill['void']}. Its numbers are written but "
+                  "neither pass nor fail (`localisation.min_model_accuracy`, "
+                  "`localisation.min_model_r2` in `configs/evaluate.yaml`).", ""]
+    return lines
 
 
 def perturbation_section(p: dict, results: dict, floor: str) -> list:
@@ -199,8 +213,11 @@ def class_map_section(results: dict) -> list:
 
 def summary_verdict(summary: dict, card: pd.DataFrame, choice: str, floor: str) -> str:
     """The verdict of several models: the scorecard as mean ± SD over models."""
-    models = "\n".join(f"- `{m['model']}`: training run `{m['train_dir']}` "
-                        f"(models/{m['model']}/verdict.md)" for m in summary["models"])
+    models = "\n".join(f"- `{m['model']}`: training run `{m['train_dir']}`"
+                       + (f", {describe_skill(m['model_skill'])}" if m.get("model_skill") else "")
+                       + (" — **localisation void**" if (m.get("model_skill") or {}).get("void")
+                          else "") + f" (models/{m['model']}/verdict.md)"
+                       for m in summary["models"])
     lines = ["# Faithfulness verdict over several models", "",
              f"{summary['n_models']} independently trained models; target modes "
              f"{', '.join(summary['target'])}; methods: {', '.join(summary['methods'])}. Each "

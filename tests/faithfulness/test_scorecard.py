@@ -90,3 +90,17 @@ def test_a_missing_measurement_is_not_measured_and_not_met():
     assert pd.isna(row["pass_localisation"]) and row["goals_measured"] == 4
     assert row["verdict"] == "fails: randomisation, class_maps; not measured: localisation"
     assert row_verdict(dict.fromkeys(("randomisation", "aopc"), True)) == "pass"
+
+
+def test_a_void_check_keeps_its_numbers_but_neither_passes_nor_fails():
+    pairs = [("dtd", "predicted"), ("gradient", "predicted"), ("random", "predicted")]
+    card = apply_checks(build_scorecard(pairs, _results(), {}, "dense1"), GOALS,
+                        void=("localisation",))
+    dtd, grad = card.iloc[0], card.iloc[1]
+    assert dtd["loc_auc"] == 0.8  # the number stands
+    assert pd.isna(dtd["pass_localisation"]) and pd.isna(grad["pass_localisation"])
+    assert dtd["goals_met"] == 2 and dtd["goals_measured"] == 4  # 3 met without the void
+    assert dtd["verdict"] == "fails: randomisation, class_maps; void: localisation"
+    assert grad["verdict"] == "fails: conservation; void: localisation"
+    with pytest.raises(ValueError, match="not checks"):
+        apply_checks(build_scorecard(pairs, _results(), {}, "dense1"), GOALS, void=("auc",))
