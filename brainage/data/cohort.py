@@ -30,6 +30,7 @@ from brainage.data.cache import EveryoneExcluded, RowSubset, build_cache
 from brainage.data.entries import cache_entries, locate_all
 from brainage.data.formats import SourceGrid
 from brainage.data.prepared import PreparedData
+from brainage.data.real_plant import ensure_planted_real
 from brainage.data.settings import DataSettings
 from brainage.data.synthetic import ensure_cohort
 from brainage.errors import DataError
@@ -70,7 +71,9 @@ def prepare_data(cfg, seed: int = 0, run_dir=None, progress: bool = True) -> Pre
     """
     settings = cfg if isinstance(cfg, DataSettings) else DataSettings.from_cfg(cfg)
     split_seed = int(seed if settings.split_seed is None else settings.split_seed)
-    if settings.synthetic is not None:
+    if settings.plant_into is not None:
+        ensure_planted_real(settings.plant_into, settings.root, progress=progress)
+    elif settings.synthetic is not None:
         ensure_cohort(settings.synthetic, progress=progress)
     table, source = read_table(settings, split_seed)
     table, problems = _set_aside_bad_ages(table, settings, source)

@@ -7,6 +7,7 @@ from brainage.config_values import ConfigReader, flag, integer, number, one_of, 
 from brainage.data.bins import BALANCE_METHODS, check_bin_edges, check_split_fractions
 from brainage.data.cache import DTYPES
 from brainage.data.formats import DataFormat, format_class
+from brainage.data.real_plant import RealPlantSettings
 from brainage.data.synthetic.settings import SyntheticCohortSettings
 from brainage.data.workers import WORKERS_EXPECTED, worker_count
 
@@ -81,6 +82,7 @@ class DataSettings:
     n_subjects: int | None
     generate: bool
     synthetic: SyntheticCohortSettings | None
+    plant_into: RealPlantSettings | None  # a real cohort to plant into, written at root once
     source_shape: tuple | None
     crop_shape: tuple | None
     crop_offset: tuple | None
@@ -120,6 +122,7 @@ class DataSettings:
                                   optional=True),
             generate=generate,
             synthetic=SyntheticCohortSettings.from_cfg(cfg) if generate and source.generates else None,
+            plant_into=RealPlantSettings.from_reader(data),
             **_grid_fields(data),
             **_bin_fields(data),
             on_bad_subject=data.value("on_bad_subject", one_of("fail", "exclude"),
