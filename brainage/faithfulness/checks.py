@@ -72,9 +72,10 @@ def apply_checks(card: pd.DataFrame, settings, not_applicable=(), void=()) -> pd
     an age regressor): their ``pass_<check>`` is ``n/a`` and they count nowhere. ``void`` names
     checks the model cannot be judged on (its numbers stand, its result is ``<NA>``).
     """
-    unknown = [name for name in (*not_applicable, *void) if name not in CHECKS]
-    if unknown:
-        raise ValueError(f"not_applicable/void: {unknown} are not checks; checks: {list(CHECKS)}")
+    for what, names in (("not_applicable", not_applicable), ("void", void)):
+        unknown = [name for name in names if name not in CHECKS]
+        if unknown:
+            raise ValueError(f"{what}: {unknown} are not checks; checks: {list(CHECKS)}")
     card = card.copy()
     results = check_results(card, settings)
     floor = (card["method"] == FLOOR).to_numpy()

@@ -8,6 +8,9 @@ how many subjects entered):
 ``aopc``                        region perturbation, MoRF, mean baseline (higher = more faithful)
 ``rand_spearman_<step>``        Spearman of |map| with the trained network's after randomising down
                                 to ``<step>`` (``dense1`` by default; low = the map needs the weights)
+``rand_spearman_<step>_signed``  … of the signed maps (Binder et al. 2023: |map| similarity can
+                                stay high for methods that multiply by the input)
+``rand_ssim_<step>``            SSIM of |map| over the 3-D volume after ``<step>``
 ``rand_spearman_all``           … after randomising every layer
 ``class_map_correlation``       mean |Pearson r| of the youngest- and oldest-class maps of the same
                                 subjects (low = class-discriminative); ``_signed``: the mean r;
@@ -84,12 +87,13 @@ def _overall(localisation: pd.DataFrame | None) -> pd.DataFrame | None:
 def _randomisation_columns(table: pd.DataFrame | None, step: str) -> list:
     """``rand_spearman_<step>`` and ``rand_spearman_all`` (|map|, mean ± SE, n)."""
     at, last = f"rand_spearman_{step}", "rand_spearman_all"
+    names = {"spearman_abs": at, "spearman_abs_se": f"{at}_se", "n": "rand_n",
+             "spearman_signed": f"{at}_signed", "spearman_signed_se": f"{at}_signed_se",
+             "ssim_abs": f"rand_ssim_{step}"}
     if table is None:
-        return [_columns(None, {"a": at, "b": f"{at}_se", "c": "rand_n"}),
-                _columns(None, {"a": last, "b": f"{last}_se"})]
+        return [_columns(None, names), _columns(None, {"a": last, "b": f"{last}_se"})]
     final = table.groupby(PAIR, sort=False)["step"].transform("max") == table["step"]
     return [
-        _columns(table[table["layer"] == step],
-                 {"spearman_abs": at, "spearman_abs_se": f"{at}_se", "n": "rand_n"}),
+        _columns(table[table["layer"] == step], names),
         _columns(table[final], {"spearman_abs": last, "spearman_abs_se": f"{last}_se"}),
     ]

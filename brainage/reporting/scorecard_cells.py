@@ -79,7 +79,7 @@ def scorecard_step(card: pd.DataFrame) -> str:
     """The cascade step of the scorecard's ``rand_spearman_<step>`` column (``dense1`` if none)."""
     names = [c[len("rand_spearman_"):] for c in card.columns if c.startswith("rand_spearman_")
              and not c.startswith("rand_spearman_all")
-             and not c.endswith(("_se", "_sd", "_models"))]
+             and not c.endswith(("_se", "_sd", "_models", "_signed"))]
     return names[0] if names else "dense1"
 
 

@@ -98,17 +98,25 @@ def randomisation_section(summary: dict, results: dict) -> list:
         "similarity of the absolute maps to the trained network's (Spearman over brain voxels, "
         "SSIM over the 3-D volume). A faithful map changes once the weights it explains are gone. "
         f"Flag: Spearman > {r.get('flag_spearman')} after randomising down to `{r['flag_after']}`.",
-        "", f"| method | Spearman after `{r['flag_after']}` | Spearman, all randomised | "
-        "SSIM, all randomised | verdict |", "|---|---|---|---|---|"]
+        "", f"| method | Spearman after `{r['flag_after']}` | signed Spearman after "
+        f"`{r['flag_after']}` | Spearman, all randomised | SSIM, all randomised | verdict |",
+        "|---|---|---|---|---|---|"]
     table = table.assign(label=pair_labels(table))
     for (method, target), g in table.groupby(["method", "target"], sort=False):
         at = g[g["layer"] == r["flag_after"]].iloc[0]
         end = g[g["step"] == last].iloc[0]
         flagged = f"{method}:{target}" in summary.get("flagged_pairs", {})
         outcome = "**fails** (map ignores the top layers)" if flagged else "passes"
+        signed = fmt(at.get("spearman_signed", np.nan), at.get("spearman_signed_se", np.nan))
         lines.append(f"| {at['label']} | {fmt(at['spearman_abs'], at['spearman_abs_se'])} | "
-                     f"{fmt(end['spearman_abs'])} | {fmt(end['ssim_abs'])} | {outcome} |")
-    return lines + ["", "The random map is left out: it depends on no weight by construction."]
+                     f"{signed} | {fmt(end['spearman_abs'])} | {fmt(end['ssim_abs'])} | "
+                     f"{outcome} |")
+    return lines + ["", "The random map is left out: it depends on no weight by construction. "
+                    "The check reads |map|. Binder et al. (2023, CVPR) show that top-down "
+                    "randomisation can penalise methods that multiply by the input (gradient × "
+                    "input, LRP, DTD): their |map| keeps the input's structure whatever the "
+                    "weights, so part of a high |map| Spearman is the input's, not the weights'. "
+                    "The signed Spearman says whether the sign the weights gave survives."]
 
 
 def localisation_section(loc: dict, results: dict) -> list:
