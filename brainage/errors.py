@@ -61,3 +61,8 @@ class SegmentationError(BrainageError):
 class PredictError(BrainageError):
     """A cohort a trained model cannot be applied to (another grid, voxel size or preprocessing)
     or a bad predict request; the message says what differs and what to do."""
+
+
+class EnsembleError(BrainageError):
+    """Training runs that cannot form one ensemble (another task, grid, bins or correction, a run
+    listed twice); the message names the member and what differs."""

@@ -17,6 +17,7 @@ import numpy as np
 from brainage.data.reference_images import mean_image
 from brainage.data.whole_cohort import WholeCohort
 from brainage.neuro.nifti import (
+    DisplayRange,
     DisplayRule,
     MapLabel,
     display_range,
@@ -35,8 +36,9 @@ class MapWriter:
     Attributes
     ----------
     method : str
-    analyzer : object
-        The method's analyzer on the model (:func:`brainage.trained.load_analyzers`).
+    analyzer : object or None
+        The method's analyzer on the model (:func:`brainage.trained.load_analyzers`); None where
+        the caller explains and hands the maps to :meth:`save` (an ensemble's writer).
     cohort : WholeCohort
     work : Path
         The run's work folder; maps go to ``maps/``, the mean to ``group/``.
@@ -61,22 +63,31 @@ class MapWriter:
     def write(self, x: np.ndarray, rows: np.ndarray) -> None:
         """Explain the batch ``x`` (the cohort's ``rows``) and write one map per subject."""
         explanation = self.analyzer.explain(x, target=TARGET)
-        maps, classes = np.asarray(explanation.maps)[..., 0], np.asarray(explanation.target)
-        table, grid = self.cohort.table, self.cohort.grid
+        self.save(x, rows, np.asarray(explanation.maps)[..., 0], np.asarray(explanation.target))
+
+    def save(self, x: np.ndarray, rows: np.ndarray, maps: np.ndarray, classes: np.ndarray) -> None:
+        """Write the maps of the batch ``x`` (the cohort's ``rows``; ``classes`` explained) and
+        add each to their mean."""
         for j, row in enumerate(rows):
-            sid = str(table["subject_id"].iloc[row])
             label = MapLabel(self.method, f"{TARGET}:class{int(classes[j])}", checks=self.checks,
                              source=self.source)
             display = display_range(maps[j], self.rule.brain_mask(x[j, ..., 0]), self.rule)
-            header = reference_header(_image_path(table, row), grid)
-            img = relevance_image(maps[j], grid, header, label, display)
-            self.paths.append(save_atomic(img, self.work / "maps" /
-                                          f"{sid}_{self.method}_{TARGET}.nii.gz"))
+            self.paths.append(self.save_map(row, maps[j], label, display, TARGET))
             total = float(maps[j].sum())
             if total != 0:  # an all-zero map has no shares to add
                 self._sum = (0 if self._sum is None else self._sum) \
                     + maps[j].astype(np.float64) / total
                 self._n += 1
+
+    def save_map(self, row: int, volume: np.ndarray, label: MapLabel, display: DisplayRange,
+                 suffix: str) -> Path:
+        """``maps/<subject>_<method>_<suffix>.nii.gz`` of the cohort's ``row``, on its grid with
+        its image's header."""
+        table, grid = self.cohort.table, self.cohort.grid
+        sid = str(table["subject_id"].iloc[row])
+        header = reference_header(_image_path(table, row), grid)
+        img = relevance_image(volume, grid, header, label, display)
+        return save_atomic(img, self.work / "maps" / f"{sid}_{self.method}_{suffix}.nii.gz")
 
     def write_mean(self) -> Path | None:
         """``group/<method>_mean.nii.gz``; None when every map summed to zero."""
@@ -99,20 +110,26 @@ def _image_path(table, row: int) -> str | None:
     return str(path) if isinstance(path, str) and path else None
 
 
-def predict_all(model, cohort: WholeCohort, batch_size: int, writer: MapWriter | None,
-                progress: bool) -> np.ndarray:
-    """The model's outputs for every subject (rows of the cohort, in order), with a progress bar
-    over subjects; ``writer``, if given, writes each batch's maps."""
+def cohort_batches(cohort: WholeCohort, batch_size: int, progress: bool):
+    """``(x, rows)`` of every batch of the cohort, in order (``x`` shaped for the model), with a
+    progress bar over subjects: the one pass over the data."""
     from tqdm.auto import tqdm
 
-    outputs = []
     n = len(cohort.table)
     with tqdm(total=n, desc="predicting", unit="subject", disable=not progress) as bar:
         for start in range(0, n, batch_size):
             rows = np.arange(start, min(start + batch_size, n))
-            x = np.asarray(cohort.volumes[rows], dtype=np.float32)[..., None]
-            outputs.append(np.asarray(model.predict(x, verbose=0)))
-            if writer is not None:
-                writer.write(x, rows)
+            yield np.asarray(cohort.volumes[rows], dtype=np.float32)[..., None], rows
             bar.update(len(rows))
+
+
+def predict_all(model, cohort: WholeCohort, batch_size: int, writer: MapWriter | None,
+                progress: bool) -> np.ndarray:
+    """The model's outputs for every subject (rows of the cohort, in order), with a progress bar
+    over subjects; ``writer``, if given, writes each batch's maps."""
+    outputs = []
+    for x, rows in cohort_batches(cohort, batch_size, progress):
+        outputs.append(np.asarray(model.predict(x, verbose=0)))
+        if writer is not None:
+            writer.write(x, rows)
     return np.concatenate(outputs)

@@ -13,8 +13,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from brainage.data.reference_images import REFERENCE_KEYS, with_reference_images
 from brainage.errors import PredictError
+from brainage.predicting.cohort import TrainingCohort
 from brainage.runs.scorecards import evaluate_run
+from brainage.trained import load_analyzers
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 EXPLAINERS = CONFIGS / "explainer"
@@ -78,3 +81,15 @@ def method_params(name: str) -> dict:
         known = ", ".join(sorted(p.stem for p in EXPLAINERS.glob("*.yaml")))
         raise PredictError(f"method={name}: no such explanation method; expected one of {known}")
     return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+
+
+def method_analyzer(method: ChosenMethod, model, training: TrainingCohort):
+    """The method's analyzer on ``model``, a named reference (``youngest_mean`` …) resolved on the
+    training split of ``training``'s run, as explain resolves it."""
+    params = method.params
+    named = [params[k] for k in REFERENCE_KEYS if isinstance(params.get(k), str)]
+    if named:
+        prep = training.get(f"the reference {named[0]!r} of method {method.name} (an image of "
+                            "the training split; method=dtd needs none)")
+        params = with_reference_images({method.name: params}, prep)[method.name]
+    return load_analyzers(model, {method.name: params})[method.name]

@@ -16,11 +16,10 @@ import numpy as np
 from brainage.data.age_gap import StoredCorrection, read_correction
 from brainage.data.cohort import report_exclusions
 from brainage.data.prepared import SPLITS
-from brainage.data.reference_images import REFERENCE_KEYS, with_reference_images
 from brainage.data.whole_cohort import WholeCohort
 from brainage.predicting.cohort import TrainingCohort, read_cohort, training_split_flags
 from brainage.predicting.maps import MapWriter, predict_all
-from brainage.predicting.methods import ChosenMethod, choose_method
+from brainage.predicting.methods import ChosenMethod, choose_method, method_analyzer
 from brainage.predicting.settings import PredictSettings
 from brainage.predicting.table import (
     SPLIT_COLUMN,
@@ -30,7 +29,7 @@ from brainage.predicting.table import (
 )
 from brainage.reporting.predict_report import write_report
 from brainage.runs.scorecards import faithfulness_status
-from brainage.trained import TrainRun, load_analyzers, load_model, resolve_train_run
+from brainage.trained import TrainRun, load_model, resolve_train_run
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +68,8 @@ def run_prediction(settings: PredictSettings, work: Path) -> dict:
 
 def _map_writer(settings: PredictSettings, train: TrainRun, method: ChosenMethod, model,
                 cohort: WholeCohort, training: TrainingCohort, work: Path) -> MapWriter:
-    """The method's analyzer (a named reference resolved on the training split, as explain
-    resolves it) and the writer of its maps."""
-    params = method.params
-    named = [params[k] for k in REFERENCE_KEYS if isinstance(params.get(k), str)]
-    if named:
-        prep = training.get(f"the reference {named[0]!r} of method {method.name} (an image of "
-                            "the training split; method=dtd needs none)")
-        params = with_reference_images({method.name: params}, prep)[method.name]
-    analyzer = load_analyzers(model, {method.name: params})[method.name]
+    """The method's analyzer and the writer of its maps."""
+    analyzer = method_analyzer(method, model, training)
     checks, _ = faithfulness_status(train.dir, settings.outputs_dir, [method.name])
     return MapWriter(method.name, analyzer, cohort, work, settings.display, checks[method.name],
                      train.dir.name)
@@ -86,17 +78,30 @@ def _map_writer(settings: PredictSettings, train: TrainRun, method: ChosenMethod
 def _summary(train: TrainRun, where: str, cohort: WholeCohort, predictions, method, writer,
              stored: StoredCorrection | None) -> dict:
     """``predict.json``: the run, the cohort's counts, the maps, the accuracy where ages are known."""
+    return {
+        "train_dir": str(train.dir), "model_path": str(train.model_path), "task": train.task,
+        **cohort_summary(where, cohort, predictions),
+        "maps": maps_summary(method, writer),
+        "accuracy": accuracy_summary(predictions, train.is_regression),
+        "age_gap": None if stored is None else stored.summary(),
+    }
+
+
+def cohort_summary(where: str, cohort: WholeCohort, predictions) -> dict:
+    """The cohort and its counts: with and without an age, excluded, in each training split."""
     ages = cohort.table["age"].to_numpy(dtype=float)
     flags = predictions[SPLIT_COLUMN]
     return {
-        "train_dir": str(train.dir), "model_path": str(train.model_path), "task": train.task,
         "cohort": where, "n_subjects": int(len(cohort.table)),
         "n_with_age": int(np.isfinite(ages).sum()), "n_without_age": int((~np.isfinite(ages)).sum()),
         "n_excluded": int(len(cohort.exclusions)),
         "in_training_split": {s: int((flags == s).sum()) for s in SPLITS},
         "n_held_out": int((flags == "").sum()),
-        "maps": None if method is None else {
-            "method": method.name, "chosen_by": method.chosen_by, "n_maps": len(writer.paths)},
-        "accuracy": accuracy_summary(predictions, train.is_regression),
-        "age_gap": None if stored is None else stored.summary(),
     }
+
+
+def maps_summary(method: ChosenMethod | None, writer) -> dict | None:
+    """The maps' method, who chose it and how many maps were written (None: ``maps=false``)."""
+    if method is None:
+        return None
+    return {"method": method.name, "chosen_by": method.chosen_by, "n_maps": len(writer.paths)}

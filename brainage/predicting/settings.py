@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from brainage.config_values import ConfigReader, Wording, at_least, flag, given_overrides, real, text
+from brainage.config_values import (
+    ConfigReader,
+    Wording,
+    at_least,
+    flag,
+    given_overrides,
+    real,
+    sequence,
+    text,
+)
 from brainage.errors import PredictError
 from brainage.neuro.nifti import DisplayRule
 from brainage.trained import TrainRunRequest
@@ -20,6 +29,9 @@ class PredictSettings:
     run : TrainRunRequest
         The training run (``train_dir``, ``model_path`` or the newest finished one under
         ``outputs_dir``) and the overrides of its data config (``data.root=…``); every subject.
+    train_dirs : tuple of Path or None
+        An ensemble's training runs (``train_dirs=[A,B,C]``, or a sweep directory standing for
+        its runs; :mod:`brainage.ensemble.members`); None: the one run of ``run``.
     maps : bool
         Write a relevance map per subject and their mean.
     method : str or None
@@ -32,6 +44,7 @@ class PredictSettings:
     """
 
     run: TrainRunRequest
+    train_dirs: tuple | None
     maps: bool
     method: str | None
     batch_size: int
@@ -53,17 +66,31 @@ class PredictSettings:
                                            optional=True)),
             outputs_dir=Path(predict.value("outputs_dir", text, "a folder")),
             data=given_overrides(cfg.data), subjects="all")
+        train_dirs = predict.value("train_dirs", _run_dirs,
+                                   "a list of training runs [runA,runB] or a sweep directory",
+                                   optional=True)
+        if train_dirs and (run.train_dir or run.model_path):
+            raise PredictError("give train_dirs=[…] (an ensemble) or train_dir/model_path (one "
+                               "run), not both")
         display = predict.block("display", "a mapping")
         try:
             rule = DisplayRule(*(display.value(key, real, "a number") for key in
                                  ("low_percentile", "high_percentile", "brain_threshold")))
         except ValueError as exc:
             raise PredictError(str(exc)) from exc
-        return cls(run=run, maps=predict.value("maps", flag, "true or false"),
+        return cls(run=run, train_dirs=train_dirs or None,
+                   maps=predict.value("maps", flag, "true or false"),
                    method=predict.value("method", text, "a method of configs/explainer/ or null",
                                         optional=True),
                    batch_size=predict.value("batch_size", at_least(1), "a number ≥ 1"),
                    display=rule, progress=predict.value("progress", flag, "true or false"))
+
+
+def _run_dirs(value) -> tuple:
+    """``train_dirs``: a list of run directories, or one directory (a sweep of runs)."""
+    if isinstance(value, str):
+        return (Path(value),)
+    return tuple(Path(v) for v in sequence(text)(value))
 
 
 def _path(value) -> Path | None:

@@ -16,9 +16,11 @@ import pandas as pd
 
 from brainage.data.age_gap import AgeBiasCorrection, gap_table
 from brainage.data.bins import assign_bins, bin_labels
+from brainage.ensemble.combine import softmax
 from brainage.reporting.predict_report import SPLIT_COLUMN
 
-__all__ = ["SPLIT_COLUMN", "accuracy_summary", "classification_table", "regression_table"]
+__all__ = ["SPLIT_COLUMN", "accuracy_summary", "bin_rows", "classification_table",
+           "regression_table"]
 
 
 def regression_table(table: pd.DataFrame, predicted: np.ndarray,
@@ -30,11 +32,14 @@ def regression_table(table: pd.DataFrame, predicted: np.ndarray,
 
 def classification_table(table: pd.DataFrame, logits: np.ndarray, bin_edges) -> pd.DataFrame:
     """The rows of an age-bin classifier's predictions (``table``: subject_id, age)."""
+    return bin_rows(table, softmax(logits), logits.argmax(axis=1), bin_edges)
+
+
+def bin_rows(table: pd.DataFrame, probabilities: np.ndarray, predicted: np.ndarray,
+             bin_edges) -> pd.DataFrame:
+    """The rows of a classifier's (or an ensemble's) ``probabilities`` and ``predicted`` bins."""
     ages = table["age"].to_numpy(dtype=float)
     bins = assign_bins(ages, bin_edges)
-    predicted = logits.argmax(axis=1)
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probabilities = shifted / shifted.sum(axis=1, keepdims=True)
     out = pd.DataFrame({
         "subject_id": table["subject_id"].astype(str).to_numpy(),
         "age": ages,
@@ -42,7 +47,7 @@ def classification_table(table: pd.DataFrame, logits: np.ndarray, bin_edges) -> 
         "predicted_bin": predicted,
         "predicted_range": np.array(bin_labels(bin_edges), dtype=object)[predicted],
     })
-    for k in range(logits.shape[1]):
+    for k in range(probabilities.shape[1]):
         out[f"prob_bin{k}"] = probabilities[:, k]
     out["correct"] = pd.array([bool(p == b) if b >= 0 else pd.NA
                                for p, b in zip(predicted, bins)], dtype="boolean")

@@ -74,6 +74,7 @@ def write_report(work: Path, summary: dict, predictions: pd.DataFrame, mean_map:
              "<h1>Predictions</h1>", _run_paragraph(summary),
              "<h2>Subjects</h2>", table_html(_counts(summary)),
              "<h2>Accuracy where the truth is known</h2>", _accuracy_html(summary),
+             *_members_html(summary),
              *[f"<h3>{html.escape(caption)}</h3><img src='{path.relative_to(work)}'>"
                for caption, path in figures],
              "<h2>Predictions</h2><p>Every subject: <a href='predictions.csv'>predictions.csv"
@@ -88,8 +89,14 @@ def _run_paragraph(summary: dict) -> str:
     what = ("no maps (maps=false)" if maps is None else
             f"{maps['n_maps']} relevance maps of <b>{html.escape(maps['method'])}</b>, chosen by "
             f"{html.escape(maps['chosen_by'])}")
-    return (f"<p>The {html.escape(summary['task'])} model of <code>"
-            f"{html.escape(summary['train_dir'])}</code> applied to the "
+    if "members" in summary:
+        runs = ", ".join(f"<code>{html.escape(m['train_dir'])}</code>" for m in summary["members"])
+        model = (f"An ensemble of {summary['n_members']} {html.escape(summary['task'])} models "
+                 f"({runs}; the mean of their predictions and maps)")
+    else:
+        model = (f"The {html.escape(summary['task'])} model of <code>"
+                 f"{html.escape(summary['train_dir'])}</code>")
+    return (f"<p>{model} applied to the "
             f"{html.escape(summary['cohort'])}: {what}. Subjects of the training run's own split "
             f"are flagged in <code>{SPLIT_COLUMN}</code>; only the held-out ones measure how "
             "well the model generalises.</p>")
@@ -110,7 +117,25 @@ def _accuracy_html(summary: dict) -> str:
                           for name, scores in summary["accuracy"].items()])
     note = ""
     gap = summary.get("age_gap")
-    if gap is not None:
+    if gap is not None and "members" in summary:
+        note = (f"<p>Gaps are corrected with the members' corrections, fitted on "
+                f"{html.escape(gap['fitted_on'])}: {html.escape(gap['combined'])}.</p>")
+    elif gap is not None:
         note = ("<p>Gaps are corrected by the training run's own correction, fitted on its "
                 f"validation split ({html.escape(gap['from'])}), never refitted here.</p>")
     return table_html(table) + note
+
+
+def _members_html(summary: dict) -> list:
+    """An ensemble's accuracy (or MAE) beside its median and best member's, and each member's."""
+    if "members" not in summary:
+        return []
+    against = summary["against_members"]
+    metric = against["metric"]
+    rows = [{"model": "ensemble", metric: against["ensemble"]},
+            {"model": "median member", metric: against["median_member"]},
+            {"model": f"best member ({against['best_train_dir']})", metric: against["best_member"]}]
+    rows += [{"model": m["train_dir"], metric: m["accuracy"]["all"][metric],
+              "n": m["accuracy"]["all"]["n"]} for m in summary["members"]]
+    return ["<h2>The ensemble against its members</h2><p>Over every subject with an age; a "
+            "member's held-out subjects are in predict.json.</p>", table_html(pd.DataFrame(rows))]
