@@ -7,6 +7,10 @@
 ``figures/*.png``, ``report.html`` and ``explain.json``. Everything is written into a hidden
 work folder and moved into place at the end, so a failed run never looks complete.
 
+``train_dirs=[A,B,C]`` explains an ensemble of training runs as one model: the members' mean
+maps with their SD and agreement maps, region tables across members and the reliability (ICC) of
+regional relevance (:mod:`brainage.explaining.ensemble_run`, docs/explaining.md "Ensembles").
+
 At scale, ``shard=i/n`` explains a deterministic n-th of the subjects (a multirun over i, e.g.
 on SLURM) and ``merge=<multirun dir>`` combines the shards into the files above, identical to a
 single job (:mod:`brainage.explaining.shards`, :mod:`brainage.explaining.merge`, and
@@ -22,6 +26,7 @@ from pathlib import Path
 from brainage.explaining.age_groups import check_regression_targets
 from brainage.explaining.batches import batch_rows, explain_batches
 from brainage.explaining.combine import combine_parts
+from brainage.explaining.ensemble_run import explain_ensemble
 from brainage.explaining.merge import merge_shards
 from brainage.explaining.settings import ExplainSettings
 from brainage.explaining.shards import SHARD_FILE, explain_shard
@@ -38,14 +43,14 @@ def explain(cfg, run_dir) -> dict:
     ``merge=<dirs>`` the shards are combined into the same files a single job writes.
     """
     settings = ExplainSettings.from_cfg(cfg)
-    if not settings.merge:
-        settings = _pin_train_run(settings)
-    if settings.merge:
+    if settings.train_dirs:  # the members are opened (and refused) inside the work folder
+        produce = partial(explain_ensemble, settings)
+    elif settings.merge:
         produce = partial(merge_shards, settings)
     elif settings.shard:
-        produce = partial(explain_shard, settings)
+        produce = partial(explain_shard, _pin_train_run(settings))
     else:
-        produce = partial(_explain_all, settings)
+        produce = partial(_explain_all, _pin_train_run(settings))
     # The marker is written last: its presence says the run (or shard) is complete.
     return staged_run(Path(run_dir), produce, marker=SHARD_FILE if settings.shard else "explain.json",
                       refuse=("report.html", "explain.json", SHARD_FILE))

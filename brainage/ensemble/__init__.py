@@ -5,6 +5,7 @@
 * :mod:`~brainage.ensemble.combine` — the ensemble's prediction (mean probabilities, mean age),
   the spread across members, and the mean, SD and sign-agreement maps.
 * :mod:`~brainage.ensemble.correction` — the ensemble's age-bias correction.
+* :mod:`~brainage.ensemble.spread_maps` — the names and display ranges of the SD and agreement maps.
 * :mod:`~brainage.ensemble.reliability` — ICC of regional relevance across members, region tables
   (mean ± SD, rank stability) and the regions whose relevance is not reliable.
 """

@@ -90,9 +90,14 @@ def gap_correction(train_dir) -> AgeBiasCorrection | None:
         raise ExplainError(str(exc)) from exc
 
 
-def gap_groups(opened, model, batch_size: int) -> GapGroups:
-    """Predict every selected subject once and split them at the median corrected gap."""
-    correction = gap_correction(opened.train.dir)
+def gap_groups(opened, model, batch_size: int,
+               correction: AgeBiasCorrection | None = None) -> GapGroups:
+    """Predict every selected subject once and split them at the median corrected gap.
+
+    ``correction``: the one to apply (an ensemble's); None: the training run's own.
+    """
+    if correction is None:
+        correction = gap_correction(opened.train.dir)
     if correction is None:
         log.warning("%s has no age_gap.correction in metrics.json: gap groups split the "
                     "uncorrected gap", opened.train.dir)

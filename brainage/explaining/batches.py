@@ -5,17 +5,26 @@ method explains it once per target; each class slice of an explanation becomes o
 subject and one conservation row; each subject's primary map also goes into the region table and
 its bin's group sum. For a regression run the "bins" of groups and region tables are the gap
 groups of :mod:`brainage.explaining.age_groups` (0 low, 1 high corrected gap).
+
+An ensemble (:mod:`brainage.explaining.ensemble_model`) goes through the same code as one model:
+its explanation's map is the members' mean; beside each of its maps go the members' SD and sign
+agreement (``<subject>_<method>_<tag>_sd.nii.gz``, ``..._agreement.nii.gz``), and beside each
+primary map's region rows each member's own.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from brainage.data.reference_images import with_reference_images
+from brainage.ensemble.combine import MapSpread
+from brainage.ensemble.spread_maps import AGREEMENT_RANGE, agreement_tag, sd_tag
 from brainage.explaining.age_groups import GapGroups, gap_groups
 from brainage.explaining.atlas_index import AtlasIndex, atlas_index
+from brainage.explaining.ensemble_model import EnsembleAnalyzer
+from brainage.explaining.ensemble_regions import member_region_rows
 from brainage.explaining.method_checks import method_checks
 from brainage.explaining.parts import Part, PartBuilder
 from brainage.explaining.settings import ExplainSettings
@@ -39,6 +48,19 @@ class BatchContext:
     maps_dir: Path
     checks: dict  # {method: faithfulness checks}, for each map's descrip
     groups: GapGroups | None = None  # a regression run's gap groups
+    source: str = ""  # who made the maps, for their descrip (default: the training run's name)
+
+
+@dataclass(frozen=True)
+class Explainer:
+    """What explains the batches: a model (or an ensemble's
+    :class:`~brainage.explaining.ensemble_model.EnsembleModel`), its analyzer per method, a
+    regression's gap groups, and how the maps' ``descrip`` names their source ("" the run)."""
+
+    model: object
+    analyzers: dict
+    groups: GapGroups | None = None
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -71,20 +93,30 @@ class ClassMaps:
     rel_error: np.ndarray
     negative_share: np.ndarray
     classes: np.ndarray
+    members: np.ndarray | None = None  # an ensemble's: each member's map, (members, n, *crop)
 
 
 def explain_batches(settings: ExplainSettings, opened: OpenedRun, batches: list, which,
                     work: Path) -> Part:
     """Explain the batches ``which`` (global indices into ``batches``); maps go to ``work/maps``."""
-    from tqdm.auto import tqdm
-
     prep = opened.prep
     model = load_model(opened.train, prep.input_shape)
     analyzers = load_analyzers(model, with_reference_images(settings.methods, prep))
     groups = (gap_groups(opened, model, settings.batch_size) if opened.train.is_regression
               else None)
+    return explain_with(settings, opened, Explainer(model, analyzers, groups), batches, which,
+                        work)
+
+
+def explain_with(settings: ExplainSettings, opened: OpenedRun, explainer: Explainer,
+                 batches: list, which, work: Path) -> Part:
+    """:func:`explain_batches` by a given ``explainer``: each batch is read once and every
+    analyzer explains it."""
+    from tqdm.auto import tqdm
+
+    prep, model, analyzers = opened.prep, explainer.model, explainer.analyzers
     context = BatchContext(settings, opened, atlas_index(settings.atlas, prep.grid), work / "maps",
-                           method_checks(settings, opened), groups)
+                           method_checks(settings, opened), explainer.groups, explainer.source)
     context.maps_dir.mkdir(exist_ok=True)
     which = list(which)
     builder = PartBuilder()
@@ -132,7 +164,7 @@ def explain_method(context: BatchContext, batch: Batch, name: str, analyzer,
     """Every target of one method on one batch; the first target's maps are the primary ones."""
     n_classes = context.opened.prep.n_classes
     for position, spec in enumerate(context.settings.targets):
-        explanation = analyzer.explain(batch.x, target=spec, labels=batch.bins)
+        explanation = explain_target(analyzer, batch, spec)
         for class_maps in class_slices(explanation, spec, n_classes, len(batch.rows)):
             save_maps(context, batch, name, class_maps, builder,
                       primary=spec if position == 0 else None)
@@ -140,11 +172,21 @@ def explain_method(context: BatchContext, batch: Batch, name: str, analyzer,
             builder.add_trace(name, explanation.trace, batch.index)
 
 
+def explain_target(analyzer, batch: Batch, spec):
+    """One target of the batch explained; an ensemble's members explain the ensemble's
+    predicted bin (``batch.predicted``), not each its own."""
+    if isinstance(analyzer, EnsembleAnalyzer):
+        return analyzer.explain(batch.x, spec, batch.bins, batch.predicted)
+    return analyzer.explain(batch.x, target=spec, labels=batch.bins)
+
+
 def class_slices(explanation, spec, n_classes: int, n: int) -> list[ClassMaps]:
     """An explanation of ``n`` inputs cut into its class slices (one per class for ``all``)."""
     tags = map_tags(spec, n_classes)
     maps = np.asarray(explanation.maps)
     per_class = maps if spec == "all" else maps[None]
+    members = getattr(explanation, "member_maps", None)  # an ensemble's
+    per_member = None if members is None else (members if spec == "all" else members[:, None])
 
     def field(name):
         return np.asarray(getattr(explanation, name)).reshape(len(tags), n)
@@ -152,7 +194,7 @@ def class_slices(explanation, spec, n_classes: int, n: int) -> list[ClassMaps]:
     output, sums, errors = field("outputs"), field("relevance_sum"), field("rel_error")
     negative, classes = field("negative_share"), field("target")
     return [ClassMaps(tag, per_class[c, ..., 0], output[c], sums[c], errors[c], negative[c],
-                      classes[c])
+                      classes[c], None if per_member is None else per_member[:, c, ..., 0])
             for c, tag in enumerate(tags)]
 
 
@@ -162,7 +204,7 @@ def save_maps(context: BatchContext, batch: Batch, name: str, class_maps: ClassM
 
     ``primary`` is the first target's spec when these maps belong to it, else None.
     """
-    grid, run_name = context.opened.prep.grid, context.opened.train.dir.name
+    grid, run_name = context.opened.prep.grid, context.source or context.opened.train.dir.name
     rule = context.settings.display
     for j, sid in enumerate(batch.subject_ids):
         label = MapLabel(name, f"{class_maps.tag}:class{int(class_maps.classes[j])}",
@@ -171,10 +213,34 @@ def save_maps(context: BatchContext, batch: Batch, name: str, class_maps: ClassM
         display = display_range(class_maps.maps[j], rule.brain_mask(batch.x[j, ..., 0]), rule)
         img = relevance_image(class_maps.maps[j], grid, batch.headers[j], label, display)
         save_atomic(img, context.maps_dir / f"{sid}_{name}_{class_maps.tag}.nii.gz")
+        if class_maps.members is not None:
+            save_spread(context, batch, j, class_maps, label)
         if primary is not None and class_maps.tag == primary_tag(primary, batch.predicted[j]):
             # The map on the source grid (float32), as written: region sums and group maps.
             add_primary(context, batch, j, name, np.asarray(img.dataobj), builder)
+            if class_maps.members is not None:
+                builder.add_member_regions(member_region_rows(
+                    context.atlas, context.opened.prep.grid, class_maps.members[:, j],
+                    {"batch": batch.index, "subject_id": sid, "bin": int(batch.bins[j]),
+                     "method": name}))
     builder.add_conservation(conservation_rows(batch, name, class_maps))
+
+
+def save_spread(context: BatchContext, batch: Batch, j: int, class_maps: ClassMaps,
+                label: MapLabel) -> None:
+    """The SD and sign-agreement maps of subject ``j``'s ensemble map, on its grid and header:
+    the SD displayed as the maps are, the agreement on the fixed 0–1 range."""
+    spread = MapSpread.of(class_maps.members[:, j])
+    n, sid, name = len(class_maps.members), batch.subject_ids[j], label.method
+    grid, header = context.opened.prep.grid, batch.headers[j]
+    rule = context.settings.display
+    sd_range = display_range(spread.sd, rule.brain_mask(batch.x[j, ..., 0]), rule)
+    for volume, tag, what, display in (
+            (spread.sd, sd_tag(class_maps.tag), f"sd of {n} members", sd_range),
+            (spread.agreement, agreement_tag(class_maps.tag), f"sign agreement of {n} members",
+             AGREEMENT_RANGE)):
+        img = relevance_image(volume, grid, header, replace(label, what=what), display)
+        save_atomic(img, context.maps_dir / f"{sid}_{name}_{tag}.nii.gz")
 
 
 def conservation_rows(batch: Batch, name: str, class_maps: ClassMaps) -> list[dict]:

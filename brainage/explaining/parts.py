@@ -18,6 +18,8 @@ CONSERVATION_COLUMNS = ["batch", "subject_id", "method", "target", "output", "re
                         "rel_error", "class", "negative_share"]
 REGION_COLUMNS = ["batch", "subject_id", "bin", "method", "region", "n_voxels", "sum", "mean",
                   "density", "share"]
+# An ensemble's region rows of each member's own map (the rows above are of the mean map).
+MEMBER_REGION_COLUMNS = ["batch", "member", *REGION_COLUMNS[1:]]
 
 
 @dataclass
@@ -31,6 +33,7 @@ class Part:
     group_n: dict  # (method, bin) -> number of maps in the sum
     traces: list  # {"method", "trace", "batch"}
     seconds: float = 0.0
+    member_regions: pd.DataFrame | None = None  # an ensemble's MEMBER_REGION_COLUMNS; else None
 
 
 class PartBuilder:
@@ -38,6 +41,7 @@ class PartBuilder:
 
     def __init__(self):
         self._subjects, self._conservation, self._regions, self._traces = [], [], [], []
+        self._member_regions = []
         self._group_sum, self._group_n = {}, {}
 
     def add_subjects(self, rows: list[dict]) -> None:
@@ -48,6 +52,10 @@ class PartBuilder:
 
     def add_regions(self, table: pd.DataFrame) -> None:
         self._regions.append(table[REGION_COLUMNS])
+
+    def add_member_regions(self, table: pd.DataFrame) -> None:
+        """An ensemble member's region rows of one subject's primary map."""
+        self._member_regions.append(table[MEMBER_REGION_COLUMNS])
 
     def add_to_group(self, method: str, k: int, full: np.ndarray) -> None:
         """Add a map, normalised to sum 1, to the group of ``method`` and bin ``k``."""
@@ -70,4 +78,6 @@ class PartBuilder:
         return Part(subjects=pd.DataFrame(self._subjects, columns=SUBJECT_COLUMNS + extra),
                     conservation=pd.DataFrame(self._conservation, columns=CONSERVATION_COLUMNS),
                     regions=regions, group_sum=self._group_sum, group_n=self._group_n,
-                    traces=self._traces, seconds=seconds)
+                    traces=self._traces, seconds=seconds,
+                    member_regions=(pd.concat(self._member_regions, ignore_index=True)
+                                    if self._member_regions else None))

@@ -3,7 +3,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from brainage.config_values import ConfigReader, Wording, flag, integer, number, whole_at_least
+from brainage.config_values import (
+    ConfigReader,
+    Wording,
+    flag,
+    integer,
+    number,
+    sequence,
+    text,
+    whole_at_least,
+)
 from brainage.errors import ExplainError
 from brainage.explaining.targets import target_specs
 from brainage.neuro.atlases import BUNDLED_ATLASES
@@ -35,6 +44,12 @@ class ExplainSettings:
     ----------
     run : TrainRunRequest
         The training run and subjects to explain.
+    train_dirs : tuple of str or None
+        An ensemble's training runs (``train_dirs=[A,B,C]``, or a sweep directory standing for its
+        runs; :mod:`brainage.ensemble.members`); None: the one run of ``run``.
+    min_icc : float
+        An ensemble's ICC(3,1) of regional relevance over the top ``top_k`` regions that counts
+        as reliable (``ensemble.min_icc``).
     methods : dict
         ``{name: analyzer parameters}`` (``explainer=…``).
     targets : tuple
@@ -60,6 +75,8 @@ class ExplainSettings:
     """
 
     run: TrainRunRequest
+    train_dirs: tuple | None
+    min_icc: float
     methods: dict
     targets: tuple
     batch_size: int
@@ -83,9 +100,13 @@ class ExplainSettings:
             raise ExplainError("shard=… and merge=… exclude each other: run the shards first, then "
                                "merge them in a run of their own")
         explain = ConfigReader(cfg, "", ExplainError, Wording(null_is_bad=True))
+        train_dirs = _train_dirs(explain, cfg, shard, merge)
         batch_size = explain.value("batch_size", whole_at_least(1), "≥ 1")
         regions = explain.block("regions", "a mapping")
-        return cls(run=TrainRunRequest.from_cfg(cfg), methods=method_configs(cfg.explainer),
+        return cls(run=TrainRunRequest.from_cfg(cfg), train_dirs=train_dirs,
+                   min_icc=explain.block("ensemble", "a mapping").value(
+                       "min_icc", number, "an ICC in [-1, 1], e.g. 0.8"),
+                   methods=method_configs(cfg.explainer),
                    targets=target_specs(cfg.targets), batch_size=batch_size,
                    atlas=_atlas(explain.block("atlas", "a mapping"),
                                 regions.value("merge_hemispheres", flag, "true or false")),
@@ -97,6 +118,29 @@ class ExplainSettings:
                    display=_display(explain.block("display", "a mapping")), shard=shard,
                    merge=merge, progress=explain.value("progress", flag, "true or false"),
                    config=OmegaConf.to_container(cfg, resolve=True))
+
+
+def _train_dirs(explain: ConfigReader, cfg, shard, merge) -> tuple | None:
+    """``train_dirs``: a list of runs or one sweep directory; None when absent. An ensemble is
+    one run's alternative and is explained in one job."""
+    dirs = explain.value("train_dirs", _run_dirs,
+                         "a list of training runs [runA,runB] or a sweep directory", optional=True)
+    if not dirs:
+        return None
+    if cfg.train_dir or cfg.model_path:
+        raise ExplainError("give train_dirs=[…] (an ensemble) or train_dir/model_path (one run), "
+                           "not both")
+    if shard or merge:
+        raise ExplainError("train_dirs=[…] explains an ensemble in one job: shard=… and merge=… "
+                           "take one training run")
+    return dirs
+
+
+def _run_dirs(value) -> tuple:
+    """``train_dirs``: a list of run directories, or one directory (a sweep of runs)."""
+    if isinstance(value, str):
+        return (value,)
+    return sequence(text)(value)
 
 
 def _atlas(reader: ConfigReader, merge_hemispheres: bool) -> AtlasSettings:
@@ -132,8 +176,6 @@ def _merge_dirs(value) -> tuple | None:
     if not dirs:
         raise ExplainError("merge=[]: name the shard directories or their multirun directory")
     return dirs
-
-
 
 
 def _figure_subjects(value) -> int | None:

@@ -21,12 +21,12 @@ import numpy as np
 
 from brainage.data.whole_cohort import WholeCohort
 from brainage.ensemble.combine import MapSpread, ensemble_classes
-from brainage.neuro.nifti import DisplayRange, MapLabel, display_range
+from brainage.ensemble.spread_maps import AGREEMENT_RANGE, agreement_tag, sd_tag
+from brainage.neuro.nifti import MapLabel, display_range
 from brainage.predicting.maps import TARGET, MapWriter, cohort_batches
 
-SD = f"{TARGET}_sd"
-AGREEMENT = f"{TARGET}_agreement"
-_AGREEMENT_RANGE = DisplayRange(0.0, 1.0, False)
+SD = sd_tag(TARGET)
+AGREEMENT = agreement_tag(TARGET)
 
 
 @dataclass
@@ -73,7 +73,7 @@ class EnsembleMapWriter:
         sd_range = display_range(spread.sd, w.rule.brain_mask(volume), w.rule)
         w.save_map(row, spread.sd, label(f"sd of {n} members"), sd_range, SD)
         w.save_map(row, spread.agreement, label(f"sign agreement of {n} members"),
-                   _AGREEMENT_RANGE, AGREEMENT)
+                   AGREEMENT_RANGE, AGREEMENT)
 
     def write_mean(self):
         """The group mean of the ensemble's maps (:meth:`MapWriter.write_mean`)."""
