@@ -76,7 +76,7 @@ class ExplainSettings:
 
     run: TrainRunRequest
     train_dirs: tuple | None
-    min_icc: float
+    min_icc: float | None
     methods: dict
     targets: tuple
     batch_size: int
@@ -104,8 +104,7 @@ class ExplainSettings:
         batch_size = explain.value("batch_size", whole_at_least(1), "≥ 1")
         regions = explain.block("regions", "a mapping")
         return cls(run=TrainRunRequest.from_cfg(cfg), train_dirs=train_dirs,
-                   min_icc=explain.block("ensemble", "a mapping").value(
-                       "min_icc", number, "an ICC in [-1, 1], e.g. 0.8"),
+                   min_icc=_min_icc(explain),
                    methods=method_configs(cfg.explainer),
                    targets=target_specs(cfg.targets), batch_size=batch_size,
                    atlas=_atlas(explain.block("atlas", "a mapping"),
@@ -123,6 +122,8 @@ class ExplainSettings:
 def _train_dirs(explain: ConfigReader, cfg, shard, merge) -> tuple | None:
     """``train_dirs``: a list of runs or one sweep directory; None when absent. An ensemble is
     one run's alternative and is explained in one job."""
+    if not explain.has("train_dirs"):  # a shard's config saved before ensembles existed
+        return None
     dirs = explain.value("train_dirs", _run_dirs,
                          "a list of training runs [runA,runB] or a sweep directory", optional=True)
     if not dirs:
@@ -134,6 +135,15 @@ def _train_dirs(explain: ConfigReader, cfg, shard, merge) -> tuple | None:
         raise ExplainError("train_dirs=[…] explains an ensemble in one job: shard=… and merge=… "
                            "take one training run")
     return dirs
+
+
+def _min_icc(explain: ConfigReader) -> float | None:
+    """``ensemble.min_icc``; None in a shard's config saved before ensembles existed (a shard
+    explains one run, so it has no use for it)."""
+    if not explain.has("ensemble"):
+        return None
+    return explain.block("ensemble", "a mapping").value("min_icc", number,
+                                                        "an ICC in [-1, 1], e.g. 0.8")
 
 
 def _run_dirs(value) -> tuple:

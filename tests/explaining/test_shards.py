@@ -224,3 +224,18 @@ def test_a_two_shard_multirun_on_submitit_local_merges_to_the_single_job(train_r
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert_same_explain_run(single, merged)
+
+
+def test_a_shard_config_saved_before_ensembles_still_reads():
+    """Shards written before ``train_dirs`` and ``ensemble:`` existed still merge: their saved
+    config lacks both keys, and a shard explains one run."""
+    from omegaconf import OmegaConf, open_dict
+
+    from brainage.explaining.settings import ExplainSettings
+    from tests.builders import compose_stage
+
+    cfg = compose_stage("explain")
+    with open_dict(cfg):
+        del cfg["train_dirs"], cfg["ensemble"]
+    settings = ExplainSettings.from_cfg(OmegaConf.create(OmegaConf.to_container(cfg)))
+    assert settings.train_dirs is None and settings.min_icc is None
