@@ -4,6 +4,7 @@
     python -m brainage.train experiment=seed_taylor2019       # the seed's set-up
     python -m brainage.train trainer.resume=outputs/train/<run>   # continue an interrupted run
     python -m brainage.train trainer.cv_folds=5               # stratified 5-fold cross-validation
+    python -m brainage.train trainer.ensemble=5               # five seeds, one ensemble run
     python -m brainage.train experiment=brainage_regression   # brain age in years (model.task=regression)
 
 Writes into the Hydra run directory: ``model.keras`` (best validation epoch), ``metrics.json``,
@@ -12,7 +13,10 @@ logits), ``training_curves.png``, ``confusion_matrix.png`` and ``checkpoint/`` (
 full state, which ``trainer.resume`` continues from). ``metrics.json`` also holds the scikit-learn
 baselines fitted on the same split and 95 % Wilson intervals. With ``trainer.cv_folds=k`` each fold
 is such a run in ``fold<i>/`` and the run directory gets the fold table (``sweep.md``, mean and SD
-over folds). A run directory is never overwritten. With ``model.task=regression`` the network
+over folds). With ``trainer.ensemble=N`` (N >= 2) N members seeded ``seed`` … ``seed + N - 1``
+are such runs in ``members/<k>_seed<s>/`` and the run directory gets ``ensemble.json`` and the
+ensemble's ``metrics.json`` (:mod:`brainage.training.ensemble_run`). A run directory is never
+overwritten. With ``model.task=regression`` the network
 predicts age in years: ``metrics.json`` holds MAE, RMSE, Pearson r and R² with bootstrap
 intervals and the brain-age gap corrected on the validation split, ``test_predictions.csv`` the
 gap per test subject, and the figures are ``predicted_age.png`` and ``age_gap.png``.
@@ -71,6 +75,8 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None, *, data=None,
     settings = TrainSettings.from_cfg(cfg)
     if settings.runs_every_fold:
         return _cross_validate(settings, run_dir, data, callbacks)
+    if settings.runs_ensemble:
+        return _train_ensemble(settings, run_dir, data, callbacks)
     return _train_run(settings, run_dir, data, callbacks)
 
 
@@ -92,6 +98,40 @@ def _cross_validate(settings, run_dir, data, callbacks) -> dict:
     results = [_train_run(settings.for_fold(fold), fold_dir(run_dir, fold), data, callbacks)
                for fold in range(settings.cv_folds)]
     return summarise_folds(run_dir, results)
+
+
+def _train_ensemble(settings, run_dir, data, callbacks) -> dict:
+    """Every member a complete training run of its own seed in ``members/<k>_seed<s>/``, then
+    ``ensemble.json`` and the ensemble's ``metrics.json``. A cohort handed in (``data``) is
+    shared; otherwise each member runs the data stage with its own seed."""
+    # deferred: imports keras, which starts TensorFlow/JAX
+    from brainage.training.checkpoint import open_run
+    from brainage.training.ensemble_run import (
+        end_member,
+        member_dir,
+        member_line,
+        start_member,
+        summarise_ensemble,
+    )
+
+    run_dir, settings = open_run(settings, run_dir)
+    finished = []
+    for member in range(settings.ensemble):
+        member_settings = settings.for_member(member)
+        directory = member_dir(run_dir, member, member_settings.seed)
+        log.info("training ensemble member %d/%d (seed %d) in %s", member + 1, settings.ensemble,
+                 member_settings.seed, directory)
+        record = start_member(directory, member_settings.config)
+        try:
+            metrics = _train_run(member_settings, directory, data, callbacks)
+        except BaseException as exc:  # recorded in the member's run.json, then passed on
+            end_member(directory, record, exc)
+            raise
+        end_member(directory, record, None)
+        log.info("%s", member_line(member, settings.ensemble, member_settings.seed, metrics,
+                                   directory))
+        finished.append((directory, member_settings.seed, metrics))
+    return summarise_ensemble(run_dir, finished)
 
 
 def _train_run(settings, run_dir, data, callbacks) -> dict:
@@ -197,9 +237,11 @@ def _main(cfg: DictConfig, run_dir=None) -> None:
     ``run_dir`` stands in for Hydra's run directory (tests)."""
     # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.training.checkpoint import check_resumable, resume_command
+    from brainage.training.ensemble_run import is_ensemble_config, resume_members_command
 
     resume = cfg.trainer.resume  # decides the run directory before the settings are read
-    run_stage(train, cfg, run_dir=run_dir, continue_with=resume_command,
+    continue_with = resume_members_command if is_ensemble_config(cfg) else resume_command
+    run_stage(train, cfg, run_dir=run_dir, continue_with=continue_with,
               reopen=partial(check_resumable, resume) if resume else None)
 
 

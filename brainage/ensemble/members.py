@@ -2,7 +2,9 @@
 
 ``train_dirs=[A, B, C]`` lists the runs; an entry that is not itself a training run but a Hydra
 sweep of training (``multirun/train/<date>_<time>/``, one subfolder per job, as ``make train -m``
-and :mod:`brainage.sweep` lay it out) stands for the runs in its subfolders, in job order. The
+and :mod:`brainage.sweep` lay it out) stands for the runs in its subfolders, in job order, and an
+ensemble training run (``make train trainer.ensemble=N``: ``ensemble.json`` beside
+``members/<k>_seed<s>/``) for its members, in member order. The
 runs form one ensemble when they share the task (classification or regression), the grid and
 preprocessing the models were trained on (``grid.json``: data format, source shape, affine, crop),
 for classifiers the age bins, and when every regressor holds the age-bias correction its training
@@ -11,6 +13,7 @@ fitted. Anything else is refused in one line naming the member and what differs
 """
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +33,9 @@ from brainage.trained import (
 from brainage.trained.grid import GRID_FILE
 
 MODEL_FILE = "model.keras"
+# An ensemble training run (brainage.training.ensemble_run): its record and its members' folder.
+ENSEMBLE_FILE = "ensemble.json"
+MEMBERS_DIR = "members"
 _AFFINE_ATOL = 1e-3  # mm: the cohort grid's own tolerance between images (brainage.data.cache)
 
 
@@ -107,10 +113,40 @@ def member_dirs(entries: Sequence) -> tuple[Path, ...]:
     return tuple(dirs)
 
 
+def is_ensemble_run(path) -> bool:
+    """Whether ``path`` is an ensemble training run (it holds ``ensemble.json``, no model)."""
+    path = Path(str(path))
+    return (path / ENSEMBLE_FILE).is_file() and not (path / MODEL_FILE).is_file()
+
+
+def ensemble_run_members(run: Path) -> list[Path]:
+    """The member folders an ensemble training run's ``ensemble.json`` lists, in member order.
+
+    Raises
+    ------
+    EnsembleError
+        An unreadable ``ensemble.json``.
+    """
+    path = Path(run) / ENSEMBLE_FILE
+    try:
+        members = json.loads(path.read_text())["members"]
+        return [Path(run) / str(m["path"]) for m in members]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise EnsembleError(f"{path}: unreadable ({exc}); expected the members' paths that "
+                            "make train trainer.ensemble=N writes") from exc
+
+
 def _runs_of(entry: Path) -> list[Path]:
-    """``[entry]`` for a training run; a sweep's job folders (those holding a run) in job order."""
+    """``[entry]`` for a training run; an ensemble run's members; a sweep's job folders (those
+    holding a run) in job order."""
     if not entry.is_dir() or (entry / MODEL_FILE).is_file():
         return [entry]  # a run, or a missing folder that resolve_train_run names
+    if is_ensemble_run(entry):
+        return ensemble_run_members(entry)
+    if (entry / MEMBERS_DIR).is_dir():
+        raise EnsembleError(f"train_dirs entry {entry}: an ensemble training run that did not "
+                            f"finish (no {ENSEMBLE_FILE}); pass its finished members, e.g. "
+                            f"train_dirs=[{entry / MEMBERS_DIR}]")
     jobs = sorted((p for p in entry.iterdir() if p.is_dir() and (p / ".hydra").is_dir()),
                   key=_natural_key)
     if not jobs:

@@ -1,7 +1,7 @@
 """The explain stage's settings, read once from ``configs/explain.yaml`` (its single source of defaults)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from brainage.config_values import (
     ConfigReader,
@@ -13,6 +13,7 @@ from brainage.config_values import (
     text,
     whole_at_least,
 )
+from brainage.ensemble.members import is_ensemble_run
 from brainage.errors import ExplainError
 from brainage.explaining.targets import target_specs
 from brainage.neuro.atlases import BUNDLED_ATLASES
@@ -46,7 +47,8 @@ class ExplainSettings:
         The training run and subjects to explain.
     train_dirs : tuple of str or None
         An ensemble's training runs (``train_dirs=[A,B,C]``, or a sweep directory standing for its
-        runs; :mod:`brainage.ensemble.members`); None: the one run of ``run``.
+        runs, or an ensemble training run, also as ``train_dir=<it>``;
+        :mod:`brainage.ensemble.members`); None: the one run of ``run``.
     min_icc : float
         An ensemble's ICC(3,1) of regional relevance over the top ``top_k`` regions that counts
         as reliable (``ensemble.min_icc``).
@@ -101,9 +103,12 @@ class ExplainSettings:
                                "merge them in a run of their own")
         explain = ConfigReader(cfg, "", ExplainError, Wording(null_is_bad=True))
         train_dirs = _train_dirs(explain, cfg, shard, merge)
+        run = TrainRunRequest.from_cfg(cfg)
+        if train_dirs and run.train_dir:  # train_dir=<ensemble run> stands for train_dirs=[it]
+            run = replace(run, train_dir=None)
         batch_size = explain.value("batch_size", whole_at_least(1), "≥ 1")
         regions = explain.block("regions", "a mapping")
-        return cls(run=TrainRunRequest.from_cfg(cfg), train_dirs=train_dirs,
+        return cls(run=run, train_dirs=train_dirs,
                    min_icc=_min_icc(explain),
                    methods=method_configs(cfg.explainer),
                    targets=target_specs(cfg.targets), batch_size=batch_size,
@@ -121,11 +126,18 @@ class ExplainSettings:
 
 def _train_dirs(explain: ConfigReader, cfg, shard, merge) -> tuple | None:
     """``train_dirs``: a list of runs or one sweep directory; None when absent. An ensemble is
-    one run's alternative and is explained in one job."""
+    one run's alternative and is explained in one job. ``train_dir`` naming an ensemble training
+    run (``make train trainer.ensemble=N``) is ``train_dirs=[that run]``."""
     if not explain.has("train_dirs"):  # a shard's config saved before ensembles existed
         return None
     dirs = explain.value("train_dirs", _run_dirs,
                          "a list of training runs [runA,runB] or a sweep directory", optional=True)
+    if not dirs and cfg.train_dir and not cfg.model_path and is_ensemble_run(cfg.train_dir):
+        dirs = (str(cfg.train_dir),)
+        if shard or merge:
+            raise ExplainError(f"train_dir={cfg.train_dir} is an ensemble run, explained in one "
+                               "job: shard=… and merge=… take one training run")
+        return dirs
     if not dirs:
         return None
     if cfg.train_dir or cfg.model_path:

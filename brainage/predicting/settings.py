@@ -2,7 +2,7 @@
 defaults)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from brainage.config_values import (
@@ -15,6 +15,7 @@ from brainage.config_values import (
     sequence,
     text,
 )
+from brainage.ensemble.members import is_ensemble_run
 from brainage.errors import PredictError
 from brainage.neuro.nifti import DisplayRule
 from brainage.trained import TrainRunRequest
@@ -31,7 +32,8 @@ class PredictSettings:
         ``outputs_dir``) and the overrides of its data config (``data.root=…``); every subject.
     train_dirs : tuple of Path or None
         An ensemble's training runs (``train_dirs=[A,B,C]``, or a sweep directory standing for
-        its runs; :mod:`brainage.ensemble.members`); None: the one run of ``run``.
+        its runs, or an ensemble training run, also as ``train_dir=<it>``;
+        :mod:`brainage.ensemble.members`); None: the one run of ``run``.
     maps : bool
         Write a relevance map per subject and their mean.
     method : str or None
@@ -69,6 +71,9 @@ class PredictSettings:
         train_dirs = predict.value("train_dirs", _run_dirs,
                                    "a list of training runs [runA,runB] or a sweep directory",
                                    optional=True)
+        if not train_dirs and run.train_dir and not run.model_path \
+                and is_ensemble_run(run.train_dir):  # train_dir=<ensemble run>: train_dirs=[it]
+            train_dirs, run = (run.train_dir,), replace(run, train_dir=None)
         if train_dirs and (run.train_dir or run.model_path):
             raise PredictError("give train_dirs=[…] (an ensemble) or train_dir/model_path (one "
                                "run), not both")

@@ -123,9 +123,15 @@ def check_resumable(resume, run_dir=None) -> None:
     if config is None:
         raise TrainError(f"trainer.resume={resume}: no checkpoint to resume (expected "
                          f"{resume / CHECKPOINT_DIR / CONFIG_FILE}); start a fresh run instead")
-    if "trainer" not in OmegaConf.load(config):
+    saved = OmegaConf.load(config)
+    if "trainer" not in saved:
         raise TrainError(f"trainer.resume={resume}: not a training run ({config} has no "
                          "trainer settings)")
+    members = OmegaConf.select(saved, "trainer.ensemble")
+    if isinstance(members, int) and members >= 2:
+        raise TrainError(f"trainer.resume={resume}: an ensemble run of {members} members is "
+                         f"resumed member by member, trainer.resume={resume}/members/<k>_seed<s>; "
+                         f"its finished members form an ensemble as train_dirs=[{resume}/members]")
     if is_finished(resume, "metrics.json"):
         raise TrainError(f"trainer.resume={resume}: that run already finished (metrics.json)")
 

@@ -66,6 +66,9 @@ class TrainSettings:
         Stratified k-fold cross-validation (k >= 2) instead of the data stage's single split.
     cv_fold : int or None
         With ``cv_folds``: the one fold (0-based) this run trains; None trains them all.
+    ensemble : int or None
+        N >= 2: train N members seeded ``seed`` … ``seed + N - 1`` as one ensemble run
+        (:mod:`brainage.training.ensemble_run`); None or 1: one model.
     model : ModelSettings
     data : DictConfig
         The ``data`` group, handed to the data stage as it is.
@@ -96,6 +99,7 @@ class TrainSettings:
     baselines: BaselineSettings
     cv_folds: int | None
     cv_fold: int | None
+    ensemble: int | None
     model: ModelSettings
     data: DictConfig
     config: DictConfig
@@ -128,9 +132,11 @@ class TrainSettings:
         return settings
 
     def _check(self) -> None:
-        """What no single key says: the monitor against the task, the fold against the folds."""
+        """What no single key says: the monitor against the task, the fold against the folds,
+        an ensemble against folds and resumption."""
         self._check_task()
         self._check_folds()
+        self._check_ensemble()
 
     def _check_task(self) -> None:
         regression = self.model.is_regression
@@ -151,6 +157,32 @@ class TrainSettings:
         if fold is not None and (folds is None or not 0 <= fold < folds):
             raise TrainError(f"trainer.cv_fold={fold} needs trainer.cv_folds=k with "
                              f"0 <= cv_fold < k (cv_folds={folds})")
+
+    def _check_ensemble(self) -> None:
+        if not self.runs_ensemble:
+            return
+        if self.cv_folds is not None:
+            raise TrainError(f"trainer.ensemble={self.ensemble} with trainer.cv_folds="
+                             f"{self.cv_folds}: train an ensemble or cross-validate, not both")
+        if self.resume:
+            raise TrainError(f"trainer.ensemble={self.ensemble} with trainer.resume={self.resume}"
+                             ": an ensemble is resumed member by member, trainer.resume=<run>/"
+                             "members/<k>_seed<s>")
+
+    @property
+    def runs_ensemble(self) -> bool:
+        """Several members (``trainer.ensemble`` >= 2) rather than one training run."""
+        return self.ensemble is not None and self.ensemble >= 2
+
+    def for_member(self, member: int) -> "TrainSettings":
+        """These settings for ensemble member ``member`` (0-based) alone: seed ``seed + member``
+        and no ensemble, read again from a config that says so (so that ``data.split_seed:
+        ${seed}`` follows the member's seed, and the member's saved config trains it again)."""
+        config = copy.deepcopy(self.config)
+        OmegaConf.set_struct(config, False)
+        config.seed = self.seed + int(member)
+        config.trainer.ensemble = None
+        return TrainSettings.from_cfg(config)
 
     @property
     def runs_every_fold(self) -> bool:
@@ -214,8 +246,8 @@ def _run_fields(trainer: ConfigReader) -> dict:
 
 
 def _later_fields(trainer: ConfigReader) -> dict:
-    """Precise BN, baselines and k-fold: the config saved by a run made before they existed lacks
-    them, and resuming it must go on as it started (without them)."""
+    """Precise BN, baselines, k-fold and ensembles: the config saved by a run made before they
+    existed lacks them, and resuming it must go on as it started (without them)."""
     precise_bn, batches = _precise_bn(trainer)
     baselines = trainer.raw("baselines", "a baselines block") if trainer.has("baselines") else None
     return {
@@ -226,6 +258,8 @@ def _later_fields(trainer: ConfigReader) -> dict:
                                   "folds", optional=True) if trainer.has("cv_folds") else None,
         "cv_fold": trainer.value("cv_fold", integer, "a fold number or null (every fold)",
                                  optional=True) if trainer.has("cv_fold") else None,
+        "ensemble": trainer.value("ensemble", at_least(1), "null or 1 (one model) or N >= 2 "
+                                  "members", optional=True) if trainer.has("ensemble") else None,
     }
 
 
