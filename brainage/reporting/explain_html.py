@@ -1,4 +1,9 @@
-"""The explain stage's ``report.html``: self-contained apart from the files beside it; opens offline."""
+"""The explain stage's ``report.html``: self-contained apart from the files beside it; opens offline.
+
+An ensemble's report (``train_dirs=[…]``) adds a section naming the members and the reliability
+(ICC) of regional relevance across them, from ``explain.json``'s ``ensemble`` and ``reliability``
+(:func:`brainage.explaining.ensemble_regions.write_region_reliability`); a single run's has none.
+"""
 from __future__ import annotations
 
 import html
@@ -36,7 +41,8 @@ def write_html(work: Path, summary: dict, figures: list, conservation: pd.DataFr
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>brainage explain report</title>",
         STYLE + "</head><body>", "<h1>Relevance report</h1>", run_paragraph(summary, subjects),
-        *viewer, "<h3>Static group-map pages</h3><p>nilearn pages, one per group map, under "
+        *ensemble_section(summary), *viewer,
+        "<h3>Static group-map pages</h3><p>nilearn pages, one per group map, under "
         "the same display range; they need no WebGL.</p>", viewers_html(viewers),
         "<h2>Conservation</h2><p>Relevance should sum to the explained logit; rel_error = "
         "|ΣR − logit| / |logit|.</p>", table_html(conservation_table(conservation)),
@@ -48,6 +54,70 @@ def write_html(work: Path, summary: dict, figures: list, conservation: pd.DataFr
     out = work / "report.html"
     out.write_text("\n".join(parts), encoding="utf-8")
     return out
+
+
+def ensemble_section(summary: dict) -> list:
+    """The report's "Ensemble" section (HTML parts); empty for a single training run."""
+    members, reliability = summary.get("ensemble"), summary.get("reliability")
+    if not members or not reliability:
+        return []
+    dirs = ", ".join(f"<code>{html.escape(str(d))}</code>" for d in members["train_dirs"])
+    top_k, min_icc = reliability["top_k"], reliability["min_icc"]
+    parts = [
+        "<h2>Ensemble</h2>",
+        f"<p>{members['n_members']} members: {dirs}. Each map is {html.escape(members['explains'])}"
+        ".</p>",
+        f"<p>Reliability of regional relevance across members: {html.escape(reliability['icc'])}"
+        f"; each region rated by {html.escape(reliability['rating'])}. The findings count as "
+        f"reliable when the ICC over the ensemble's top {top_k} regions reaches "
+        f"ensemble.min_icc = {min_icc:g}.</p>",
+        table_html(reliability_table(reliability), floatfmt="{:.3f}"),
+        "<h3>Unreliable regions</h3>", unreliable_html(reliability),
+    ]
+    return parts
+
+
+def reliability_table(reliability: dict) -> pd.DataFrame:
+    """One row per method: the ICC and 95 % CI over all regions and over the top k, and whether
+    the top k's ICC meets ``min_icc``."""
+    top_k, min_icc = reliability["top_k"], reliability["min_icc"]
+    rows = []
+    for method, entry in reliability["methods"].items():
+        every, top = entry["all_regions"], entry["top_k"]
+        rows.append({
+            "method": method,
+            "ICC, all regions": _number(every["icc"]), "95 % CI (all)": _interval(every["ci95"]),
+            "regions": "–" if every["n_regions"] is None else every["n_regions"],
+            f"ICC, top {top_k}": _number(top["icc"]), f"95 % CI (top {top_k})":
+                _interval(top["ci95"]),
+            f"meets ICC ≥ {min_icc:g}": "yes" if entry["meets_min_icc"] else "no",
+            f"top {top_k} regions": ", ".join(entry["top_k_regions"]),
+        })
+    return pd.DataFrame(rows)
+
+
+def unreliable_html(reliability: dict) -> str:
+    """Per method, the top regions whose relevance is not reliable across members, with why."""
+    items = []
+    for method, entry in reliability["methods"].items():
+        found = entry["unreliable_regions"]
+        if not found:
+            items.append(f"<li><b>{html.escape(method)}</b>: none</li>")
+            continue
+        regions = "".join(f"<li>{html.escape(u['region'])}: {html.escape(u['reason'])}</li>"
+                          for u in found)
+        items.append(f"<li><b>{html.escape(method)}</b>:<ul>{regions}</ul></li>")
+    return f"<ul>{''.join(items)}</ul>"
+
+
+def _number(value) -> str:
+    return "–" if value is None or value != value else f"{value:.3f}"
+
+
+def _interval(ci) -> str:
+    if not ci or any(v is None or v != v for v in ci):
+        return "–"
+    return f"[{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
 def group_viewers(work: Path, group_paths: dict) -> list:

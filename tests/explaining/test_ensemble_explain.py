@@ -292,3 +292,34 @@ def test_a_regressor_ensembles_mean_dtd_map_sums_to_its_mean_age(atlas, tmp_path
     assert sorted(p.name for p in (out / "group").glob("*.nii.gz")) == \
         ["dtd_highgap_mean.nii.gz", "dtd_lowgap_mean.nii.gz"]
     assert summary["task"] == "regression" and summary["ensemble"]["n_members"] == 2
+
+
+@pytest.mark.slow
+def test_the_report_shows_the_members_and_the_reliability_of_each_method(explained, members):
+    import html
+
+    tmp, _ = explained
+    report = (tmp / "ensemble" / "report.html").read_text(encoding="utf-8")
+    reliability = json.loads((tmp / "ensemble" / "explain.json").read_text())["reliability"]
+    section = report.split("<h2>Ensemble</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "3 members: " + ", ".join(f"<code>{html.escape(str(r))}</code>" for r in members) \
+        in section
+    assert "ensemble.min_icc = 0.8" in section and f"top {TOP_K} regions" in section
+    dtd = reliability["methods"]["dtd"]
+    headers = re.findall(r"<th>(.*?)</th>", section)
+    row = dict(zip(headers, re.findall(r"<td>(.*?)</td>", section)))  # the one method's row
+    assert row["method"] == "dtd" and row["regions"] == "8"
+    for column, icc_entry in (("all", dtd["all_regions"]), (f"top {TOP_K}", dtd["top_k"])):
+        name = "ICC, all regions" if column == "all" else f"ICC, top {TOP_K}"
+        assert row[name] == f"{icc_entry['icc']:.3f}"
+        low, high = icc_entry["ci95"]
+        assert row[f"95 % CI ({column})"] == f"[{low:.3f}, {high:.3f}]"
+    assert row["meets ICC ≥ 0.8"] == ("yes" if dtd["meets_min_icc"] else "no")
+    assert row[f"top {TOP_K} regions"] == ", ".join(dtd["top_k_regions"])
+    unreliable = section.split("<h3>Unreliable regions</h3>", 1)[1]
+    for entry in dtd["unreliable_regions"]:
+        assert f"<li>{entry['region']}: {html.escape(entry['reason'])}</li>" in unreliable
+    if not dtd["unreliable_regions"]:
+        assert "<b>dtd</b>: none" in unreliable
+    alone = (tmp / "alone0" / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Ensemble</h2>" not in alone and "Unreliable regions" not in alone
