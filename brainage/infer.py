@@ -5,7 +5,9 @@
 atlas region, Hedges' g / partial r with 95 % intervals, t, p, p(FDR) and p(FWE), raw and adjusted
 for the region's GM density. Outputs go to ``outputs/infer/<date>_<time>/``: ``maps/``,
 ``regions/<atlas>_inference.csv``, ``figures/``, ``report.html`` and, last, ``infer.json``; a failed
-run never looks finished. The statistics live in :mod:`brainage.inference`.
+run never looks finished. On an ensemble's explain run each significant region also says in how
+many members the same test holds (:mod:`brainage.inference.member_agreement`). The statistics live
+in :mod:`brainage.inference`.
 """
 from __future__ import annotations
 
@@ -27,6 +29,15 @@ def infer(cfg, run_dir) -> dict:
                       refuse=("report.html",))
 
 
+def _agreeing(result: dict, summary: dict) -> str:
+    """An ensemble's run: in how many members each significant region holds (else nothing)."""
+    agreeing = result.get("members_agreeing")
+    if not agreeing:
+        return ""
+    n = summary["ensemble"]["n_members"]
+    return f" (members agreeing: {', '.join(f'{r} {k}/{n}' for r, k in agreeing.items())})"
+
+
 def _main(cfg, run_dir=None) -> None:
     """Command line; ``run_dir`` stands in for Hydra's run directory (tests)."""
     run_dir, summary = run_stage(infer, cfg, run_dir=run_dir)
@@ -34,7 +45,7 @@ def _main(cfg, run_dir=None) -> None:
               for method, v in summary["voxelwise"].items()]
     for atlas, methods in summary["regions"].items():
         counts += [f"{method}: {r['fwe_significant']} of {r['n_regions']} {atlas} regions"
-                   for method, r in methods.items()]
+                   + _agreeing(r, summary) for method, r in methods.items()]
     print(f"tested {summary['design']['name']} in {summary['explain_dir']} — "
           f"{'; '.join(counts)}: {run_dir}/report.html")
 

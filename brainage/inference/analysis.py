@@ -26,6 +26,7 @@ from brainage.inference.explain_run import (
     select_subjects,
 )
 from brainage.inference.grey_matter import GreyMatter, summarise_grey_matter
+from brainage.inference.member_agreement import with_member_agreement
 from brainage.inference.null_check import run_shuffles
 from brainage.inference.outputs import finish_run, write_method_outputs
 from brainage.inference.predictions import (
@@ -258,6 +259,7 @@ def run_inference(settings: InferSettings, work) -> dict:
             bar.set_description(f"testing: {method}")
             data = load_method(ctx, method)
             voxel, tables = test_method(ctx, data, ctx.design, settings.seed)
+            tables = with_member_agreement(ctx, data, tables)
             results[method] = write_method_outputs(ctx, data, voxel, tables, work)
             if settings.null_shuffles:
                 bar.set_description(f"testing: {method} (null check)")

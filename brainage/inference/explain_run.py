@@ -1,7 +1,8 @@
 """Reading a finished explain run: its summary, subjects, map files, region tables and atlas.
 
 Only the run directory's contract files are read (``explain.json``, ``subjects.csv``, ``maps/``,
-``regions/<atlas>_subjects.csv``, ``.hydra/config.yaml``); nothing is recomputed here.
+``regions/<atlas>_subjects.csv``, ``.hydra/config.yaml``; an ensemble's ``regions/<atlas>_members.csv``);
+nothing is recomputed here.
 """
 from __future__ import annotations
 
@@ -81,6 +82,16 @@ class ExplainRun:
             raise InferError(f"{path} is missing: the explain run wrote no region table for "
                              f"atlas {atlas}")
         return pd.read_csv(path, dtype={"subject_id": str})
+
+    @property
+    def n_members(self) -> int | None:
+        """The number of members of an ensemble's run (``explain.json`` ``ensemble``); else None."""
+        ensemble = self.summary.get("ensemble")
+        return None if ensemble is None else int(ensemble["n_members"])
+
+    def member_table_path(self, atlas: str) -> Path:
+        """``regions/<atlas>_members.csv`` of an ensemble's run: each member's region rows."""
+        return self.dir / "regions" / f"{atlas}_members.csv"
 
 
 def find_explain_run(explain_dir, outputs_dir) -> Path:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from brainage.inference.ground_truth import ground_truth_regions, sensitivity
+from brainage.inference.member_agreement import AGREEING, ensemble_summary
 from brainage.inference.null_check import null_rates
 from brainage.inference.stat_maps import write_voxel_maps
 from brainage.reporting.inference_report import glass_brain, region_effects, write_report
@@ -79,6 +80,11 @@ def _region_summary(table: pd.DataFrame, alpha: float, top_k: int) -> dict:
            "top": table["region"].head(top_k).tolist()}
     if "significant_adj" in table:
         out["fwe_significant_adj"] = int(table["significant_adj"].sum())
+    for suffix in ("", "_adj"):  # an ensemble's run: members agreeing on each significant region
+        if f"{AGREEING}{suffix}" in table:
+            significant = table[table[f"significant{suffix}"]]
+            out[f"{AGREEING}{suffix}"] = {str(region): int(n) for region, n in zip(
+                significant["region"], significant[f"{AGREEING}{suffix}"])}
     return out
 
 
@@ -149,6 +155,7 @@ def finish_run(ctx, results: dict, nulls, work: Path, seconds: float) -> dict:
         "sensitivity": None if found is None else found.to_dict(orient="records"),
         "nilearn": nilearn.__version__, "seconds": seconds,
         **_regression_summary(ctx),
+        **ensemble_summary(ctx),
     }
     figures = [f for r in results.values() for f in r["figures"]]
     write_report(work, summary, tables, figures, s.regions.top_k, rates, found)

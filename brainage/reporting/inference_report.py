@@ -90,6 +90,10 @@ def top_regions_table(table: pd.DataFrame, top_k: int) -> pd.DataFrame:
                                                        top["effect_hi_adj"])
         out["p_fwe (GM-adj.)"] = top["p_fwe_adj"].to_numpy()
         out["r(relevance, GM)"] = top["gm_r"].to_numpy()
+    for suffix, name in (("", "members agreeing"), ("_adj", "members agreeing (GM-adj.)")):
+        if f"members_agreeing{suffix}" in top:  # an ensemble's run
+            out[name] = [f"{int(n)}/{int(k)}" for n, k in zip(top[f"members_agreeing{suffix}"],
+                                                              top["n_members"])]
     return out
 
 
@@ -172,11 +176,48 @@ def _region_section(summary: dict, region_tables: dict, top_k: int) -> list:
              "permutations); again with the region's GM density as a covariate. Relevance shares "
              "are compositional: a share gained in one region is lost elsewhere. Full tables: "
              "<code>regions/&lt;atlas&gt;_inference.csv</code>.</p>"]
+    parts += _ensemble_lines(summary)
     for atlas, table in region_tables.items():
         for method, sub in table.groupby("method", sort=False):
             parts += [f"<h3>{html.escape(atlas)} — {html.escape(method)}: top {top_k}</h3>",
                       _table_html(top_regions_table(sub, top_k))]
     return parts
+
+
+def _agreeing_text(agreeing: dict, n_members: int) -> str:
+    if not agreeing:
+        return "none FWE-significant"
+    return ", ".join(f"{html.escape(region)} {n}/{n_members}" for region, n in agreeing.items())
+
+
+def _ensemble_lines(summary: dict) -> list:
+    """An ensemble's run: how the members' agreement is counted, and on each significant region
+    of each method and atlas, in how many members it holds (nothing for one model's run)."""
+    ensemble = summary.get("ensemble")
+    if ensemble is None:
+        return []
+    n = ensemble["n_members"]
+    items = []
+    for atlas, methods in summary["regions"].items():
+        for method, result in methods.items():
+            if "members_agreeing" not in result:
+                continue
+            line = f"raw: {_agreeing_text(result['members_agreeing'], n)}"
+            if "members_agreeing_adj" in result:
+                line += f"; GM-adjusted: {_agreeing_text(result['members_agreeing_adj'], n)}"
+            items.append(f"<li>{html.escape(atlas)} — {html.escape(method)}: {line}</li>")
+    skipped = ", ".join(ensemble["not_counted"])
+    return ["<h3>Ensemble: members agreeing on each significant region</h3>",
+            f"<p>The explain run is an ensemble of {n} members; its maps, tested above, are the "
+            f"members' mean. For each region of {html.escape(', '.join(ensemble['counted_atlases']))}"
+            " the same test (design, covariates, GM adjustment, permutations, seed) ran on each "
+            "member's own region relevance (<code>regions/&lt;atlas&gt;_members.csv</code> of the "
+            "explain run); <i>members agreeing</i> counts the members in which the region is "
+            "FWE-significant at the level above with the ensemble's sign of t. Voxel-wise results"
+            + (f" and the atlas{'es' if len(ensemble['not_counted']) > 1 else ''} "
+               f"{html.escape(skipped)}" if skipped else "")
+            + " have no count: the explain run writes no member's own maps.</p>",
+            f"<ul>{''.join(items)}</ul>" if items else ""]
 
 
 def write_report(work, summary: dict, region_tables: dict, figures: list, top_k: int,
