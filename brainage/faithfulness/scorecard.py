@@ -8,8 +8,10 @@ how many subjects entered):
 ``aopc``                        region perturbation, MoRF, mean baseline (higher = more faithful)
 ``rand_spearman_<step>``        Spearman of |map| with the trained network's after randomising down
                                 to ``<step>`` (``dense1`` by default; low = the map needs the weights)
-``rand_spearman_<step>_signed``  … of the signed maps (Binder et al. 2023: |map| similarity can
-                                stay high for methods that multiply by the input)
+``rand_spearman_<step>_signed``  mean |Spearman| of the signed maps (1: the signed pattern
+                                survives, up to a sign that follows the randomised output;
+                                Binder et al. 2023: |map| similarity can stay high for methods
+                                that multiply by the input)
 ``rand_ssim_<step>``            SSIM of |map| over the 3-D volume after ``<step>``
 ``rand_spearman_all``           … after randomising every layer
 ``class_map_correlation``       mean |Pearson r| of the youngest- and oldest-class maps of the same
@@ -88,7 +90,8 @@ def _randomisation_columns(table: pd.DataFrame | None, step: str) -> list:
     """``rand_spearman_<step>`` and ``rand_spearman_all`` (|map|, mean ± SE, n)."""
     at, last = f"rand_spearman_{step}", "rand_spearman_all"
     names = {"spearman_abs": at, "spearman_abs_se": f"{at}_se", "n": "rand_n",
-             "spearman_signed": f"{at}_signed", "spearman_signed_se": f"{at}_signed_se",
+             "spearman_signed_magnitude": f"{at}_signed",
+             "spearman_signed_magnitude_se": f"{at}_signed_se",
              "ssim_abs": f"rand_ssim_{step}"}
     if table is None:
         return [_columns(None, names), _columns(None, {"a": last, "b": f"{last}_se"})]

@@ -68,8 +68,17 @@ def aopc_ranking(per_subject: pd.DataFrame) -> pd.DataFrame:
 
 
 def randomisation_summary(per_subject: pd.DataFrame) -> pd.DataFrame:
-    """Per pair and cascade step: mean ± SE of every similarity (Spearman, SSIM) and n."""
+    """Per pair and cascade step: mean ± SE of every similarity (Spearman, SSIM) and n.
+
+    With signed maps it adds ``spearman_signed_magnitude``, the mean of each subject's
+    |Spearman| of the signed maps: a map whose signed pattern survives but flips its sign with
+    the randomised output (DTD's, rooted in the sign of the logit) has Spearman ±1 per subject,
+    whose mean says nothing; its magnitude says the pattern is unchanged.
+    """
     keys = [*PAIR, "step", "layer", "n_layers"]
+    if "spearman_signed" in per_subject:
+        per_subject = per_subject.assign(
+            spearman_signed_magnitude=per_subject["spearman_signed"].abs())
     metrics = [c for c in per_subject.columns if c.startswith(("spearman_", "ssim_"))]
     table = mean_se_table(per_subject, keys, metrics)
     first = metrics[:1]

@@ -98,7 +98,7 @@ def randomisation_section(summary: dict, results: dict) -> list:
         "similarity of the absolute maps to the trained network's (Spearman over brain voxels, "
         "SSIM over the 3-D volume). A faithful map changes once the weights it explains are gone. "
         f"Flag: Spearman > {r.get('flag_spearman')} after randomising down to `{r['flag_after']}`.",
-        "", f"| method | Spearman after `{r['flag_after']}` | signed Spearman after "
+        "", f"| method | Spearman after `{r['flag_after']}` | \\|signed Spearman\\| after "
         f"`{r['flag_after']}` | Spearman, all randomised | SSIM, all randomised | verdict |",
         "|---|---|---|---|---|---|"]
     table = table.assign(label=pair_labels(table))
@@ -107,7 +107,8 @@ def randomisation_section(summary: dict, results: dict) -> list:
         end = g[g["step"] == last].iloc[0]
         flagged = f"{method}:{target}" in summary.get("flagged_pairs", {})
         outcome = "**fails** (map ignores the top layers)" if flagged else "passes"
-        signed = fmt(at.get("spearman_signed", np.nan), at.get("spearman_signed_se", np.nan))
+        signed = fmt(at.get("spearman_signed_magnitude", np.nan),
+                     at.get("spearman_signed_magnitude_se", np.nan))
         lines.append(f"| {at['label']} | {fmt(at['spearman_abs'], at['spearman_abs_se'])} | "
                      f"{signed} | {fmt(end['spearman_abs'])} | {fmt(end['ssim_abs'])} | "
                      f"{outcome} |")
@@ -116,7 +117,9 @@ def randomisation_section(summary: dict, results: dict) -> list:
                     "randomisation can penalise methods that multiply by the input (gradient × "
                     "input, LRP, DTD): their |map| keeps the input's structure whatever the "
                     "weights, so part of a high |map| Spearman is the input's, not the weights'. "
-                    "The signed Spearman says whether the sign the weights gave survives."]
+                    "The |signed Spearman| (each subject's |ρ| of the signed maps, averaged) "
+                    "says whether the signed pattern survives; a map that only flips its sign "
+                    "with the randomised output (DTD's) keeps |ρ| ≈ 1."]
 
 
 def localisation_section(loc: dict, results: dict) -> list:

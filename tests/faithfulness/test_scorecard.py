@@ -105,3 +105,21 @@ def test_a_void_check_keeps_its_numbers_but_neither_passes_nor_fails():
     assert grad["verdict"] == "fails: conservation; void: localisation"
     with pytest.raises(ValueError, match="not checks"):
         apply_checks(build_scorecard(pairs, _results(), {}, "dense1"), GOALS, void=("auc",))
+
+
+def test_a_map_that_only_flips_its_sign_keeps_its_signed_pattern():
+    """DTD's signed map follows the sign of the randomised logit: Spearman +1 for one subject and
+    −1 for the next, a mean of 0 that would read as "the map changed". The scorecard's signed
+    column is the mean |ρ| per subject (1: the pattern survived), the raw mean stays in the table."""
+    from brainage.faithfulness.tables import randomisation_summary
+
+    rows = pd.DataFrame({"method": "dtd", "target": "predicted", "subject_id": ["a", "b", "c", "d"],
+                         "step": 2, "layer": "dense1", "n_layers": 2,
+                         "spearman_abs": 0.999, "ssim_abs": 0.99,
+                         "spearman_signed": [0.999, -0.999, 0.998, -0.998], "ssim_signed": 0.5})
+    table = randomisation_summary(rows)
+    assert table["spearman_signed"].iloc[0] == pytest.approx(0.0, abs=1e-12)
+    assert table["spearman_signed_magnitude"].iloc[0] == pytest.approx(0.9985)
+    card = build_scorecard([("dtd", "predicted")], {"randomisation": table}, {}, "dense1")
+    assert card["rand_spearman_dense1_signed"].iloc[0] == pytest.approx(0.9985)
+    assert card["rand_ssim_dense1"].iloc[0] == pytest.approx(0.99)
