@@ -259,3 +259,15 @@ def compose_explain(train_run, *overrides):
         "explain", f"train_dir={train_run['run']}", "atlas=custom",
         f"atlas.path={train_run['atlas']}", f"atlas.labels={train_run['labels']}",
         "progress=false", "figures.subjects=1", *pin_explainer(overrides))
+
+
+def run_with_bin_edges(run: Path, dest: Path, edges) -> Path:
+    """A copy of the training run ``run`` at ``dest`` whose config names other age bins (an
+    ensemble member that cannot join the others)."""
+    import shutil
+
+    shutil.copytree(run, dest)
+    cfg = OmegaConf.load(dest / ".hydra" / "config.yaml")
+    cfg.data.bin_edges = edges
+    OmegaConf.save(cfg, dest / ".hydra" / "config.yaml")
+    return dest

@@ -12,14 +12,13 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-from omegaconf import OmegaConf
 
 from brainage.ensemble.reliability import icc, reliability_summary
 from brainage.explain import explain
 from brainage.model import fold_age_head
 from brainage.neuro.regions import OUTSIDE
 from brainage.runs import read_record
-from tests.builders import RUN_SHAPE, compose_stage, write_gm
+from tests.builders import RUN_SHAPE, compose_stage, run_with_bin_edges, write_gm
 
 TOP_K = 3
 REGIONS = [f"R{k}" for k in range(1, 9)]
@@ -228,14 +227,6 @@ def test_the_summary_gives_the_icc_of_the_member_region_tables(explained):
     assert dtd["unreliable_regions"] == reliability_summary(tables, TOP_K)["unreliable"]
 
 
-def _with_bins(run, dest, edges):
-    shutil.copytree(run, dest)
-    cfg = OmegaConf.load(dest / ".hydra" / "config.yaml")
-    cfg.data.bin_edges = edges
-    OmegaConf.save(cfg, dest / ".hydra" / "config.yaml")
-    return dest
-
-
 @pytest.mark.parametrize("case", ["bins", "train_dir", "one", "twice", "shard"])
 def test_runs_that_cannot_form_one_ensemble_are_refused_in_one_line(case, train_run, atlas,
                                                                      tmp_path, capsys):
@@ -243,7 +234,7 @@ def test_runs_that_cannot_form_one_ensemble_are_refused_in_one_line(case, train_
 
     run = train_run["run"]
     given, message = {
-        "bins": (lambda: [_dirs([run, _with_bins(run, tmp_path / "other", [10, 50, 70, 101])])],
+        "bins": (lambda: [_dirs([run, run_with_bin_edges(run, tmp_path / "other", [10, 50, 70, 101])])],
                  rf"ensemble member {tmp_path / 'other'}: age bins \[10\.0, 50\.0, 70\.0, 101\.0\], "
                  rf"but the first member {run} has \[10\.0, 40\.0, 70\.0, 101\.0\]"),
         "train_dir": (lambda: [_dirs([run, run]), f"train_dir={run}"],

@@ -10,12 +10,12 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-from omegaconf import OmegaConf
 
 from brainage.model import fold_age_head
 from brainage.neuro.grid import Grid
 from brainage.runs import read_record
 from brainage.trained.grid import GRID_FILE, TrainedGrid
+from tests.builders import run_with_bin_edges
 
 CLASSIFIER_COLUMNS = ["subject_id", "age", "bin", "predicted_bin", "predicted_range", "prob_bin0",
                       "prob_bin1", "prob_bin2", "correct", "prob_sd_bin0", "prob_sd_bin1",
@@ -226,14 +226,6 @@ def _with_grid(run, dest, grid: Grid):
     return dest
 
 
-def _with_bins(run, dest, edges):
-    shutil.copytree(run, dest)
-    cfg = OmegaConf.load(dest / ".hydra" / "config.yaml")
-    cfg.data.bin_edges = edges
-    OmegaConf.save(cfg, dest / ".hydra" / "config.yaml")
-    return dest
-
-
 def _without_correction(run, dest):
     shutil.copytree(run, dest)
     (dest / "metrics.json").write_text(json.dumps({"age_gap": {"correction": None,
@@ -252,7 +244,7 @@ def test_runs_that_cannot_form_one_ensemble_are_refused_in_one_line(case, train_
         "grid": (lambda: [_dirs([run, _with_grid(run, tmp_path / "other", shifted)])],
                  rf"ensemble member {tmp_path / 'other'}: a crop \(offset, shape\) of \(\(0, 0, 0\)"
                  rf".*, but the first member {run} has \(\(1, 1, 1\)"),
-        "bins": (lambda: [_dirs([run, _with_bins(run, tmp_path / "other", [10, 50, 70, 101])])],
+        "bins": (lambda: [_dirs([run, run_with_bin_edges(run, tmp_path / "other", [10, 50, 70, 101])])],
                  rf"ensemble member {tmp_path / 'other'}: age bins \[10\.0, 50\.0, 70\.0, 101\.0\], "
                  rf"but the first member {run} has \[10\.0, 40\.0, 70\.0, 101\.0\]"),
         "task": (lambda: [_dirs([run, regression_run["run"]])],
