@@ -271,3 +271,13 @@ def run_with_bin_edges(run: Path, dest: Path, edges) -> Path:
     cfg.data.bin_edges = edges
     OmegaConf.save(cfg, dest / ".hydra" / "config.yaml")
     return dest
+
+
+def exit_status(main, cfg, run_dir) -> int:
+    """A stage's command line (``main``: its ``_main``) run on ``cfg`` into ``run_dir``: 0 when
+    it returns, else the status it exits with."""
+    try:
+        main(cfg, run_dir=run_dir)
+    except SystemExit as exc:
+        return exc.code
+    return 0

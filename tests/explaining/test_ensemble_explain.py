@@ -18,7 +18,7 @@ from brainage.explain import explain
 from brainage.model import fold_age_head
 from brainage.neuro.regions import OUTSIDE
 from brainage.runs import read_record
-from tests.builders import RUN_SHAPE, compose_stage, run_with_bin_edges, write_gm
+from tests.builders import RUN_SHAPE, compose_stage, exit_status, run_with_bin_edges, write_gm
 
 TOP_K = 3
 REGIONS = [f"R{k}" for k in range(1, 9)]
@@ -244,11 +244,7 @@ def test_runs_that_cannot_form_one_ensemble_are_refused_in_one_line(case, train_
         "shard": (lambda: [_dirs([run, run]), "shard=0/2"], r"shard=… and merge=… take one"),
     }[case]
     run_dir = tmp_path / "explain"
-    try:
-        _main(_compose(atlas, *given()), run_dir=run_dir)
-        status = 0
-    except SystemExit as exc:
-        status = exc.code
+    status = exit_status(_main, _compose(atlas, *given()), run_dir)
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
     assert status == 2 and len(errors) == 1 and "Traceback" not in err, err

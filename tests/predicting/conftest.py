@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.builders import build_regression_run, compose_stage, write_gm
+from tests.builders import build_regression_run, compose_stage, exit_status, write_gm
 
 
 @pytest.fixture(scope="session")
@@ -59,11 +59,7 @@ def predict_cli(capsys):
 
     def run(run_dir: Path, *overrides) -> tuple[int, str, str]:
         cfg = compose_stage("predict", "progress=false", *overrides)
-        try:
-            _main(cfg, run_dir=run_dir)
-            status = 0
-        except SystemExit as exc:
-            status = exc.code
+        status = exit_status(_main, cfg, run_dir)
         captured = capsys.readouterr()
         return status, captured.out, captured.err
     return run

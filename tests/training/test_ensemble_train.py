@@ -18,7 +18,7 @@ from brainage.train import train
 from brainage.training.checkpoint import check_resumable
 from brainage.training.ensemble_run import summarise_ensemble
 from brainage.training.settings import TrainSettings
-from tests.builders import compose_stage, compose_train, tiny_data
+from tests.builders import compose_stage, compose_train, exit_status, tiny_data
 
 SEED = 7
 RUN_FILES = ["model.keras", "metrics.json", "history.csv", "split.csv", "grid.json",
@@ -99,11 +99,7 @@ def test_the_run_directory_opens_as_one_ensemble(ensemble, tmp_path):
 def test_bad_ensemble_sizes_are_one_line_and_status_2(value, tmp_path, capsys):
     from brainage.train import _main
 
-    try:
-        _main(compose_train(f"trainer.ensemble={value}"), run_dir=tmp_path / "run")
-        status = 0
-    except SystemExit as exc:
-        status = exc.code
+    status = exit_status(_main, compose_train(f"trainer.ensemble={value}"), tmp_path / "run")
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
     assert status == 2 and len(errors) == 1 and "Traceback" not in err, err
