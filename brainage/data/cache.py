@@ -25,7 +25,7 @@ import pandas as pd
 
 from brainage.data.workers import ordered_map, resolve_workers
 from brainage.errors import DataError
-from brainage.neuro.grid import Grid
+from brainage.neuro.grid import AFFINE_ATOL_MM, Grid
 
 CACHE_VERSION = 1
 DTYPES = {"float16": np.float16, "float32": np.float32}
@@ -221,7 +221,7 @@ def _check_grid(entry: Entry, data: np.ndarray, affine, grid: Grid) -> None:
             f"{entry.subject_id}: image shape {tuple(data.shape)} does not match the cohort grid "
             f"{grid.source_shape} ({entry.source})"
         )
-    if affine is not None and not np.allclose(affine, grid.affine, atol=1e-3):
+    if affine is not None and not np.allclose(affine, grid.affine, atol=AFFINE_ATOL_MM):
         raise DataError(
             f"{entry.subject_id}: affine of {entry.source} differs from the cohort's "
             f"(expected {np.round(grid.affine[:3], 3).tolist()}, "

@@ -23,6 +23,7 @@ import numpy as np
 
 from brainage.data.age_gap import AgeBiasCorrection, read_correction
 from brainage.errors import EnsembleError
+from brainage.neuro.grid import AFFINE_ATOL_MM
 from brainage.trained import (
     TrainedGrid,
     TrainRun,
@@ -36,7 +37,6 @@ MODEL_FILE = "model.keras"
 # An ensemble training run (brainage.training.ensemble_run): its record and its members' folder.
 ENSEMBLE_FILE = "ensemble.json"
 MEMBERS_DIR = "members"
-_AFFINE_ATOL = 1e-3  # mm: the cohort grid's own tolerance between images (brainage.data.cache)
 
 
 @dataclass(frozen=True)
@@ -231,7 +231,7 @@ def _grid_difference(found: TrainedGrid, expected: TrainedGrid) -> tuple | None:
     for what, mine, theirs in pairs:
         if mine != theirs:
             return what, mine, theirs
-    if not np.allclose(found.grid.affine, expected.grid.affine, atol=_AFFINE_ATOL):
+    if not np.allclose(found.grid.affine, expected.grid.affine, atol=AFFINE_ATOL_MM):
         return ("the affine", np.round(found.grid.affine[:3], 3).tolist(),
                 np.round(expected.grid.affine[:3], 3).tolist())
     return None

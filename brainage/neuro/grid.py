@@ -13,6 +13,9 @@ MNI_1P5MM_AFFINE = np.array(
      [0.0, 0.0, 0.0, 1.0]]
 )
 MNI_1P5MM_SHAPE = (121, 145, 121)
+# mm: how far two images' affines may differ and still be one grid (the cohort's images, a
+# cohort against the grid a model was trained on, the members of an ensemble).
+AFFINE_ATOL_MM = 1e-3
 SEED_CROP_SHAPE = (100, 124, 104)
 # Keeps the whole brain of the 1.5 mm MNI grid (Neuromorphometrics' bounding box) inside the crop.
 SEED_CROP_OFFSET = (10, 10, 4)

@@ -13,11 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from brainage.errors import PredictError
-from brainage.neuro.grid import Grid
+from brainage.neuro.grid import AFFINE_ATOL_MM, Grid
 from brainage.trained import TrainedGrid
 from brainage.trained.grid import voxel_size
-
-_ATOL = 1e-3  # mm: the cohort grid's own tolerance between images (brainage.data.cache)
 
 
 @dataclass(frozen=True)
@@ -53,13 +51,13 @@ class GridCheck:
         expected, fix = self.trained.grid, self._resample()
         if affine is not None:
             found = voxel_size(affine)
-            if not np.allclose(found, self.trained.voxel_size, atol=_ATOL):
+            if not np.allclose(found, self.trained.voxel_size, atol=AFFINE_ATOL_MM):
                 self._refuse("voxels of", _mm(found), f"voxels of {_mm(self.trained.voxel_size)}",
                              fix)
         if tuple(shape) != tuple(expected.source_shape):
             self._refuse("images of shape", tuple(shape), f"shape {tuple(expected.source_shape)}",
                          fix)
-        if affine is not None and not np.allclose(affine, expected.affine, atol=_ATOL):
+        if affine is not None and not np.allclose(affine, expected.affine, atol=AFFINE_ATOL_MM):
             self._refuse("images with the affine", _rows(affine),
                          f"the affine {_rows(expected.affine)}", fix)
 
