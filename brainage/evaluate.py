@@ -23,10 +23,17 @@ training run (the newest unless ``train_dir=…`` or ``model_path=…``):
 
 ``train_dirs=[A, B, C]`` evaluates several training runs (e.g. seeds) into ``models/<k>_<run>/`` and
 writes ``scorecard_summary.csv`` (mean ± SD over the models per pair), a ``scorecard.csv`` of every
-model's rows, and the verdict and report of the summary.
+model's rows, and the verdict and report of the summary. Runs that form one ensemble (same task,
+grid and age bins) are also scored together as one more model into ``models/ensemble/`` (its maps
+the mean of the members' maps of the ensemble's class, AOPC on the members' mean logit or age,
+every member randomised in step; Grad-CAM across layers not scored), its rows copied to
+``scorecard_ensemble.csv`` and set beside the members' mean in the verdict and report;
+``evaluate.json``'s ``ensemble`` says where, with its test skill, or why it was not scored
+(``ensemble_scored=false`` skips it).
 
 The work is done by :mod:`brainage.faithfulness` (one run: :mod:`~brainage.faithfulness.evaluation`,
-several: :mod:`~brainage.faithfulness.several_runs`), the training run's access by
+several: :mod:`~brainage.faithfulness.several_runs`, their ensemble:
+:mod:`~brainage.faithfulness.ensemble_scoring`), the training run's access by
 :mod:`brainage.trained`, figures, verdict and report by :mod:`brainage.reporting`.
 Everything is written into a hidden work folder and moved into place at the end, so a failed run
 never looks complete.

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
-from tests.builders import REPO, RUN_CROP, RUN_SHAPE, write_gm
+from tests.builders import REPO, RUN_CROP, RUN_SHAPE, run_with_bin_edges, write_gm
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +209,7 @@ def test_several_training_runs_are_summarised(train_run, second_run, tmp_path):
                            methods="dtd,gradient_x_input")
     summary = evaluate(cfg, tmp_path)
     assert summary["n_models"] == 2 and len(summary["models"]) == 2
-    models = sorted(p.name for p in (tmp_path / "models").iterdir())
+    models = sorted(p.name for p in (tmp_path / "models").iterdir() if p.name != "ensemble")
     assert models == [f"0_{Path(train_run['run']).name}", f"1_{second_run.name}"]
     for name in models:
         assert (tmp_path / "models" / name / "scorecard.csv").is_file()
@@ -226,6 +226,86 @@ def test_several_training_runs_are_summarised(train_run, second_run, tmp_path):
     text = (tmp_path / "verdict.md").read_text()
     assert "over several models" in text and "mean ± SD" in text and "2/2" in text
     assert "models/0_" in (tmp_path / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_the_runs_ensemble_is_scored_as_one_more_model(train_run, second_run, tmp_path):
+    """train_dirs also scores the runs' ensemble into models/ensemble/: one model's files, a row
+    per pair on the members' subjects, its predicted class the arg-max of the mean
+    probabilities, the mean DTD map conserving; Grad-CAM layers skipped with the reason."""
+    import keras
+
+    from brainage.evaluate import evaluate
+
+    runs = [train_run["run"], second_run]
+    cfg = compose_evaluate(train_run, "train_dir=null", f"train_dirs=[{runs[0]},{runs[1]}]",
+                           "subjects_limit=3", "class_maps.subjects=1", "randomisation.subjects=1",
+                           methods="dtd,gradient_x_input")
+    summary = evaluate(cfg, tmp_path)
+    entry = summary["ensemble"]
+    assert entry["scored"] and entry["folder"] == "models/ensemble" and entry["n_members"] == 2
+    assert entry["same_subjects"] and "gradcam_layers" in entry["skipped_checks"]
+    assert entry["model_skill"]["value"] is None and "test_predictions.csv" in \
+        entry["model_skill"]["note"]  # the tiny runs wrote no test predictions
+    folder = tmp_path / "models" / "ensemble"
+    for name in ("scorecard.csv", "verdict.md", "report.html", "evaluate.json", "aopc.csv",
+                 "randomisation.csv", "class_maps.csv", "conservation.csv", "subjects.csv"):
+        assert (folder / name).is_file(), name
+    assert not (folder / "gradcam_layers.csv").exists()
+    card = pd.read_csv(folder / "scorecard.csv", dtype={"target": str})
+    assert list(zip(card["method"], card["target"])) == [
+        ("dtd", "predicted"), ("gradient_x_input", "predicted"), ("random", "predicted")]
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "scorecard_ensemble.csv",
+                                              dtype={"target": str}), card)
+    assert card.set_index("method").loc["dtd", "conservation_error"] < 1e-5
+    own = json.loads((folder / "evaluate.json").read_text())
+    member = json.loads((tmp_path / "models" / f"0_{runs[0].name}" / "evaluate.json").read_text())
+    assert own["subjects"] == member["subjects"] and own["train_dirs"] == [str(r) for r in runs]
+    subjects = pd.read_csv(folder / "subjects.csv", dtype={"subject_id": str})
+    prep = train_run["prep"]
+    x = np.asarray(prep.volumes[[list(prep.table["subject_id"]).index(s)
+                                 for s in subjects["subject_id"]]], np.float32)[..., None]
+    logits = np.stack([np.asarray(keras.saving.load_model(r / "model.keras", compile=False)(x))
+                       for r in runs]).astype(np.float64)
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=2, keepdims=True)
+    np.testing.assert_array_equal(subjects["predicted"], probabilities.mean(axis=0).argmax(axis=1))
+    own_verdict = (folder / "verdict.md").read_text()
+    assert "The ensemble of 2 training runs" in own_verdict and "Not scored: gradcam layers" in own_verdict
+    text = (tmp_path / "verdict.md").read_text()
+    assert "## The ensemble as one model" in text and "(members " in text
+    assert "The ensemble as one model" in (tmp_path / "report.html").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["other age bins", "switched off"])
+def test_an_ensemble_that_is_not_scored_says_why(train_run, tmp_path, case):
+    """Runs of other age bins are scored alone and the summary says in one line why no ensemble
+    was; ensemble_scored=false skips it."""
+    import shutil
+
+    from brainage.evaluate import evaluate
+
+    other = tmp_path / "runs" / "2026-01-04_00-00-00"
+    if case == "other age bins":
+        run_with_bin_edges(train_run["run"], other, [10, 41, 70, 101])  # same split
+    else:
+        shutil.copytree(train_run["run"], other)
+    switch = ["ensemble_scored=false"] if case == "switched off" else []
+    cfg = compose_evaluate(train_run, "train_dir=null", f"train_dirs=[{train_run['run']},{other}]",
+                           "perturbation.enabled=false", "randomisation.enabled=false",
+                           "class_maps.enabled=false", "gradcam_layers.enabled=false",
+                           "subjects_limit=3", *switch, methods="gradient_x_input")
+    summary = evaluate(cfg, tmp_path / "out")
+    out = tmp_path / "out"
+    assert summary["n_models"] == 2 and (out / "scorecard_summary.csv").is_file()
+    assert not (out / "models" / "ensemble").exists() and not (out / "scorecard_ensemble.csv").exists()
+    entry = summary["ensemble"]
+    assert not entry["scored"]
+    expected = "age bins" if case == "other age bins" else "ensemble_scored=false"
+    assert expected in entry["reason"]
+    line = f"Not scored: {entry['reason']}."
+    assert line in (out / "verdict.md").read_text()
+    assert json.loads((out / "evaluate.json").read_text())["ensemble"] == entry
 
 
 @pytest.mark.slow

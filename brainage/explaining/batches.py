@@ -6,7 +6,7 @@ subject and one conservation row; each subject's primary map also goes into the 
 its bin's group sum. For a regression run the "bins" of groups and region tables are the gap
 groups of :mod:`brainage.explaining.age_groups` (0 low, 1 high corrected gap).
 
-An ensemble (:mod:`brainage.explaining.ensemble_model`) goes through the same code as one model:
+An ensemble (:mod:`brainage.ensemble.one_model`) goes through the same code as one model:
 its explanation's map is the members' mean; beside each of its maps go the members' SD and sign
 agreement (``<subject>_<method>_<tag>_sd.nii.gz``, ``..._agreement.nii.gz``), and beside each
 primary map's region rows each member's own.
@@ -20,10 +20,10 @@ import numpy as np
 
 from brainage.data.reference_images import with_reference_images
 from brainage.ensemble.combine import MapSpread
+from brainage.ensemble.one_model import EnsembleAnalyzer
 from brainage.ensemble.spread_maps import AGREEMENT_RANGE, agreement_tag, sd_tag
 from brainage.explaining.age_groups import GapGroups, gap_groups
 from brainage.explaining.atlas_index import AtlasIndex, atlas_index
-from brainage.explaining.ensemble_model import EnsembleAnalyzer
 from brainage.explaining.ensemble_regions import member_region_rows
 from brainage.explaining.method_checks import method_checks
 from brainage.explaining.parts import Part, PartBuilder
@@ -54,7 +54,7 @@ class BatchContext:
 @dataclass(frozen=True)
 class Explainer:
     """What explains the batches: a model (or an ensemble's
-    :class:`~brainage.explaining.ensemble_model.EnsembleModel`), its analyzer per method, a
+    :class:`~brainage.ensemble.one_model.EnsembleModel`), its analyzer per method, a
     regression's gap groups, and how the maps' ``descrip`` names their source ("" the run)."""
 
     model: object

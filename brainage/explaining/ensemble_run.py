@@ -2,10 +2,11 @@
 
 Steps: open the members and refuse a set that cannot form one ensemble
 (:func:`brainage.ensemble.members.open_ensemble`; a member without ``grid.json`` is compared by its
-own cohort's grid); check the targets against the first member; read the cohort and select the
-subjects through the first member (its data config and split); load every member's model and its
-analyzers (a named reference image taken from that member's own training split); explain every
-batch once with every member (:mod:`brainage.explaining.ensemble_model`) through one run's code
+own cohort's grid, :class:`~brainage.trained.TrainingCohorts`); check the targets against the
+first member; read the cohort and select the subjects through the first member (its data config
+and split); load every member's model and its analyzers (a named reference image taken from that
+member's own training split: :func:`brainage.ensemble.loading.load_ensemble`); explain every
+batch once with every member (:mod:`brainage.ensemble.one_model`) through one run's code
 (:func:`brainage.explaining.batches.explain_with`); then the region reliability across members
 (:mod:`brainage.explaining.ensemble_regions`) and one run's tables, group maps, figures and report.
 A regressor ensemble's gap groups use the mean of its members' corrections
@@ -13,64 +14,27 @@ A regressor ensemble's gap groups use the mean of its members' corrections
 """
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from brainage.data.prepared import PreparedData
-from brainage.data.reference_images import with_reference_images
 from brainage.ensemble.correction import EnsembleCorrection
+from brainage.ensemble.loading import load_ensemble
 from brainage.ensemble.members import Ensemble, open_ensemble
 from brainage.explaining.age_groups import check_regression_targets, gap_groups
 from brainage.explaining.batches import Explainer, batch_rows, explain_with
 from brainage.explaining.combine import combine_parts
-from brainage.explaining.ensemble_model import EnsembleAnalyzer, EnsembleModel
 from brainage.explaining.ensemble_regions import write_region_reliability
 from brainage.explaining.settings import ExplainSettings
 from brainage.explaining.targets import check_target_classes
-from brainage.trained import (
-    OpenedRun,
-    TrainedGrid,
-    TrainRun,
-    load_analyzers,
-    load_model,
-    read_trained_grid,
-    select_subjects,
-    training_data,
-)
-
-log = logging.getLogger(__name__)
-
-
-class MemberCohorts:
-    """Each member's own cohort, rebuilt by the data stage at most once and only where needed
-    (its grid without ``grid.json``, the explained subjects, a named reference image)."""
-
-    def __init__(self, settings: ExplainSettings):
-        self.settings = settings
-        self._preps = {}
-
-    def of(self, train: TrainRun) -> PreparedData:
-        if train.dir not in self._preps:
-            self._preps[train.dir] = training_data(train, self.settings.run.data,
-                                                   self.settings.progress)
-        return self._preps[train.dir]
-
-    def grid_of(self, train: TrainRun) -> TrainedGrid:
-        """The grid the member was trained on: its ``grid.json``, else its cohort's grid."""
-        recorded = read_trained_grid(train.dir)
-        if recorded is not None:
-            return recorded
-        log.info("%s has no grid.json: its grid is taken from its cohort", train.dir)
-        return TrainedGrid.of(train.data_config(self.settings.run.data), self.of(train).grid)
+from brainage.trained import OpenedRun, TrainingCohorts, select_subjects
 
 
 def explain_ensemble(settings: ExplainSettings, work: Path) -> dict:
     """Explain the subjects with the ensemble of ``settings.train_dirs`` into ``work``; returns
     the summary (``explain.json``)."""
     t0 = time.perf_counter()
-    cohorts = MemberCohorts(settings)
+    cohorts = TrainingCohorts(settings.run.data, settings.progress)
     ensemble = open_ensemble(settings.train_dirs, settings.run.outputs_dir, cohorts.grid_of)
     first = ensemble.first
     if ensemble.is_regression:
@@ -95,32 +59,15 @@ def explain_ensemble(settings: ExplainSettings, work: Path) -> dict:
 
 
 def ensemble_explainer(settings: ExplainSettings, ensemble: Ensemble, opened: OpenedRun,
-                       cohorts: MemberCohorts) -> Explainer:
+                       cohorts: TrainingCohorts) -> Explainer:
     """Every member's model and analyzers as one :class:`Explainer`; a regressor ensemble's gap
     groups split its mean prediction's gap, corrected by the mean of its members' corrections."""
-    shape = opened.prep.input_shape
-    models, analyzers = [], []
-    for member in ensemble.members:
-        model = load_model(member.train, shape)
-        models.append(model)
-        analyzers.append(load_analyzers(model, with_reference_images(
-            settings.methods, _reference_cohort(member.train, opened, cohorts))))
-    model = EnsembleModel(tuple(models), ensemble.is_regression)
-    per_method = {name: EnsembleAnalyzer(tuple(a[name] for a in analyzers), ensemble.is_regression)
-                  for name in settings.methods}
+    loaded = load_ensemble(ensemble, opened.prep.input_shape, settings.methods,
+                           lambda train: cohorts.reference_cohort(train, opened))
     groups = None
     if ensemble.is_regression:
         correction = EnsembleCorrection(tuple(m.correction for m in ensemble.members),
                                         ensemble.shared_validation).mean
-        groups = gap_groups(opened, model, settings.batch_size, correction)
-    return Explainer(model, per_method, groups, f"ensemble of {len(models)}")
-
-
-def _reference_cohort(train: TrainRun, opened: OpenedRun, cohorts: MemberCohorts) -> PreparedData:
-    """The cohort a member's named reference images come from: its own training split (the
-    explained cohort itself where the member's split is the first member's)."""
-    split, first = train.split, opened.train.split
-    if list(split["subject_id"]) == list(first["subject_id"]) and \
-            list(split["split"]) == list(first["split"]):
-        return opened.prep
-    return cohorts.of(train)
+        groups = gap_groups(opened, loaded.model, settings.batch_size, correction)
+    return Explainer(loaded.model, loaded.analyzers, groups,
+                     f"ensemble of {len(ensemble.members)}")

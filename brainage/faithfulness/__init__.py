@@ -24,8 +24,10 @@ scoring of a training run's methods that the evaluate stage runs:
 * :mod:`~brainage.faithfulness.regression` — scoring an age regressor's one output (what is
   skipped, refused and not applicable, and the sign conventions);
 * :mod:`~brainage.faithfulness.aggregate` — several models' scorecards as mean ± SD;
-* :mod:`~brainage.faithfulness.evaluation` — the evaluate stage's work on one training run;
-* :mod:`~brainage.faithfulness.several_runs` — several training runs (``train_dirs``) as one.
+* :mod:`~brainage.faithfulness.evaluation` — the evaluate stage's work on one training run (and
+  the files of any scored model);
+* :mod:`~brainage.faithfulness.several_runs` — several training runs (``train_dirs``) as one;
+* :mod:`~brainage.faithfulness.ensemble_scoring` — their ensemble scored as one more model.
 
 Maps and inputs are channels-last arrays ``(batch, *spatial, channels)`` with any number of spatial
 axes, so the metrics work for 2-D digits and 3-D brains alike.

@@ -13,27 +13,50 @@ method's own identity:
   explained value, contrasts included);
 * methods without an identity (gradient, gradient × input, guided backprop, Grad-CAM, SmoothGrad,
   the random floor): NaN — there is nothing their maps should sum to, and a number would be fake.
+
+An ensemble's analyzer (:class:`~brainage.ensemble.one_model.EnsembleAnalyzer`) obeys its
+members' identity: its mean map sums to the mean of the members' explained values, and a reference
+method's ``E`` is the mean of the members' ``f(x) − f(x_ref)`` (each member at its own reference).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from brainage.ensemble.one_model import EnsembleAnalyzer
+
 OUTPUT = "output"  # ΣR equals the explained value
 REFERENCE = "reference"  # ΣR equals the explained value minus its value at a reference input
 
 
+def member_analyzers(analyzer) -> tuple:
+    """The analyzers whose maps ``analyzer``'s are: an ensemble's members, else itself alone."""
+    return analyzer.members if isinstance(analyzer, EnsembleAnalyzer) else (analyzer,)
+
+
 def identity_of(analyzer) -> str | None:
     """Which conservation identity ``analyzer``'s maps obey: :data:`OUTPUT`, :data:`REFERENCE` or
-    None (no identity)."""
+    None (no identity); an ensemble's, its members' (one method)."""
     # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.relevance import IntegratedGradientsAnalyzer, RelevanceAnalyzer
     from brainage.relevance.reference import ReferenceAnalyzer
 
+    analyzer = member_analyzers(analyzer)[0]
     if isinstance(analyzer, (IntegratedGradientsAnalyzer, ReferenceAnalyzer)):
         return REFERENCE
     if isinstance(analyzer, RelevanceAnalyzer):
         return OUTPUT
     return None
+
+
+def computed_reference(analyzer, identity: str | None, target: str,
+                       classes: np.ndarray) -> np.ndarray | None:
+    """The explained value at the reference for each subject, where the method leaves it to be
+    computed here (integrated gradients reports ``f(x)``; :func:`reference_outputs`), else None.
+    An ensemble's is the mean of its members' (each at its own baseline)."""
+    members = member_analyzers(analyzer)
+    if identity != REFERENCE or not hasattr(members[0], "baseline"):
+        return None
+    return np.mean([reference_outputs(m, target, classes) for m in members], axis=0)
 
 
 def reference_outputs(analyzer, target: str, classes: np.ndarray) -> np.ndarray:

@@ -1,9 +1,10 @@
 """The evaluate stage's work on one training run: settings, scoring, tables, scorecard, report.
 
 :func:`evaluate_run` opens a training run, scores every (method, target) pair with
-:mod:`~brainage.faithfulness.scoring`, writes the tables, ``scorecard.csv`` and the default DTD
-variant's choice, then the figures, ``verdict.md`` and ``report.html``. :class:`EvaluateSettings`
-is everything the stage reads from ``configs/evaluate.yaml``; several training runs are
+:mod:`~brainage.faithfulness.scoring`, then :func:`write_evaluation` writes the tables,
+``scorecard.csv`` and the default DTD variant's choice, the figures, ``verdict.md`` and
+``report.html`` of any scored model (an ensemble's too). :class:`EvaluateSettings` is everything
+the stage reads from ``configs/evaluate.yaml``; several training runs are
 :mod:`~brainage.faithfulness.several_runs`' matter.
 """
 from __future__ import annotations
@@ -13,11 +14,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from brainage.config_values import ConfigReader, flag
 from brainage.data.reference_images import with_reference_images
 from brainage.errors import EvaluateError, TrainedRunError
 from brainage.faithfulness.checks import CHECKS, apply_checks
 from brainage.faithfulness.default_choice import choose_default
-from brainage.faithfulness.inputs import prepare_inputs, spread_over_bins
+from brainage.faithfulness.inputs import ScoringInputs, prepare_inputs, spread_over_bins
 from brainage.faithfulness.model_skill import localisation_void, model_skill
 from brainage.faithfulness.phases import phase
 from brainage.faithfulness.regression import (
@@ -50,6 +52,7 @@ class EvaluateSettings:
     runs: tuple  # TrainRunRequest per model: train_dir / model_path / newest, or train_dirs
     methods: dict  # {name: analyzer parameters}
     scoring: ScoringSettings
+    ensemble_scored: bool  # train_dirs: also score the runs' ensemble as one more model
 
     @classmethod
     def from_cfg(cls, cfg) -> "EvaluateSettings":
@@ -59,7 +62,9 @@ class EvaluateSettings:
             raise EvaluateError(f"explainer name {RANDOM!r} is reserved for the random-map floor "
                                 "(random_map=true)")
         scored_pairs(methods, scoring.targets, scoring.pairs)  # bad pairs: refused before any work
-        return cls(_run_requests(run, cfg.train_dirs), methods, scoring)
+        ensemble = ConfigReader(cfg, "", EvaluateError).value("ensemble_scored", flag,
+                                                               "true or false")
+        return cls(_run_requests(run, cfg.train_dirs), methods, scoring, ensemble)
 
     @property
     def scored_methods(self) -> list:
@@ -81,6 +86,33 @@ def _run_requests(run: TrainRunRequest, train_dirs) -> tuple:
     return tuple(dataclasses.replace(run, train_dir=d) for d in dirs)
 
 
+@dataclass(frozen=True)
+class ScoredModel:
+    """A model's scoring, ready to be written.
+
+    Attributes
+    ----------
+    header : dict
+        ``evaluate.json``'s first keys: what the model is (``train_dir``, ``model_path``; an
+        ensemble's members), and checks not scored for it (``skipped_checks``: ``{check: why}``).
+    name : str
+        How the verdict names the model.
+    skill : dict
+        Its test skill (:func:`~brainage.faithfulness.model_skill.model_skill`).
+    evaluation : Evaluation
+    regression : bool
+    skipped : dict
+        A regressor's explainers skipped, ``{name: why}``.
+    """
+
+    header: dict
+    name: str
+    skill: dict
+    evaluation: Evaluation
+    regression: bool
+    skipped: dict
+
+
 def evaluate_run(settings: EvaluateSettings, work: Path, run: TrainRunRequest | None = None) -> dict:
     """Score one training run (``run``, else the settings' only one) into ``work``: tables,
     scorecard, figures, verdict and report; returns the summary for ``evaluate.json``."""
@@ -88,29 +120,45 @@ def evaluate_run(settings: EvaluateSettings, work: Path, run: TrainRunRequest | 
     scoring, run = settings.scoring, run or settings.runs[0]
     opened = open_train_run(run, scoring.progress)
     regression = opened.train.is_regression
-    explainers, skipped = (regression_scope(settings.methods, scoring, opened.train.dir)
-                           if regression else (settings.methods, {}))
+    explainers, skipped = scored_explainers(settings, opened.train)
     skill = _skill(opened.train)
     evaluation = _score(opened, explainers, run, scoring)
+    header = {"train_dir": str(opened.train.dir), "model_path": str(opened.train.model_path)}
+    return write_evaluation(work, settings, ScoredModel(header, str(opened.train.dir), skill,
+                                                        evaluation, regression, skipped), t0)
+
+
+def scored_explainers(settings: EvaluateSettings, train) -> tuple[dict, dict]:
+    """``(explainers, skipped)``: a regressor's explainers without those that need classes
+    (:func:`~brainage.faithfulness.regression.regression_scope`); a classifier's all."""
+    if train.is_regression:
+        return regression_scope(settings.methods, settings.scoring, train.dir)
+    return settings.methods, {}
+
+
+def write_evaluation(work: Path, settings: EvaluateSettings, scored: ScoredModel, t0: float) -> dict:
+    """A scored model's tables, ``scorecard.csv``, figures, ``verdict.md`` and ``report.html``
+    in ``work`` (``t0``: when its scoring began); returns the summary for ``evaluate.json``."""
+    scoring, evaluation, skill = settings.scoring, scored.evaluation, scored.skill
     results = write_tables(work, evaluation)
     skill["void"] = (localisation_void(skill, scoring.localisation)
                      if "localisation" in results else None)
-    not_applicable = tuple(REGRESSION_NOT_APPLICABLE) if regression else ()
+    not_applicable = tuple(REGRESSION_NOT_APPLICABLE) if scored.regression else ()
     card = apply_checks(build_scorecard([p.key for p in evaluation.pairs], results,
                                         settings.methods, scoring.scorecard.randomisation_step),
                         scoring.scorecard, not_applicable,
                         ("localisation",) if skill["void"] else ())
     card.to_csv(work / "scorecard.csv", index=False)
     choice = choose_default(card)
-    summary = {"train_dir": str(opened.train.dir), "model_path": str(opened.train.model_path),
-               "model_skill": skill, **evaluation.summary(scoring, settings.methods),
-               **(regression_summary(skipped) if regression else {}),
+    summary = {**scored.header, "model_skill": skill,
+               **evaluation.summary(scoring, settings.methods),
+               **(regression_summary(scored.skipped) if scored.regression else {}),
                "default_choice": dataclasses.asdict(choice),
                "seconds": round(time.perf_counter() - t0, 1)}
     with phase("figures and report", "drawing the perturbation, randomisation, localisation, "
                "scorecard and methods figures, then writing verdict.md and report.html", 3,
                summary["phase_seconds"], scoring.progress, unit="step") as steps:
-        _write_report(work, evaluation, results, card, summary,
+        _write_report(work, evaluation, results, card, summary, scored.name,
                       choice.sentence(len(CHECKS) - len(not_applicable)), steps)
     return summary
 
@@ -129,20 +177,32 @@ def _score(opened, explainers: dict, run: TrainRunRequest, scoring: ScoringSetti
     model = load_model(opened.train, opened.prep.input_shape)
     methods = with_reference_images(explainers, opened.prep)
     analyzers = load_analyzers(model, methods)
-    bins = opened.prep.labels()
-    rows = spread_over_bins(opened.rows, bins[opened.rows], scoring.subjects_limit)
-    data_root = opened.train.data_config(run.data).get("root")
-    inputs = prepare_inputs(model, opened.prep, rows, scoring, data_root)
-    if opened.train.is_regression:
-        inputs = dataclasses.replace(inputs, subjects=regression_subjects(inputs.subjects))
+    inputs = scored_inputs(opened, model, run, scoring)
     check_pairs(analyzers, inputs, scoring)
     return score_methods(model, analyzers, methods, inputs, scoring)
 
 
+def scored_inputs(opened, model, run: TrainRunRequest, scoring: ScoringSettings,
+                  outputs=None) -> ScoringInputs:
+    """The scored subjects of the opened run (at most ``subjects_limit``, in turn from each age
+    bin) and what their maps are scored against (:func:`prepare_inputs`; ``model``, a Keras model,
+    checks the cascade and Grad-CAM settings). ``outputs(inputs)`` replaces the model's outputs
+    (an ensemble's mean) before a regressor's subjects table takes its predicted age from them."""
+    bins = opened.prep.labels()
+    rows = spread_over_bins(opened.rows, bins[opened.rows], scoring.subjects_limit)
+    data_root = opened.train.data_config(run.data).get("root")
+    inputs = prepare_inputs(model, opened.prep, rows, scoring, data_root)
+    if outputs is not None:
+        inputs = outputs(inputs)
+    if opened.train.is_regression:
+        inputs = dataclasses.replace(inputs, subjects=regression_subjects(inputs.subjects))
+    return inputs
+
+
 def _write_report(work: Path, evaluation: Evaluation, results: dict, card, summary: dict,
-                  choice: str, steps) -> None:
-    """``figures/``, ``verdict.md`` and ``report.html`` (``choice``: the default-choice sentence;
-    ``steps``: the phase whose bar counts the three steps)."""
+                  name: str, choice: str, steps) -> None:
+    """``figures/``, ``verdict.md`` and ``report.html`` (``name``: the model's, ``choice``: the
+    default-choice sentence; ``steps``: the phase whose bar counts the three steps)."""
     scoring_figures = work / "figures"
     scoring_figures.mkdir()
     steps.at("figures")
@@ -157,7 +217,7 @@ def _write_report(work: Path, evaluation: Evaluation, results: dict, card, summa
                        "backprop and Grad-CAM per layer", scoring_figures / "methods.png")
     steps.update()
     steps.at("verdict and report")
-    text = verdict(summary, results, card, choice, summary["train_dir"], RANDOM)
+    text = verdict(summary, results, card, choice, name, RANDOM)
     (work / "verdict.md").write_text(text)
     write_report(work, summary, card, choice, text)
     steps.update()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from brainage.faithfulness.conservation import REFERENCE, conservation_errors, reference_outputs
+from brainage.faithfulness.conservation import computed_reference, conservation_errors
 
 RANDOM = "random"  # name of the random-map floor
 
@@ -22,8 +22,7 @@ def explain_maps(analyzer, x: np.ndarray, target, classes: np.ndarray, batch_siz
     mode = target.fixed_class_target
     # Integrated gradients reports f(x): its f(x_ref) is computed here. Reference analyzers
     # (DeepLIFT, reference-rooted DTD) report f(x) − f(x_ref) themselves.
-    reference = (reference_outputs(analyzer, mode, classes)
-                 if identity == REFERENCE and hasattr(analyzer, "baseline") else None)
+    reference = computed_reference(analyzer, identity, mode, classes)
     maps, errors = [], []
     for i in range(0, len(x), batch_size):
         explanation = analyzer.explain(x[i:i + batch_size], target=mode,

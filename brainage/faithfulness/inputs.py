@@ -44,6 +44,9 @@ class ScoringInputs:
         The cascade steps, top down: ``[(label, [layer names])]``.
     flag_after : str
         The cascade step at which an unchanged map is flagged.
+    predicted : ndarray (n,) or None
+        The model's predicted class where it is not the arg-max of ``logits`` (an ensemble's:
+        the arg-max of its mean probabilities, while ``logits`` are its mean logits).
     """
 
     rows: np.ndarray
@@ -59,10 +62,15 @@ class ScoringInputs:
     class_pos: np.ndarray
     groups: list
     flag_after: str
+    predicted: np.ndarray | None = None
 
     @property
     def subject_ids(self) -> np.ndarray:
         return self.subjects["subject_id"].to_numpy()
+
+    def classes(self, mode) -> np.ndarray:
+        """The class each subject's map is about in the target mode ``mode``."""
+        return mode.classes(self.logits, self.labels, self.predicted)
 
 
 def spread_over_bins(rows: np.ndarray, bins: np.ndarray, limit: int | None) -> np.ndarray:

@@ -3,7 +3,8 @@
 * **class maps**: the youngest- and the oldest-class maps of a few subjects, per pair, correlated;
 * **randomisation**: the cascade (Adebayo et al. 2018) re-explains every pair on one randomised
   copy of the network per step (one analyzer per method and step) and compares with the trained
-  network's maps of the randomisation subjects (kept by the maps phase, not explained again);
+  network's maps of the randomisation subjects (kept by the maps phase, not explained again); an
+  ensemble's copy is a copy of every member, explained by the ensemble's analyzer of the copies;
 * **Grad-CAM layers**: Grad-CAM at several conv layers, profiled (seed 002).
 
 Each is logged, timed and shown with a progress bar (:mod:`brainage.faithfulness.phases`).
@@ -16,6 +17,7 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 
+from brainage.ensemble.one_model import EnsembleAnalyzer, EnsembleModel
 from brainage.faithfulness.class_maps import map_correlations
 from brainage.faithfulness.explained import RANDOM, explain_maps
 from brainage.faithfulness.inputs import gradcam_layers
@@ -103,10 +105,8 @@ def randomisation_phase(model, explainers: dict, evaluation, settings) -> None:
 
 def randomisation_table(model, explainers: dict, evaluation, settings, run=None) -> pd.DataFrame:
     """Cascading randomisation of every pair on the randomisation subjects (rows per pair,
-    subject and step): one randomised copy per step, one analyzer per method and step."""
-    # deferred: imports keras, which starts TensorFlow/JAX
-    from brainage.relevance import analyzer_from_config
-
+    subject and step): one randomised copy per step, one analyzer per method and step
+    (:func:`method_analyzer`)."""
     inputs, r = evaluation.inputs, settings.randomisation
     by_method = defaultdict(list)
     for pair in evaluation.pairs:
@@ -121,7 +121,7 @@ def randomisation_table(model, explainers: dict, evaluation, settings, run=None)
             if run is not None:
                 run.at(f"{method} (step {step[0]}/{len(inputs.groups)}: {label})")
             t = time.perf_counter()
-            analyzer = analyzer_from_config(m, explainers[method])
+            analyzer = method_analyzer(m, explainers[method])
             for pair in pairs:
                 classes = evaluation.classes[pair.key][inputs.rand_pos]
                 maps[pair.key] = explain_maps(analyzer, x, pair.target, classes,
@@ -145,6 +145,21 @@ def randomisation_table(model, explainers: dict, evaluation, settings, run=None)
     return table.drop(columns=["key", "input", "order"]).reset_index(drop=True)
 
 
+def method_analyzer(model, params):
+    """A method's analyzer of ``model`` from its parameters; of an ensemble
+    (:class:`~brainage.ensemble.one_model.EnsembleModel`), the members' analyzers as one, each
+    from that member's own parameters (``params``: one per member, their references resolved on
+    the member's own training split)."""
+    # deferred: imports keras, which starts TensorFlow/JAX
+    from brainage.relevance import analyzer_from_config
+
+    if isinstance(model, EnsembleModel):
+        return EnsembleAnalyzer(tuple(analyzer_from_config(member, p)
+                                      for member, p in zip(model.models, params, strict=True)),
+                                model.regression)
+    return analyzer_from_config(model, params)
+
+
 def gradcam_phase(model, evaluation, settings) -> None:
     """Grad-CAM at several conv layers: how local and how general its maps are (seed 002).
 
@@ -156,7 +171,7 @@ def gradcam_phase(model, evaluation, settings) -> None:
     from brainage.relevance import make_analyzer
 
     inputs, mode = evaluation.inputs, settings.targets[0]
-    classes = mode.classes(inputs.logits, inputs.labels)
+    classes = inputs.classes(mode)
     layers = gradcam_layers(model, settings.gradcam_layers.layers)
     compare = {name: evaluation.originals[(name, mode.text)][0] for name in COMPARED
                if (name, mode.text) in evaluation.originals}

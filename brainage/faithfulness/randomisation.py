@@ -3,14 +3,21 @@
 Re-initialise the weights from the top layer down, re-explain after each step and compare with the
 original map (Spearman rank correlation and SSIM of the absolute maps, optionally signed). A map that
 stays the same while the network it claims to explain is destroyed fails the check.
+
+An ensemble (:class:`~brainage.ensemble.one_model.EnsembleModel`, members of one architecture) is
+randomised as one network: each step re-initialises the same named layers in a copy of every
+member, each member drawn as its own cascade draws it, and the ensemble of the copies is explained.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+
+from brainage.ensemble.one_model import EnsembleModel
 
 
 def cascade_groups(model, granularity: str = "block") -> list[tuple[str, list[str]]]:
@@ -61,7 +68,13 @@ def randomisation_cascade(model, granularity: str = "block", seed: int = 0,
     every trainable weight afresh from the layer's own initialiser (seeded), as at the start of
     training: Dense/Conv kernels Glorot-uniform and biases zero by default; BatchNormalization's scale
     and shift go back to 1 and 0 while its moving statistics (not trainable) are kept.
+
+    An :class:`~brainage.ensemble.one_model.EnsembleModel` yields an ensemble of its members'
+    copies, the same named layers randomised in each (``groups`` from its first member).
     """
+    if isinstance(model, EnsembleModel):
+        yield from _ensemble_cascade(model, granularity, seed, groups)
+        return
     import keras
 
     groups = cascade_groups(model, granularity) if groups is None else groups
@@ -73,6 +86,17 @@ def randomisation_cascade(model, granularity: str = "block", seed: int = 0,
             _reinitialise(copy.get_layer(name), seed + step)
         done.extend(names)
         yield label, list(done), copy
+
+
+def _ensemble_cascade(ensemble: EnsembleModel, granularity: str, seed: int,
+                      groups: list | None) -> Iterator[tuple[str, list[str], EnsembleModel]]:
+    """Every member's cascade in step: at each step an ensemble of the members' copies, each
+    randomised as the member's own cascade (same seeds) randomises it."""
+    groups = cascade_groups(ensemble.models[0], granularity) if groups is None else groups
+    for steps in zip(*(randomisation_cascade(m, granularity, seed, groups)
+                       for m in ensemble.models)):
+        label, done, _ = steps[0]
+        yield label, done, replace(ensemble, models=tuple(copy for *_, copy in steps))
 
 
 def _normalised(m: np.ndarray, signed: bool) -> np.ndarray:
@@ -174,8 +198,8 @@ def cascading_randomisation(model, x: np.ndarray, explain: Callable, granularity
 
     Parameters
     ----------
-    model : keras.Model
-        The trained network (not modified).
+    model : keras.Model or EnsembleModel
+        The trained network (not modified); an ensemble's members are randomised in step.
     x : ndarray (batch, *spatial, channels)
     explain : callable
         ``explain(model, x) -> maps`` shaped like ``x``, or a dict ``{key: maps}`` to compare several

@@ -108,7 +108,7 @@ def check_pairs(analyzers: dict, inputs: ScoringInputs, settings) -> None:
     for pair in scored_pairs(analyzers, settings.targets, settings.pairs):
         if not pair.target.suffix:
             continue
-        classes = pair.target.classes(inputs.logits[:1], inputs.labels[:1])
+        classes = inputs.classes(pair.target)[:1]
         try:
             analyzers[pair.method].explain(inputs.x[:1], target=pair.target.fixed_class_target,
                                            labels=classes)
@@ -120,7 +120,8 @@ def check_pairs(analyzers: dict, inputs: ScoringInputs, settings) -> None:
 def score_methods(model, analyzers: dict, explainers: dict, inputs: ScoringInputs,
                   settings) -> Evaluation:
     """Every check on every (method, target mode) pair (``explainers``: the methods' parameters,
-    to re-explain randomised copies of ``model``); ``settings`` is a
+    to re-explain randomised copies of ``model``; for an ensemble,
+    :class:`~brainage.ensemble.one_model.EnsembleModel`, one set per member); ``settings`` is a
     :class:`~brainage.faithfulness.settings.ScoringSettings`. Phase by phase, see the module."""
     pairs = scored_pairs(analyzers, settings.targets, settings.pairs)
     floors = [ScoredPair(RANDOM, mode) for mode in settings.targets] if settings.random_map else []
@@ -172,7 +173,7 @@ def pair_maps(evaluation: Evaluation, pair: ScoredPair, analyzer, settings,
     explained classes, timing and the randomisation subjects' maps recorded (``progress(n)``
     after each batch of ``n`` maps)."""
     inputs = evaluation.inputs
-    classes = pair.target.classes(inputs.logits, inputs.labels)
+    classes = inputs.classes(pair.target)
     evaluation.classes[pair.key] = classes
     t = time.perf_counter()
     if pair.method == RANDOM:

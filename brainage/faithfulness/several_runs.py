@@ -1,6 +1,9 @@
 """Several training runs (``train_dirs=[A, B, C]``, e.g. seeds) evaluated as one: each into
 ``models/<k>_<run>/``, then ``scorecard_summary.csv`` (mean ± SD per pair over the models), a
-``scorecard.csv`` of every model's rows, and the summary's verdict and report."""
+``scorecard.csv`` of every model's rows, and the summary's verdict and report. Their ensemble is
+scored as one more model into ``models/ensemble/`` (:mod:`~brainage.faithfulness.ensemble_scoring`;
+``ensemble_scored=false`` skips it), its rows copied to ``scorecard_ensemble.csv`` and set beside
+the members' mean in the verdict and report."""
 from __future__ import annotations
 
 import dataclasses
@@ -14,12 +17,16 @@ from brainage.errors import EvaluateError
 from brainage.faithfulness.aggregate import summarise_scorecards
 from brainage.faithfulness.checks import CHECKS, apply_checks
 from brainage.faithfulness.default_choice import choose_default
+from brainage.faithfulness.ensemble_scoring import ENSEMBLE_DIR, evaluate_ensemble
 from brainage.faithfulness.evaluation import EvaluateSettings, evaluate_run
 from brainage.faithfulness.explained import RANDOM
 from brainage.faithfulness.regression import REGRESSION_NOT_APPLICABLE, regression_summary
 from brainage.reporting.evaluate_figures import scorecard_figure
 from brainage.reporting.evaluate_report import write_report
+from brainage.reporting.scorecard_cells import ensemble_cells
 from brainage.reporting.verdict import summary_verdict
+
+ENSEMBLE_SCORECARD = "scorecard_ensemble.csv"
 
 
 def evaluate_runs(settings: EvaluateSettings, work: Path) -> dict:
@@ -37,6 +44,9 @@ def evaluate_runs(settings: EvaluateSettings, work: Path) -> dict:
     choice = choose_default(card)
     (work / "figures").mkdir()
     scorecard_figure(card, work / "figures" / "scorecard.png")
+    ensemble = evaluate_ensemble(settings, work, summaries)
+    beside = (_ensemble_beside(work, card, settings.scoring.scorecard.randomisation_step)
+              if ensemble["scored"] else None)
     skipped = summaries[0]["skipped_methods"] if regression else []
     models = [{"model": label, "train_dir": s["train_dir"], "model_skill": s["model_skill"]}
               for label, s in zip(cards, summaries)]
@@ -44,13 +54,21 @@ def evaluate_runs(settings: EvaluateSettings, work: Path) -> dict:
                "methods": [m for m in settings.scored_methods if m not in skipped],
                "target": settings.scoring.target_texts, "n_models": len(models),
                **(regression_summary(skipped) if regression else {}),
-               "default_choice": dataclasses.asdict(choice),
+               "default_choice": dataclasses.asdict(choice), "ensemble": ensemble,
                "seconds": round(time.perf_counter() - t0, 1)}
     sentence = choice.sentence(len(CHECKS) - len(not_applicable))
-    text = summary_verdict(summary, card, sentence, RANDOM)
+    text = summary_verdict(summary, card, sentence, RANDOM, beside)
     (work / "verdict.md").write_text(text)
-    write_report(work, summary, card, sentence, text)
+    write_report(work, summary, card, sentence, text, beside)
     return summary
+
+
+def _ensemble_beside(work: Path, card: pd.DataFrame, step: str) -> pd.DataFrame:
+    """The ensemble's scorecard copied to ``scorecard_ensemble.csv``, as cells beside the
+    members' mean (``card``: the summary)."""
+    ensemble = pd.read_csv(work / "models" / ENSEMBLE_DIR / "scorecard.csv", dtype={"target": str})
+    ensemble.to_csv(work / ENSEMBLE_SCORECARD, index=False)
+    return ensemble_cells(ensemble, card, step)
 
 
 def _evaluate_each(settings: EvaluateSettings, work: Path) -> tuple[dict, list]:

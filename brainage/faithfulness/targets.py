@@ -42,10 +42,14 @@ class TargetMode:
     anchor: str | int
     suffix: str
 
-    def classes(self, logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """The class each subject's map is about: arg-max of ``logits``, the label or the index."""
+    def classes(self, logits: np.ndarray, labels: np.ndarray,
+                predicted: np.ndarray | None = None) -> np.ndarray:
+        """The class each subject's map is about: the predicted class (``predicted`` where the
+        model's prediction is not the arg-max of ``logits``, as an ensemble's mean probabilities;
+        else the arg-max), the label or the index."""
         if self.anchor == "predicted":
-            return np.asarray(logits).argmax(axis=1).astype(np.int64)
+            chosen = np.asarray(logits).argmax(axis=1) if predicted is None else predicted
+            return np.asarray(chosen).astype(np.int64)
         if self.anchor == "true":
             return np.asarray(labels, dtype=np.int64).copy()
         n_classes = np.asarray(logits).shape[1]

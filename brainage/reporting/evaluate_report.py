@@ -1,7 +1,8 @@
 """The evaluate stage's ``report.html``: the scorecard, the default choice, figures and the verdict.
 
 Opens offline: figures are embedded (base64 PNG), so the file can be mailed or moved alone; a
-summary over several models links each model's own report.
+summary over several models links each model's own report and shows their ensemble as one more
+model beside the members' mean.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pandas as pd
 
 from brainage.reporting.scorecard_cells import (
     describe_skill,
+    ensemble_notes,
     regression_notes,
     scorecard_cells,
     scorecard_step,
@@ -30,8 +32,9 @@ FIGURES = (("scorecard.png", "Checks passed per pair"),
 
 
 def write_report(work: Path, summary: dict, card: pd.DataFrame, choice: str,
-                 verdict_text: str) -> Path:
-    """Write ``work/report.html``; returns its path."""
+                 verdict_text: str, ensemble: pd.DataFrame | None = None) -> Path:
+    """Write ``work/report.html``; returns its path (``ensemble``: several runs' ensemble beside
+    its members, :func:`~brainage.reporting.scorecard_cells.ensemble_cells`)."""
     step = scorecard_step(card)
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -40,7 +43,8 @@ def write_report(work: Path, summary: dict, card: pd.DataFrame, choice: str,
         "<h2>Scorecard</h2>",
         scorecard_cells(card, step).to_html(index=False, border=0, classes="tbl", escape=True),
         *[f"<p>{html.escape(note)}</p>" for note in regression_notes(summary)],
-        f"<p>{_markdown_bold(choice)}</p>", *_figures(work), *_model_links(summary),
+        f"<p>{_markdown_bold(choice)}</p>", *_ensemble(summary, ensemble), *_figures(work),
+        *_model_links(summary),
         "<h2>Verdict (verdict.md)</h2>", f"<pre>{html.escape(verdict_text)}</pre>",
         "</body></html>"]
     out = work / "report.html"
@@ -59,11 +63,27 @@ def _skill(summary: dict) -> list:
     return parts
 
 
+def _ensemble(summary: dict, cells: pd.DataFrame | None) -> list:
+    """Several runs' ensemble as one more model: how it was scored (or why not), its cells."""
+    entry = summary.get("ensemble")
+    if entry is None:
+        return []
+    parts = ["<h2>The ensemble as one model</h2>",
+             *[f"<p>{html.escape(note)}</p>" for note in ensemble_notes(entry)]]
+    if cells is not None:
+        parts.append(cells.to_html(index=False, border=0, classes="tbl", escape=True))
+    return parts
+
+
 def _scope(summary: dict) -> str:
     targets = ", ".join(map(str, summary.get("target", [])))
     methods = ", ".join(summary.get("methods", []))
     if "n_models" in summary:
         what = f"{summary['n_models']} training runs; mean ± SD over the models"
+    elif "n_members" in summary:
+        runs = ", ".join(f"<code>{html.escape(d)}</code>" for d in summary["train_dirs"])
+        what = (f"the ensemble of {summary['n_members']} training runs ({runs}) as one model, "
+                f"{summary['n_subjects']} subjects; mean ± SE over the subjects")
     else:
         what = (f"training run <code>{html.escape(str(summary['train_dir']))}</code>, "
                 f"{summary['n_subjects']} subjects; mean ± SE over the subjects")

@@ -123,6 +123,55 @@ def scorecard_cells(card: pd.DataFrame, step: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# The measures shown for an ensemble beside its members: AOPC, randomisation, AUC, conservation.
+_BESIDE_MEMBERS = ("aopc", "rand_spearman_", "loc_auc", "conservation_error")
+
+
+def ensemble_cells(ensemble: pd.DataFrame, members: pd.DataFrame, step: str) -> pd.DataFrame:
+    """The ensemble's scorecard beside its members' (the summary's mean ± SD over the members),
+    pair by pair: ``pair``, per measure ``ensemble (members mean ± SD)`` with the ensemble's mark,
+    its verdict and the members' summary verdict."""
+    theirs = {(str(m), str(t)): row for m, t, (_, row) in
+              zip(members["method"], members["target"], members.iterrows())}
+    shown = [c for c in scorecard_columns(step) if c[1].startswith(_BESIDE_MEMBERS)
+             and c[1] != "rand_spearman_all"]
+    rows = []
+    for label, (_, row) in zip(pair_labels(ensemble), ensemble.iterrows()):
+        other = theirs.get((str(row["method"]), str(row["target"])))
+        cells = {"pair": label}
+        for header, column, check in shown:
+            scientific = column == "conservation_error"
+            mark = _mark(row, check) if row["verdict"] != "floor" else ""
+            mean = ("–" if other is None else
+                    _number(other.get(column), other.get(f"{column}_sd"), scientific=scientific))
+            cells[header] = f"{_number(row.get(column), scientific=scientific)}{mark} (members {mean})"
+        cells["verdict"] = row["verdict"]
+        cells["members' verdict"] = "–" if other is None else other["verdict"]
+        rows.append(cells)
+    return pd.DataFrame(rows)
+
+
+def ensemble_notes(entry: dict) -> list:
+    """Sentences on the ensemble scored as one more model (``evaluate.json``'s ``ensemble``):
+    where it is and how it was scored, or why it was not."""
+    if not entry.get("scored"):
+        return [f"Not scored: {entry['reason']}."]
+    notes = [f"The ensemble of the {entry['n_members']} runs, scored as one more model in "
+             f"{entry['folder']}/ (its rows: scorecard_ensemble.csv): its map is the mean of the "
+             "members' maps of its own class, region perturbation tracks the members' mean logit "
+             "(or age), and each randomisation step re-initialises the same layers in every "
+             "member. Each cell: the ensemble (members' mean ± SD).",
+             f"Ensemble: {describe_skill(entry['model_skill'])}"
+             + (f" ({entry['model_skill']['note']})" if entry["model_skill"].get("note") else "")
+             + " (its members' test predictions combined)."]
+    if not entry["same_subjects"]:
+        notes.append("The members scored different subjects (their splits differ); the ensemble "
+                     "was scored on the first member's.")
+    notes += [f"Not scored for the ensemble: {check.replace('_', ' ')} — {why}."
+              for check, why in entry["skipped_checks"].items()]
+    return notes
+
+
 def markdown_table(cells: pd.DataFrame) -> list:
     """Lines of a Markdown table of string cells (``|`` inside a cell escaped)."""
     def row(values):

@@ -11,6 +11,7 @@ import pandas as pd
 
 from brainage.reporting.scorecard_cells import (
     describe_skill,
+    ensemble_notes,
     markdown_table,
     pair_labels,
     regression_notes,
@@ -34,9 +35,10 @@ def verdict(summary: dict, results: dict, card: pd.DataFrame, choice: str, train
     then a summary."""
     lines = [
         "# Faithfulness verdict", "",
-        f"Training run `{train_dir}`; {summary['n_subjects']} subjects; target modes "
+        f"{_scored_model(summary, train_dir)}; {summary['n_subjects']} subjects; target modes "
         f"{', '.join(summary['target'])}; methods: {', '.join(summary['methods'])}.", ""]
     lines += model_section(summary.get("model_skill"))
+    lines += skipped_checks_section(summary)
     lines += scorecard_section(summary, card, choice)
     lines += perturbation_section(summary["perturbation"], results, floor)
     lines += randomisation_section(summary, results)
@@ -50,11 +52,39 @@ def verdict(summary: dict, results: dict, card: pd.DataFrame, choice: str, train
     return "\n".join(lines)
 
 
+def _scored_model(summary: dict, train_dir) -> str:
+    """What was scored: a training run, or an ensemble of them as one model."""
+    if "n_members" not in summary:
+        return f"Training run `{train_dir}`"
+    runs = ", ".join(f"`{d}`" for d in summary["train_dirs"])
+    return (f"The ensemble of {summary['n_members']} training runs ({runs}) as one model: "
+            f"{summary['ensemble_scoring']['explains']}; randomisation: "
+            f"{summary['ensemble_scoring']['randomises']}")
+
+
+def skipped_checks_section(summary: dict) -> list:
+    """The checks not scored for this model (an ensemble's Grad-CAM layers), and why."""
+    skipped = summary.get("skipped_checks") or {}
+    return [f"Not scored: {check.replace('_', ' ')} — {why}." for check, why in skipped.items()] \
+        + ([""] if skipped else [])
+
+
+def ensemble_section(entry: dict | None, cells: pd.DataFrame | None) -> list:
+    """Several runs' verdict: their ensemble as one more model beside the members' mean."""
+    if entry is None:
+        return []
+    lines = ["", "## The ensemble as one model", "", *(f"- {note}" for note in ensemble_notes(entry))]
+    if cells is not None:
+        lines += [""] + markdown_table(cells)
+    return lines
+
+
 def model_section(skill: dict | None) -> list:
     """The model's own test skill, before any map is judged; a void localisation said loudly."""
     if not skill:
         return []
-    lines = [f"Model: {describe_skill(skill)}.", ""]
+    note = f" ({skill['note']})" if skill.get("note") else ""
+    lines = [f"Model: {describe_skill(skill)}{note}.", ""]
     if skill.get("void"):
         lines += [f"**Localisation is void:** {skill['void']}. Its numbers are written but "
                   "neither pass nor fail (`localisation.min_model_accuracy`, "
@@ -222,8 +252,11 @@ def class_map_section(results: dict) -> list:
     return lines
 
 
-def summary_verdict(summary: dict, card: pd.DataFrame, choice: str, floor: str) -> str:
-    """The verdict of several models: the scorecard as mean ± SD over models."""
+def summary_verdict(summary: dict, card: pd.DataFrame, choice: str, floor: str,
+                    ensemble: pd.DataFrame | None = None) -> str:
+    """The verdict of several models: the scorecard as mean ± SD over models, then their
+    ensemble (``summary["ensemble"]``; ``ensemble``: its cells beside the members',
+    :func:`~brainage.reporting.scorecard_cells.ensemble_cells`)."""
     models = "\n".join(f"- `{m['model']}`: training run `{m['train_dir']}`"
                        + (f", {describe_skill(m['model_skill'])}" if m.get("model_skill") else "")
                        + (" — **localisation void**" if (m.get("model_skill") or {}).get("void")
@@ -239,4 +272,5 @@ def summary_verdict(summary: dict, card: pd.DataFrame, choice: str, floor: str) 
     notes = regression_notes(summary)
     if notes:
         lines += [""] + [f"- {note}" for note in notes]
-    return "\n".join(lines + ["", choice, ""])
+    lines += ["", choice] + ensemble_section(summary.get("ensemble"), ensemble)
+    return "\n".join(lines + [""])

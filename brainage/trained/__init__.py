@@ -6,7 +6,7 @@ Modules, bottom up:
   one), its ``run.json``, resolved config, ``split.csv`` and ``metrics.json``, and its data config
   with the user's overrides;
 * :mod:`~brainage.trained.cohort` — the run's cohort rebuilt by the data stage (split checked) and
-  the selected subjects;
+  the selected subjects; an ensemble's members' cohorts, rebuilt only where needed;
 * :mod:`~brainage.trained.model` — its model (checked against the data) and the analyzers of the
   selected explanation methods;
 * :mod:`~brainage.trained.grid` — ``grid.json``: the grid and data format the model was trained
@@ -20,7 +20,13 @@ prints the same way (``error: <message>``, exit status 2). A typical use::
     model = load_model(opened.train, opened.prep.input_shape)
     analyzers = load_analyzers(model, method_configs(cfg.explainer))
 """
-from brainage.trained.cohort import OpenedRun, open_train_run, select_subjects, training_data
+from brainage.trained.cohort import (
+    OpenedRun,
+    TrainingCohorts,
+    open_train_run,
+    select_subjects,
+    training_data,
+)
 from brainage.trained.grid import TrainedGrid, read_trained_grid, write_trained_grid
 from brainage.trained.model import load_analyzers, load_model, method_configs
 from brainage.trained.run import (
@@ -32,7 +38,8 @@ from brainage.trained.run import (
     run_config,
 )
 
-__all__ = ["SPLITS", "OpenedRun", "TrainRun", "TrainRunRequest", "TrainedGrid", "load_analyzers",
+__all__ = ["SPLITS", "OpenedRun", "TrainRun", "TrainRunRequest", "TrainedGrid", "TrainingCohorts",
+           "load_analyzers",
            "load_model", "method_configs", "open_train_run", "read_run_config",
            "read_trained_grid", "resolve_train_run", "run_config", "select_subjects",
            "training_data", "write_trained_grid"]

@@ -1,7 +1,9 @@
 """A finished training run's cohort, rebuilt by the data stage with its split checked, and the
-subjects a stage selects from it."""
+subjects a stage selects from it; several runs' cohorts (an ensemble's members) rebuilt only where
+needed."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,7 +11,10 @@ import pandas as pd
 
 from brainage.data.prepared import PreparedData
 from brainage.errors import TrainedRunError
+from brainage.trained.grid import TrainedGrid, read_trained_grid
 from brainage.trained.run import TrainRun, TrainRunRequest, resolve_train_run
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,38 @@ def training_data(train: TrainRun, overrides: dict, progress: bool) -> PreparedD
         raise TrainedRunError(f"the data stage no longer reproduces {train.dir}/split.csv (the "
                               "cohort or its files changed since training); use the original data")
     return prep
+
+
+class TrainingCohorts:
+    """Each training run's own cohort (an ensemble's members'), rebuilt by the data stage at most
+    once and only where needed: its grid without ``grid.json``, the subjects a stage selects, a
+    named reference image from its own training split."""
+
+    def __init__(self, overrides: dict, progress: bool):
+        self.overrides, self.progress = overrides, progress
+        self._preps = {}
+
+    def of(self, train: TrainRun) -> PreparedData:
+        if train.dir not in self._preps:
+            self._preps[train.dir] = training_data(train, self.overrides, self.progress)
+        return self._preps[train.dir]
+
+    def grid_of(self, train: TrainRun) -> TrainedGrid:
+        """The grid the run's model was trained on: its ``grid.json``, else its cohort's grid."""
+        recorded = read_trained_grid(train.dir)
+        if recorded is not None:
+            return recorded
+        log.info("%s has no grid.json: its grid is taken from its cohort", train.dir)
+        return TrainedGrid.of(train.data_config(self.overrides), self.of(train).grid)
+
+    def reference_cohort(self, train: TrainRun, opened: OpenedRun) -> PreparedData:
+        """The cohort a member's named reference images come from: its own training split (the
+        opened cohort itself where the member's split is the opened run's)."""
+        split, first = train.split, opened.train.split
+        if list(split["subject_id"]) == list(first["subject_id"]) and \
+                list(split["split"]) == list(first["split"]):
+            return opened.prep
+        return self.of(train)
 
 
 def select_subjects(table: pd.DataFrame, subjects: str | tuple) -> np.ndarray:

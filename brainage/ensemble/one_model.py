@@ -10,10 +10,11 @@ the top: the averaging is a last, linear layer, which passes each member ``1/N``
 output to explain, and a member's map scales with what it is given. So a conserving method's
 mean map sums to the mean of the members' explained outputs. The members' maps travel
 with the mean (:attr:`EnsembleExplanation.member_maps`) for the spread maps and region tables.
+The explain stage, and the evaluate stage scoring the ensemble as one more model, use both.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -58,6 +59,7 @@ class EnsembleExplanation:
     negative_share: np.ndarray
     member_maps: np.ndarray
     trace: None = None  # no per-layer trace: the mean passes through no layer
+    extras: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -68,11 +70,15 @@ class EnsembleAnalyzer:
     regression: bool
 
     def explain(self, x: np.ndarray, target, labels: np.ndarray,
-                predicted: np.ndarray) -> EnsembleExplanation:
+                predicted: np.ndarray | None = None) -> EnsembleExplanation:
         """Every member explains ``target`` of the batch ``x``; ``labels`` are the subjects'
-        true bins, ``predicted`` the ensemble's predicted bins (the class ``predicted`` names
-        for a classifier: each member explains it, not its own arg-max)."""
+        true bins (or the classes a ``true`` target fixes), ``predicted`` the ensemble's
+        predicted bins (the class ``predicted`` names for a classifier: each member explains
+        it, not its own arg-max; needed for that target only)."""
         if target == "predicted" and not self.regression:
+            if predicted is None:
+                raise ValueError("an ensemble explains its own predicted class (the arg-max of "
+                                 "its mean probabilities): pass predicted")
             target, labels = "true", predicted
         return mean_explanation([a.explain(x, target=target, labels=labels)
                                  for a in self.members])
@@ -93,4 +99,13 @@ def mean_explanation(explained: list) -> EnsembleExplanation:
         rel_error = np.where(scale > 0, np.abs(total - outputs) / scale, np.nan)
         negative_share = np.where(absolute > 0, negative / absolute, 0.0)
     return EnsembleExplanation(mean, outputs, np.asarray(explained[0].target), total, rel_error,
-                               negative_share, members)
+                               negative_share, members, extras=_mean_reference(explained))
+
+
+def _mean_reference(explained: list) -> dict:
+    """``{"reference_outputs": mean}`` where every member reports its value at its reference."""
+    extras = [getattr(e, "extras", None) or {} for e in explained]
+    if not all("reference_outputs" in e for e in extras):
+        return {}
+    return {"reference_outputs": np.mean([np.asarray(e["reference_outputs"], dtype=np.float64)
+                                          for e in extras], axis=0)}
