@@ -38,8 +38,24 @@ class Terminated(KeyboardInterrupt):
     checkpoint of its last epoch, and run.json says interrupted)."""
 
 
+# Whether this process got SIGTERM. The exception the handler raises lands wherever the main
+# thread is, and there it can be swallowed: Keras's model.save (every epoch's checkpoint) holds a
+# bare ``except:`` around its memory check, a ``__del__`` only prints what it raises. The flag
+# outlives the exception; :func:`raise_if_terminated` raises it again.
+_terminated = False
+
+
 def _terminate(signum, frame):
+    global _terminated
+    _terminated = True
     raise Terminated
+
+
+def raise_if_terminated() -> None:
+    """Raise :class:`Terminated` if SIGTERM arrived, whether or not its first exception got
+    through: a stage's loop calls it at each step (training: every batch and epoch)."""
+    if _terminated:
+        raise Terminated
 
 
 def run_stage(stage, cfg, errors: tuple = (BrainageError,), *, run_dir=None,
@@ -78,6 +94,7 @@ def run_stage(stage, cfg, errors: tuple = (BrainageError,), *, run_dir=None,
     record.save(run_dir)
     try:
         summary = stage(cfg, run_dir)
+        raise_if_terminated()  # a SIGTERM swallowed inside the stage still ends it interrupted
         record.end(run_dir, FINISHED)
     except errors as exc:
         _record_end(record, run_dir, FAILED, str(exc))

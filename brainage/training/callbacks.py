@@ -15,6 +15,7 @@ from pathlib import Path
 import keras
 
 from brainage.errors import TrainError
+from brainage.runs.cli import raise_if_terminated
 from brainage.training.checkpoint import CHECKPOINT_DIR, RunState
 from brainage.training.outputs import write_history
 from brainage.training.precise_bn import PreciseBatchNorm
@@ -29,7 +30,7 @@ def stage_callbacks(settings: TrainSettings, state: RunState, run_dir: Path, tra
                     precise_bn_batches=None) -> list:
     """The stage's callbacks, in order: data order, clock, precise BN (when
     ``precise_bn_batches``, the training split as it reads it, is given), plateau schedule, best
-    epoch, checkpoint, progress bar, the epoch's log line."""
+    epoch, checkpoint, progress bar, the epoch's log line, the SIGTERM check."""
     clock = EpochClock()
     callbacks = [EpochDataOrder(train_seq), clock]
     if precise_bn_batches is not None:
@@ -47,8 +48,25 @@ def stage_callbacks(settings: TrainSettings, state: RunState, run_dir: Path, tra
         # Placed explicitly so that the epoch's log line follows the finished bar.
         keras.callbacks.ProgbarLogger(),
         EpochReport(state, settings.epochs, settings.monitor, settings.logged[1]),
+        StopOnSigterm(),
     ]
     return callbacks
+
+
+class StopOnSigterm(keras.callbacks.Callback):
+    """Stops training at the next batch once SIGTERM has arrived, even where the exception its
+    handler raised was swallowed (Keras's model.save, inside :class:`EpochCheckpoint`, holds a bare
+    ``except:``): without this the run would go on to its last epoch and finish. Last, so that an
+    epoch whose checkpoint swallowed it is checkpointed whole first."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        raise_if_terminated()
+
+    def on_test_batch_end(self, batch, logs=None):
+        raise_if_terminated()
+
+    def on_epoch_end(self, epoch, logs=None):
+        raise_if_terminated()
 
 
 class EpochDataOrder(keras.callbacks.Callback):

@@ -111,6 +111,43 @@ def test_training_stopped_by_sigterm_keeps_its_checkpoint_and_resumes(tmp_path):
     assert json.loads((run_dir / "metrics.json").read_text())["epochs_run"] == 12
 
 
+def test_a_sigterm_swallowed_inside_a_checkpoint_still_stops_training(tmp_path, monkeypatch):
+    """The race behind the test above exiting 0 under load: Keras's model.save (every epoch's
+    checkpoint) holds a bare ``except:`` around its memory check, so a SIGTERM whose exception is
+    raised there vanished and the run trained to its last epoch. Sent there on purpose, it must
+    still stop the run, interrupted, after that epoch's checkpoint."""
+    from keras.src.saving import saving_lib
+
+    from brainage.runs import cli, run_stage
+    from brainage.train import train
+    from tests.builders import compose_train, tiny_data
+
+    checks = []
+
+    def terminated_in_the_memory_check(model):
+        checks.append(model)
+        if len(checks) == 2:  # the second epoch's checkpoint
+            os.kill(os.getpid(), signal.SIGTERM)
+        return True
+
+    monkeypatch.setattr(saving_lib, "is_memory_sufficient", terminated_in_the_memory_check)
+    monkeypatch.setattr(cli, "_terminated", False)  # restored after: later runs here are not stopped
+    run_dir = tmp_path / "run"
+    previous = signal.signal(signal.SIGTERM, cli._terminate)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            run_stage(lambda cfg, directory: train(cfg, directory, data=tiny_data()),
+                      compose_train("trainer.epochs=12"), run_dir=run_dir)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert exited.value.code == 143
+    record = read_record(run_dir)
+    assert record.state == "interrupted" and record.error == "SIGTERM"
+    assert len(checks) == 2  # no later epoch was checkpointed
+    epochs_done = json.loads((run_dir / CHECKPOINT_DIR / STATE_FILE).read_text())["epochs_done"]
+    assert 1 <= epochs_done <= 2 and not (run_dir / "metrics.json").exists()
+
+
 def _workers(pid: int) -> list:
     """The ids of ``pid``'s worker processes (multiprocessing's spawned children; Linux' /proc)."""
     found = []
