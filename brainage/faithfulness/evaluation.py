@@ -16,7 +16,8 @@ from pathlib import Path
 
 from brainage.config_values import ConfigReader, flag
 from brainage.data.reference_images import with_reference_images
-from brainage.errors import EvaluateError, TrainedRunError
+from brainage.ensemble.members import is_ensemble_run, member_dirs
+from brainage.errors import EnsembleError, EvaluateError, TrainedRunError
 from brainage.faithfulness.checks import CHECKS, apply_checks
 from brainage.faithfulness.default_choice import choose_default
 from brainage.faithfulness.inputs import ScoringInputs, prepare_inputs, spread_over_bins
@@ -73,16 +74,28 @@ class EvaluateSettings:
 
 
 def _run_requests(run: TrainRunRequest, train_dirs) -> tuple:
-    """One request per model: ``train_dirs`` when given (not with ``train_dir``/``model_path``)."""
+    """One request per model: ``train_dirs`` when given (not with ``train_dir``/``model_path``),
+    each entry a run, a sweep or an ensemble training run standing for its members; a
+    ``train_dir`` that is an ensemble training run (``make train trainer.ensemble=N``) stands for
+    its members too."""
     if not train_dirs:
+        if run.train_dir and not run.model_path and is_ensemble_run(run.train_dir):
+            return _member_requests(run, [run.train_dir])
         return (run,)
     if isinstance(train_dirs, str):
         raise EvaluateError(f"train_dirs={train_dirs!r}; expected a list: train_dirs=[runA,runB]")
     if run.train_dir or run.model_path:
         raise EvaluateError("give train_dirs=[…] or train_dir/model_path, not both")
-    dirs = [Path(str(d)) for d in train_dirs]
-    if len(set(dirs)) < len(dirs):
-        raise EvaluateError(f"train_dirs lists a run twice: {[str(d) for d in dirs]}")
+    return _member_requests(dataclasses.replace(run, train_dir=None), train_dirs)
+
+
+def _member_requests(run: TrainRunRequest, entries) -> tuple:
+    """A request per training run of ``entries`` (:func:`~brainage.ensemble.members.member_dirs`:
+    sweeps and ensemble runs expanded, a run listed twice refused)."""
+    try:
+        dirs = member_dirs(entries)
+    except EnsembleError as exc:
+        raise EvaluateError(str(exc)) from exc
     return tuple(dataclasses.replace(run, train_dir=d) for d in dirs)
 
 
