@@ -6,6 +6,7 @@
     python -m brainage.train trainer.cv_folds=5               # stratified 5-fold cross-validation
     python -m brainage.train trainer.ensemble=5               # five seeds, one ensemble run
     python -m brainage.train experiment=brainage_regression   # brain age in years (model.task=regression)
+    python -m brainage.train trainer.init_from=outputs/train/<run>   # start from another run's weights
 
 Writes into the Hydra run directory: ``model.keras`` (best validation epoch), ``metrics.json``,
 ``history.csv``, ``split.csv``, ``test_predictions.csv`` (per test subject: true and predicted bin,
@@ -66,13 +67,16 @@ def train(cfg: DictConfig, run_dir: str | Path | None = None, *, data=None,
     DataError
         From the data stage: bad participants table, images, bins or split.
     TrainError
-        A bad setting, the run directory is already used, there is nothing to resume, or the
-        model does not fit the data.
+        A bad setting, the run directory is already used, there is nothing to resume, the model
+        does not fit the data, or ``trainer.init_from`` names nothing to start from.
     """
     # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.training.settings import TrainSettings
+    from brainage.training.warm_start import source_model_path
 
     settings = TrainSettings.from_cfg(cfg)
+    if settings.init_from and not settings.resume:  # refused before a resumable checkpoint exists
+        source_model_path(settings.init_from)
     if settings.runs_every_fold:
         return _cross_validate(settings, run_dir, data, callbacks)
     if settings.runs_ensemble:

@@ -144,6 +144,7 @@ def regression_run_metrics(settings: TrainSettings, data, state: RunState, test_
         stopped_early=state.stopped_early, monitor=settings.monitor,
         best_monitor_value=state.best_value, seed=settings.seed,
         resumed=settings.resume is not None,
+        init_from=state.init_from,
         precise_bn={"enabled": settings.precise_bn, "batches": settings.precise_bn_batches},
         cv_folds=settings.cv_folds, cv_fold=settings.cv_fold,
         baselines=baselines or {}, timings=timings,

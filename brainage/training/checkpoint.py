@@ -37,7 +37,8 @@ class RunState:
     Saved as ``checkpoint/state.json`` after every epoch, next to ``checkpoint/<last_model>``.
     Each epoch callback keeps its part here: the checkpoint the history, timings and file names,
     the best-epoch tracker ``best_*``, ``wait`` and ``stopped_early``, the plateau schedule
-    ``plateau``.
+    ``plateau``; ``init_from`` is what the fresh model took from ``trainer.init_from``
+    (:func:`brainage.training.warm_start.warm_start`), kept for the resumed run's metrics.
     """
 
     epochs_done: int = 0
@@ -50,6 +51,7 @@ class RunState:
     wait: int = 0
     stopped_early: bool = False
     plateau: dict | None = None
+    init_from: dict | None = None
 
     def save(self, checkpoint_dir: Path) -> None:
         """Replace ``state.json`` atomically (a crash leaves the old or the new one, whole)."""

@@ -14,18 +14,21 @@ from brainage.errors import ModelError, TrainError
 from brainage.training.checkpoint import RunState
 from brainage.training.inputs import age_scale
 from brainage.training.settings import TrainSettings
+from brainage.training.warm_start import warm_start
 
 log = logging.getLogger(__name__)
 
 
 def compiled_model(settings: TrainSettings, data, state: RunState, checkpoint_dir: Path,
                    devices: list):
-    """The model to fit: the checkpoint's last epoch when resuming, else a new compiled one.
+    """The model to fit: the checkpoint's last epoch when resuming, else a new compiled one,
+    started from ``trainer.init_from``'s matching layers if given (recorded in ``state``).
 
     Raises
     ------
     TrainError
-        The network does not fit the data (too small a grid, another number of bins).
+        The network does not fit the data (too small a grid, another number of bins), or
+        ``trainer.init_from`` cannot be started from.
     """
     import keras
 
@@ -44,6 +47,8 @@ def compiled_model(settings: TrainSettings, data, state: RunState, checkpoint_di
         raise TrainError(f"model: {err}") from err
     finally:
         keras.config.set_dtype_policy(previous)
+    if settings.init_from:
+        state.init_from = warm_start(model, settings.init_from)
     # compile() wraps the optimizer in a LossScaleOptimizer under mixed_float16.
     model.compile(
         optimizer=keras.optimizers.Adam(

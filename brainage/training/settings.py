@@ -69,6 +69,9 @@ class TrainSettings:
     ensemble : int or None
         N >= 2: train N members seeded ``seed`` … ``seed + N - 1`` as one ensemble run
         (:mod:`brainage.training.ensemble_run`); None or 1: one model.
+    init_from : Path or None
+        A finished training run (its ``model.keras``) or a ``.keras`` file whose matching layers
+        a fresh model starts from (:mod:`brainage.training.warm_start`); None: random weights.
     model : ModelSettings
     data : DictConfig
         The ``data`` group, handed to the data stage as it is.
@@ -100,6 +103,7 @@ class TrainSettings:
     cv_folds: int | None
     cv_fold: int | None
     ensemble: int | None
+    init_from: Path | None
     model: ModelSettings
     data: DictConfig
     config: DictConfig
@@ -246,9 +250,12 @@ def _run_fields(trainer: ConfigReader) -> dict:
 
 
 def _later_fields(trainer: ConfigReader) -> dict:
-    """Precise BN, baselines, k-fold and ensembles: the config saved by a run made before they
-    existed lacks them, and resuming it must go on as it started (without them)."""
+    """Precise BN, baselines, k-fold, ensembles and the starting weights: the config saved by a
+    run made before they existed lacks them, and resuming it must go on as it started (without
+    them)."""
     precise_bn, batches = _precise_bn(trainer)
+    init_from = trainer.value("init_from", text, "a training run directory, a .keras file or null",
+                              optional=True) if trainer.has("init_from") else None
     baselines = trainer.raw("baselines", "a baselines block") if trainer.has("baselines") else None
     return {
         "precise_bn": precise_bn,
@@ -260,6 +267,7 @@ def _later_fields(trainer: ConfigReader) -> dict:
                                  optional=True) if trainer.has("cv_fold") else None,
         "ensemble": trainer.value("ensemble", at_least(1), "null or 1 (one model) or N >= 2 "
                                   "members", optional=True) if trainer.has("ensemble") else None,
+        "init_from": Path(init_from) if init_from else None,
     }
 
 

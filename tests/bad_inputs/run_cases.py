@@ -18,7 +18,7 @@ from tests.bad_inputs.world import (
     Call,
     Case,
 )
-from tests.builders import RUN_SHAPE, write_gm
+from tests.builders import RUN_SHAPE, TRAIN_CROP, write_gm
 
 
 def _explain_case(id, category, what, make_overrides, culprit, cli=False, early=False):
@@ -87,6 +87,22 @@ def _refused(id, what, stage, run, culprit, make_overrides=lambda c: [], cli=Fal
     return Case(id, "run directories", what, stage, make, culprit, cli=cli)
 
 
+def _init_from(id, what, source, culprit, early=True):
+    """A training run told to start from ``source(context)`` (``trainer.init_from``)."""
+    def make(c):
+        return Call(c.train(c.world.cohort, f"trainer.init_from={source(c)}"))
+    return Case(id, "training runs", what, "train", make, culprit, early=early)
+
+
+def _unmatched_model(c):
+    """A model for the training cases' grid whose every layer has another width."""
+    from brainage.model import build_model
+
+    path = c.tmp / "other.keras"
+    build_model(input_shape=TRAIN_CROP + (1,), widths=(3,), dense_units=5).save(path)
+    return path
+
+
 def _resume(id, what, target, culprit, cli=False):
     def make(c):
         run_dir = target(c)
@@ -148,6 +164,20 @@ CASES = [
                   _other_model, r"expects inputs \(12, 12, 12, 1\) but the data are \(9, 10, 11, 1\)"),
     _explain_case("cohort-changed", "training runs", "data.root= a cohort that lost a subject",
                   _changed_cohort, r"no longer reproduces .*2026-01-01_00-00-00/split\.csv"),
+    _init_from("init-from-missing", "trainer.init_from that does not exist", lambda c: c.tmp / "none",
+               r"trainer\.init_from=.*none does not exist; pass a finished training run directory"),
+    _init_from("init-from-without-model", "trainer.init_from of a run holding no model.keras",
+               lambda c: c.run(INTERRUPTED_TRAIN),
+               r"trainer\.init_from=.*2026-01-02_00-00-00 holds no model\.keras"),
+    _init_from("init-from-failed-run", "trainer.init_from of a failed run",
+               lambda c: c.run(FAILED_TRAIN), r"trainer\.init_from=.*: the training run .* did not "
+               r"finish, its run\.json says failed \(boom: the disk was full\)"),
+    _init_from("init-from-other-grid", "trainer.init_from of a run on another grid",
+               lambda c: c.run(FINISHED_TRAIN), r"2026-01-01_00-00-00: its model takes inputs "
+               r"\(9, 10, 11, 1\), this run's model \(20, 22, 19, 1\)", early=False),
+    _init_from("init-from-no-layer-matches", "trainer.init_from of a model of other widths",
+               _unmatched_model, r"other\.keras: no layer of its model matches this run's model "
+               r"in name and weight shapes", early=False),
     _explain_case("subjects-unknown", "configs", "subjects=[nobody]",
                   lambda c: ["subjects=[nobody]"], r"subjects not in the training run's cohort: "
                   r"nobody"),

@@ -18,6 +18,7 @@ def test_settings_are_the_yaml_values():
                 "deterministic", "distribution", "verbose"):
         assert getattr(settings, key) == trainer[key], key
     assert settings.resume is None and trainer.resume is None
+    assert settings.init_from is None and trainer.init_from is None
     assert settings.max_shift == (trainer.augment.max_shift if trainer.augment.enabled else 0)
     data = OmegaConf.load(CONFIGS / "data" / "synthetic.yaml")
     assert (settings.stream_workers, settings.stream_prefetch) == (data.stream.workers,
@@ -73,6 +74,8 @@ def test_overrides_reach_the_settings():
      "trainer.augment.max_shift=-2; expected a number of voxels"),
     ("trainer.resume=[a,b]", "trainer.resume=['a', 'b']; expected a run directory or null"),
     ("trainer.verbose=-1", "trainer.verbose=-1; expected 0 (silent), 1 or 2"),
+    ("trainer.init_from=[a,b]", "trainer.init_from=['a', 'b']; expected a training run directory, "
+     "a .keras file or null"),
     ("seed=-1", "seed=-1; expected a seed >= 0"),
     ("data.stream.prefetch=0", "data.stream.prefetch=0; expected a positive number"),
 ])
@@ -93,11 +96,12 @@ def test_a_key_missing_from_the_yaml_is_not_filled_in():
 def test_a_run_saved_before_precise_bn_and_baselines_resumes_without_them():
     cfg = compose_train()
     OmegaConf.set_struct(cfg, False)
-    for key in ("precise_bn", "baselines", "cv_folds", "cv_fold"):
+    for key in ("precise_bn", "baselines", "cv_folds", "cv_fold", "init_from"):
         del cfg.trainer[key]
     settings = TrainSettings.from_cfg(cfg)
     assert settings.precise_bn is False and settings.baselines.enabled is False
     assert settings.cv_folds is None and settings.cv_fold is None
+    assert settings.init_from is None
 
 
 @pytest.mark.parametrize("typed, enabled", [("trainer.precise_bn=false", False),
