@@ -10,6 +10,8 @@ it reads one run's.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -22,18 +24,34 @@ PREDICTIONS = "test_predictions.csv"
 def ensemble_test_metrics(ensemble: Ensemble) -> tuple[dict, str | None]:
     """``(metrics, None)``: the ensemble's test score; or ``({"task": …}, why)`` where it has none."""
     task = {"task": ensemble.task}
-    missing = [str(m.train.dir) for m in ensemble.members
-               if not (m.train.dir / PREDICTIONS).is_file()]
+    dirs = [m.train.dir for m in ensemble.members]
+    missing = [str(d) for d in dirs if not (d / PREDICTIONS).is_file()]
     if missing:
         return task, f"no {PREDICTIONS} in {', '.join(missing)}"
-    tables = [pd.read_csv(m.train.dir / PREDICTIONS, dtype={"subject_id": str})
-              .set_index("subject_id") for m in ensemble.members]
-    order = tables[0].index
-    if any(set(t.index) != set(order) for t in tables[1:]):
+    tables = _tables(dirs)
+    if any(set(t.index) != set(tables[0].index) for t in tables[1:]):
         return task, "the members were tested on different subjects (no shared test split)"
+    return {**task, **_combined(tables, ensemble.is_regression)}, None
+
+
+def combined_test_scores(dirs: list, regression: bool) -> dict:
+    """The test score of the members in ``dirs`` combined, from their ``test_predictions.csv``
+    (which must hold the same subjects): ``test_accuracy``, ``test_balanced_accuracy`` or
+    ``mae``, ``r2``; and ``test_n``."""
+    return _combined(_tables(dirs), regression)
+
+
+def _tables(dirs: list) -> list:
+    return [pd.read_csv(Path(d) / PREDICTIONS, dtype={"subject_id": str}).set_index("subject_id")
+            for d in dirs]
+
+
+def _combined(tables: list, regression: bool) -> dict:
+    """The members' tables, rows matched by subject, scored as the ensemble predicts."""
+    order = tables[0].index
     tables = [t.loc[order] for t in tables]
-    scores = _regression(tables) if ensemble.is_regression else _classification(tables)
-    return {**task, **scores, "test_n": len(order)}, None
+    scores = _regression(tables) if regression else _classification(tables)
+    return {**scores, "test_n": len(order)}
 
 
 def _classification(tables: list) -> dict:

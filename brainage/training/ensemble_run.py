@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from brainage.ensemble.combine import AgeSpread, ClassSpread
 from brainage.ensemble.members import ENSEMBLE_FILE, MEMBERS_DIR
+from brainage.ensemble.test_score import combined_test_scores
 from brainage.runs import RunRecord
 from brainage.runs.record import FAILED, FINISHED, INTERRUPTED
 from brainage.training.checkpoint import resume_command
@@ -112,7 +112,7 @@ def summarise_ensemble(run_dir: Path, members: list[tuple[Path, int, dict]]) -> 
     key, higher = SCORES[task]
     scores = [m.get(key) for _, _, m in members]
     shared = _shared_test_split([d for d, _, _ in members])
-    own = _ensemble_score([d for d, _, _ in members], task) if shared else None
+    own = _ensemble_score([d for d, _, _ in members], key, task) if shared else None
     record = {
         "n_members": len(members), "task": task, "score": key, "higher_is_better": higher,
         "members": [{"path": d.relative_to(run_dir).as_posix(), "seed": seed, key: score}
@@ -164,25 +164,11 @@ def _shared_test_split(dirs: list[Path]) -> bool:
     return all(other == first for other in others)
 
 
-def _ensemble_score(dirs: list[Path], task: str) -> dict:
-    """The ensemble's test score from its members' ``test_predictions.csv`` (rows matched by
-    subject): a classifier's accuracy of the arg-max of the mean probabilities, a regressor's MAE
-    of the mean predicted age."""
-    import pandas as pd
-
-    tables = [pd.read_csv(d / "test_predictions.csv", dtype={"subject_id": str})
-              .set_index("subject_id") for d in dirs]
-    order = tables[0].index
-    tables = [t.loc[order] for t in tables]
-    if task == "regression":
-        mean = AgeSpread.of(np.stack([t["predicted_age"].to_numpy(float) for t in tables])).mean
-        errors = np.abs(mean - tables[0]["age"].to_numpy(float))
-        return {"mae": float(errors.mean()), "n_test": len(order)}
-    logits = [t[sorted((c for c in t.columns if c.startswith("logit_")),
-                       key=lambda c: int(c.split("_")[1]))].to_numpy(float) for t in tables]
-    predicted = ClassSpread.of(np.stack(logits)).predicted
-    correct = predicted == tables[0]["bin"].to_numpy(int)
-    return {"test_accuracy": float(correct.mean()), "n_test": len(order)}
+def _ensemble_score(dirs: list[Path], key: str, task: str) -> dict:
+    """The ensemble's test score (``key``) from its members' ``test_predictions.csv``
+    (:func:`~brainage.ensemble.test_score.combined_test_scores`) and its test subjects' count."""
+    scores = combined_test_scores(dirs, task == "regression")
+    return {key: scores[key], "n_test": scores["test_n"]}
 
 
 def _summary_line(metrics: dict, run_dir: Path) -> str:
