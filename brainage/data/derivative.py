@@ -23,6 +23,7 @@ BIDS label cannot hold left out (``IXI012-HH-1211`` -> ``sub-IXI012HH1211``).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -77,3 +78,16 @@ def is_complete(derivative: Path, subject_id: str) -> bool:
     """Whether every file of the subject, its QC picture included, is in place."""
     return qc_picture(derivative, subject_id).is_file() and all(
         subject_file(derivative, subject_id, kind).is_file() for kind in KINDS)
+
+
+def step_settings(derivative: Path) -> dict | None:
+    """The step settings the derivative was made with: its ``dataset_description.json``'s, else
+    (a run still going) the first finished subject's record's; None where neither says."""
+    derivative = Path(derivative)
+    records = sorted(derivative.glob(f"sub-*/anat/*_{NATIVE['record']}"))[:1]
+    for path, key in [(derivative / DESCRIPTION, "StepSettings"), *((r, "steps") for r in records)]:
+        try:
+            return dict(json.loads(path.read_text())[key])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return None

@@ -31,7 +31,7 @@ from brainage.trained import (
     read_trained_grid,
     resolve_train_run,
 )
-from brainage.trained.grid import GRID_FILE
+from brainage.trained.grid import GRID_FILE, changed_steps
 
 MODEL_FILE = "model.keras"
 # An ensemble training run (brainage.training.ensemble_run): its record and its members' folder.
@@ -231,6 +231,10 @@ def _grid_difference(found: TrainedGrid, expected: TrainedGrid) -> tuple | None:
     for what, mine, theirs in pairs:
         if mine != theirs:
             return what, mine, theirs
+    changed = changed_steps(found.steps, expected.steps)
+    if changed:
+        return ("preprocessing steps", {k: found.steps.get(k) for k in changed},
+                {k: expected.steps.get(k) for k in changed})
     if not np.allclose(found.grid.affine, expected.grid.affine, atol=AFFINE_ATOL_MM):
         return ("the affine", np.round(found.grid.affine[:3], 3).tolist(),
                 np.round(expected.grid.affine[:3], 3).tolist())

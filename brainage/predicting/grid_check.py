@@ -1,10 +1,11 @@
 """Whether a cohort is what a model was trained on: the same preprocessing, voxel size and grid.
 
 A model applied to images on another grid, of another voxel size, or made another way (another
-data format; modulated against unmodulated grey matter) still gives numbers, and they mean
-nothing. Each difference is refused with one line naming it, the cohort and the training run.
-The check sees the first image before the cohort is cached (:meth:`GridCheck.check_source`) and
-the cohort's grid after (:meth:`GridCheck.check_grid`), so a cohort cached earlier is checked too.
+data format; modulated against unmodulated grey matter; a derivative made with other
+preprocessing step settings) still gives numbers, and they mean nothing. Each difference is
+refused with one line naming it, the cohort and the training run. The check sees the first
+image before the cohort is cached (:meth:`GridCheck.check_source`) and the cohort's grid after
+(:meth:`GridCheck.check_grid`), so a cohort cached earlier is checked too.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np
 from brainage.errors import PredictError
 from brainage.neuro.grid import AFFINE_ATOL_MM, Grid
 from brainage.trained import TrainedGrid
-from brainage.trained.grid import voxel_size
+from brainage.trained.grid import changed_steps, voxel_size
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,13 @@ class GridCheck:
         if (found.format, found.modulated) != (self.trained.format, self.trained.modulated):
             self._refuse("preprocessing", found.preprocessing, f"{self.trained.preprocessing} data",
                          "preprocess the cohort as the training data were")
+        changed = changed_steps(found.steps, self.trained.steps)
+        if changed:
+            self._refuse("preprocessing steps", _steps(changed, found.steps),
+                         f"a derivative made with {_steps(changed, self.trained.steps)}",
+                         "preprocess the cohort with the training data's step settings (make "
+                         f"preprocess data.root=<raw root> {_steps(changed, self.trained.steps)} "
+                         "derivatives_dir=<another folder>, and data.derivatives_dir=<that folder> here)")
 
     def check_source(self, shape: tuple, affine) -> None:
         """The first image's voxel size, shape and affine (None: the format carries none)."""
@@ -75,6 +83,16 @@ class GridCheck:
         if found != wanted:
             self._refuse("a crop (offset, shape) of", found, f"the crop {wanted}",
                          "leave data.crop_offset and data.crop_shape as the training run had them")
+
+
+def _steps(keys: list, settings: dict) -> str:
+    return " ".join(f"steps.{k}={_value(settings.get(k))}" for k in keys)
+
+
+def _value(value) -> str:
+    if isinstance(value, list):
+        return "[" + ",".join(str(v) for v in value) + "]"
+    return str(value)
 
 
 def _mm(size) -> str:

@@ -3,7 +3,8 @@
 Training writes it beside ``split.csv`` (:func:`write_trained_grid`); ``make predict`` reads it
 (:func:`read_trained_grid`) to refuse a cohort the model was not trained for: another grid (shape
 or affine), another voxel size, another data format or, for ``format: preprocessed`` data,
-modulated against unmodulated grey matter. A run from before the file existed has none (None).
+modulated against unmodulated grey matter or a derivative made with other step settings
+(``preprocess_steps``). A run from before the file existed has none (None).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from brainage.data.derivative import derivative_dir, step_settings
 from brainage.errors import TrainedRunError
 from brainage.neuro.grid import Grid
 
@@ -31,18 +33,27 @@ class TrainedGrid:
         Modulated grey matter (``format: preprocessed``); None where the format does not say.
     grid : Grid
         Source shape and affine, and the crop the network saw.
+    steps : dict or None
+        ``format: preprocessed``: the step settings of the derivative ``make preprocess`` made
+        (:func:`brainage.data.derivative.step_settings`); None for other formats, for a
+        derivative that does not record them, and for runs from before the field existed.
     """
 
     format: str
     modulated: bool | None
     grid: Grid
+    steps: dict | None = None
 
     @classmethod
     def of(cls, data, grid: Grid) -> "TrainedGrid":
         """From a data config (``format``, and ``modulated`` where it has one) and the cohort grid."""
         modulated = data.get("modulated")
-        return cls(str(data.get("format") or "nifti"),
-                   None if modulated is None else bool(modulated), grid)
+        fmt = str(data.get("format") or "nifti")
+        steps = None
+        if fmt == "preprocessed" and data.get("root"):
+            steps = step_settings(derivative_dir(data.get("root"), data.get("derivatives_dir") or
+                                                 "data/derivatives"))
+        return cls(fmt, None if modulated is None else bool(modulated), grid, steps)
 
     @property
     def voxel_size(self) -> tuple:
@@ -58,13 +69,22 @@ class TrainedGrid:
 
     def to_dict(self) -> dict:
         return {"format": self.format, "modulated": self.modulated,
-                "voxel_size_mm": list(self.voxel_size), "grid": self.grid.to_dict()}
+                "voxel_size_mm": list(self.voxel_size), "grid": self.grid.to_dict(),
+                "preprocess_steps": self.steps}
 
 
 def voxel_size(affine) -> tuple:
     """Voxel sizes in mm, rounded to 1e-4 mm (the affine's column lengths)."""
     columns = np.asarray(affine, dtype=float)[:3, :3]
     return tuple(round(float(v), 4) for v in np.sqrt((columns ** 2).sum(axis=0)))
+
+
+def changed_steps(found: dict | None, expected: dict | None) -> list:
+    """The preprocessing step settings in which two derivatives differ; none where either does
+    not record them (a run from before ``preprocess_steps``, or not ``format: preprocessed``)."""
+    if found is None or expected is None:
+        return []
+    return sorted(k for k in found.keys() | expected.keys() if found.get(k) != expected.get(k))
 
 
 def write_trained_grid(run_dir, data, grid: Grid) -> Path:
@@ -88,7 +108,7 @@ def read_trained_grid(train_dir) -> TrainedGrid | None:
     try:
         record = json.loads(path.read_text())
         return TrainedGrid(str(record["format"]), record["modulated"],
-                           Grid.from_dict(record["grid"]))
+                           Grid.from_dict(record["grid"]), record.get("preprocess_steps"))
     except (ValueError, KeyError, TypeError) as exc:
         raise TrainedRunError(f"{path} cannot be read ({type(exc).__name__}: {exc}); expected "
                               "the grid.json training writes") from exc

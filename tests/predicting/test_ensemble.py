@@ -220,9 +220,9 @@ def test_a_regression_ensemble_means_ages_and_its_mean_dtd_map_sums_to_the_mean_
     assert summary["against_members"]["metric"] == "mae"
 
 
-def _with_grid(run, dest, grid: Grid):
+def _with_grid(run, dest, grid: Grid, steps=None):
     shutil.copytree(run, dest)
-    (dest / GRID_FILE).write_text(json.dumps(TrainedGrid("nifti", None, grid).to_dict()))
+    (dest / GRID_FILE).write_text(json.dumps(TrainedGrid("nifti", None, grid, steps).to_dict()))
     return dest
 
 
@@ -233,8 +233,8 @@ def _without_correction(run, dest):
     return dest
 
 
-@pytest.mark.parametrize("case", ["grid", "bins", "task", "correction", "twice", "train_dir",
-                                  "one"])
+@pytest.mark.parametrize("case", ["grid", "steps", "bins", "task", "correction", "twice",
+                                  "train_dir", "one"])
 def test_runs_that_cannot_form_one_ensemble_are_refused_in_one_line(case, train_run,
                                                                      regression_run, tmp_path,
                                                                      predict_cli):
@@ -244,6 +244,10 @@ def test_runs_that_cannot_form_one_ensemble_are_refused_in_one_line(case, train_
         "grid": (lambda: [_dirs([run, _with_grid(run, tmp_path / "other", shifted)])],
                  rf"ensemble member {tmp_path / 'other'}: a crop \(offset, shape\) of \(\(0, 0, 0\)"
                  rf".*, but the first member {run} has \(\(1, 1, 1\)"),
+        "steps": (lambda: [_dirs([_with_grid(run, tmp_path / "first", grid, {"mask_threshold": 0.15}),
+                                  _with_grid(run, tmp_path / "other", grid, {"mask_threshold": 0.05})])],
+                  rf"ensemble member {tmp_path / 'other'}: preprocessing steps \{{'mask_threshold': "
+                  rf"0\.05\}}, but the first member {tmp_path / 'first'} has \{{'mask_threshold': 0\.15\}}"),
         "bins": (lambda: [_dirs([run, run_with_bin_edges(run, tmp_path / "other", [10, 50, 70, 101])])],
                  rf"ensemble member {tmp_path / 'other'}: age bins \[10\.0, 50\.0, 70\.0, 101\.0\], "
                  rf"but the first member {run} has \[10\.0, 40\.0, 70\.0, 101\.0\]"),

@@ -204,3 +204,38 @@ def test_a_missing_derivative_names_make_preprocess(train_run, tmp_path, predict
     status, _, err = predict_cli(tmp_path / "predict", f"train_dir={run}", f"data.root={raw}")
     assert status == 2 and "Traceback" not in err, err
     assert f"make preprocess data.root={raw}" in err
+
+
+def test_a_cohort_preprocessed_with_other_step_settings_is_refused(train_run, tmp_path, predict_cli,
+                                                                  copy_run):
+    from omegaconf import OmegaConf
+
+    from brainage.data.derivative import DESCRIPTION, derivative_dir
+    from tests.builders import compose_data
+
+    run = copy_run(train_run["run"], tmp_path / "train")
+    derivatives = tmp_path / "derivatives"
+    data = compose_data("t1", f"root={tmp_path / 'trained_on'}", "source_shape=null",
+                        f"derivatives_dir={derivatives}")
+    OmegaConf.save(OmegaConf.create({"seed": 0, "data": data}), run / ".hydra" / "config.yaml")
+    trained_steps = {"seed": 1, "mask_threshold": 0.15, "n4_iterations": [50, 50, 25]}
+    (run / GRID_FILE).write_text(json.dumps({"format": "preprocessed", "modulated": True,
+                                             "grid": train_run["prep"].grid.to_dict(),
+                                             "preprocess_steps": trained_steps}))
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    pd.DataFrame({"participant_id": ["sub-01"], "age": [40]}).to_csv(raw / "participants.tsv",
+                                                                      sep="\t", index=False)
+    derivative = derivative_dir(raw, derivatives)
+    derivative.mkdir(parents=True)
+    (derivative / DESCRIPTION).write_text(json.dumps({"StepSettings": {
+        **trained_steps, "mask_threshold": 0.05, "n4_iterations": [50, 25]}}))
+    status, _, err = predict_cli(tmp_path / "predict", f"train_dir={run}", f"data.root={raw}")
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert status == 2 and len(errors) == 1 and "Traceback" not in err, err
+    assert (f"error: cohort {raw}: preprocessing steps steps.mask_threshold=0.05 "
+            f"steps.n4_iterations=[50,25], but the model of {run} was trained on a derivative made "
+            "with steps.mask_threshold=0.15 steps.n4_iterations=[50,50,25]; preprocess the cohort "
+            "with the training data's step settings (make preprocess data.root=<raw root> "
+            "steps.mask_threshold=0.15 steps.n4_iterations=[50,50,25]") in errors[0]
+    assert sorted(p.name for p in (tmp_path / "predict").iterdir()) == [".hydra", "run.json"]
