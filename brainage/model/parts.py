@@ -83,3 +83,60 @@ def age_head(features, mean: float, sd: float):
                          kernel_initializer=keras.initializers.Constant(sd),
                          bias_initializer=keras.initializers.Constant(mean))
     return years(z)
+
+
+def unseen_input(model) -> dict:
+    """Per spatial axis (``x``, ``y``, ``z``): how many input voxels at the high-index end reach
+    no output, because a valid pooling or strided convolution leaves its last positions out and
+    no later window reaches back to them.
+
+    Walks the spatial layers (``Conv3D``, ``AveragePooling3D``, ``MaxPooling3D``) in the model's
+    order, the main path of a residual network included (its 1 x 1 shortcuts change nothing).
+    """
+    layers = _spatial_layers(model)
+    if not layers:
+        return {}
+    first = layers[0].input.shape[1:4]
+    unseen = {name: _unseen_along([_window(layer, axis) for layer in layers], int(first[axis]))
+              for axis, name in enumerate("xyz")}
+    return {name: n for name, n in unseen.items() if n}
+
+
+def exact_crop_sizes(model, around: Sequence[int], search: int = 24) -> list:
+    """Per axis, the size nearest ``around`` (not smaller first) that leaves no voxel unseen
+    (:func:`unseen_input`), or ``around`` itself where none lies within ``search`` voxels."""
+    layers = _spatial_layers(model)
+    sizes = []
+    for axis, size in enumerate(around):
+        windows = [_window(layer, axis) for layer in layers]
+        candidates = [size + d for d in range(search + 1)] + [size - d for d in range(1, search + 1)]
+        sizes.append(next((n for n in candidates if n > 0 and _unseen_along(windows, n) == 0),
+                          int(size)))
+    return sizes
+
+
+def _unseen_along(windows: list, size: int) -> int:
+    """Input voxels at the high end of one axis that no output reaches, through layers given as
+    ``(padding, window, stride)``: sizes forward, then the reach of the last output backward."""
+    sizes = [size]
+    for padding, window, stride in windows:
+        n = sizes[-1]
+        sizes.append((n - window) // stride + 1 if padding == "valid" else -(-n // stride))
+        if sizes[-1] < 1:
+            return 0  # too small for the network: building it fails with its own message
+    covered = sizes[-1]
+    for (padding, window, stride), n in zip(reversed(windows), reversed(sizes[:-1])):
+        low = 0 if padding == "valid" else max((-(-n // stride) - 1) * stride + window - n, 0) // 2
+        covered = min(n, (covered - 1) * stride - low + window)
+    return size - covered
+
+
+def _spatial_layers(model) -> list:
+    return [layer for layer in model.layers
+            if type(layer).__name__ in ("Conv3D", "AveragePooling3D", "MaxPooling3D")]
+
+
+def _window(layer, axis: int) -> tuple:
+    """``(padding, window, stride)`` of a convolution or pooling along one axis."""
+    kernel = layer.kernel_size if hasattr(layer, "kernel_size") else layer.pool_size
+    return layer.padding, int(kernel[axis]), int(layer.strides[axis])

@@ -47,6 +47,7 @@ def compiled_model(settings: TrainSettings, data, state: RunState, checkpoint_di
         raise TrainError(f"model: {err}") from err
     finally:
         keras.config.set_dtype_policy(previous)
+    warn_unseen_input(model, data.input_shape)
     if settings.init_from:
         state.init_from = warm_start(model, settings.init_from)
     # compile() wraps the optimizer in a LossScaleOptimizer under mixed_float16.
@@ -56,6 +57,23 @@ def compiled_model(settings: TrainSettings, data, state: RunState, checkpoint_di
         **loss_and_metrics(settings),
     )
     return model
+
+
+def warn_unseen_input(model, input_shape) -> None:
+    """Warn when valid poolings leave the input's high-index end out of every output: the
+    network never sees it, its maps are zero there and lean to the other side."""
+    from brainage.model.parts import exact_crop_sizes, unseen_input  # deferred: imports keras
+
+    unseen = unseen_input(model)
+    if not unseen:
+        return
+    shape = tuple(int(s) for s in input_shape[:3])
+    exact = exact_crop_sizes(model, shape)
+    log.warning("model: its poolings leave the last %s of the %s input out of every output, so "
+                "its relevance maps are zero there and lean to the other side; "
+                "data.crop_shape=[%s] pools exactly (docs/training.md#the-crop-and-the-poolings)",
+                " and ".join(f"{n} voxels along {axis}" for axis, n in unseen.items()),
+                " x ".join(str(s) for s in shape), ",".join(str(s) for s in exact))
 
 
 def loss_and_metrics(settings: TrainSettings) -> dict:
