@@ -28,6 +28,13 @@ from brainage.data.derivative import bids_label, derivative_dir, subject_file
 # cerebellar cortex, hippocampus, pallidum, putamen, thalamus, cerebellar vermis, basal forebrain.
 SUBCORTICAL_GM = (23, 30, 31, 32, 36, 37, 38, 39, 47, 48, 55, 56, 57, 58, 59, 60, 71, 72, 73, 75, 76)
 ICV, GM = "702", "601"
+# Where the GM disagreement lies: DLMUSE's GM in three compartments (the share of each our GM
+# finds) and its white matter (the share of our GM inside it).
+CEREBELLAR_GM = (38, 39, 71, 72, 73)
+COMPARTMENTS = {"cortex": tuple(range(100, 208)),
+                "deep_gm": tuple(k for k in SUBCORTICAL_GM if k not in CEREBELLAR_GM),
+                "cerebellar_gm": CEREBELLAR_GM}
+WHITE_MATTER = (35, 40, 41, 61, 62, *range(81, 96))   # brain stem, cerebellar and cerebral WM, ventral DC
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -47,9 +54,23 @@ def subject_row(derivative: Path, raw: Path, subject_id: str, volumes: pd.Series
     gm = np.asarray(nib.load(subject_file(derivative, subject_id, "gm_native")).dataobj) > 0.5
     record = json.loads(subject_file(derivative, subject_id, "record").read_text())
     return {"subject_id": label, "brain_dice": dice(mask, labels > 0), "gm_dice": dice(gm, dlmuse_gm(labels)),
+            **gm_disagreement(gm, labels, mask),
             "tiv_ml": record["volumes_ml"]["tiv_ml"], "gm_ml": record["volumes_ml"]["gm_ml"],
             "dlmuse_icv_ml": float(volumes[ICV]) / 1000.0, "dlmuse_gm_ml": float(volumes[GM]) / 1000.0,
             "seconds": record["seconds"].get("total", sum(record["seconds"].values()))}
+
+
+def gm_disagreement(gm: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> dict:
+    """Where our GM (boolean) and DLMUSE's differ: per compartment the share of DLMUSE's GM we
+    call GM (``recall_*``) and of it the share outside our brain mask (``outside_mask_*``), and
+    the share of our GM that DLMUSE calls white matter (``gm_in_wm``)."""
+    found = {}
+    for name, values in COMPARTMENTS.items():
+        theirs = np.isin(labels, values)
+        found[f"recall_{name}"] = float((gm & theirs).sum() / max(theirs.sum(), 1))
+        found[f"outside_mask_{name}"] = float((theirs & ~mask).sum() / max(theirs.sum(), 1))
+    found["gm_in_wm"] = float((gm & np.isin(labels, WHITE_MATTER)).sum() / max(gm.sum(), 1))
+    return found
 
 
 def agreement(raw, derivatives_dir="data/derivatives") -> pd.DataFrame:
@@ -86,6 +107,8 @@ def summary(table: pd.DataFrame) -> dict:
             "gm_r": correlation_interval(table.gm_ml, table.dlmuse_gm_ml),
             "gm_ratio": mean_interval(table.gm_ml / table.dlmuse_gm_ml),
             "tiv_ratio": mean_interval(table.tiv_ml / table.dlmuse_icv_ml),
+            **{column: mean_interval(table[column]) for column in table.columns
+               if column.startswith(("recall_", "outside_mask_")) or column == "gm_in_wm"},
             "seconds": mean_interval(table.seconds)}
 
 

@@ -42,6 +42,10 @@ def test_each_subject_is_compared_with_its_own_labels_and_volumes(tmp_path):
     table = agreement(raw, derivatives)
     assert list(table.subject_id) == ids
     np.testing.assert_allclose(table.gm_dice, 1.0)                 # GM includes the thalamus label
+    np.testing.assert_allclose(table[["recall_cortex", "recall_deep_gm", "gm_in_wm"]], [[1, 1, 0]] * 4)
+    assert table.recall_cerebellar_gm.tolist() == [0.0] * 4        # no cerebellar label: nothing found
+    # the mask shifted one voxel along x leaves the slab's first row (6 x 1 of 5 x 6) outside it
+    np.testing.assert_allclose(table.outside_mask_cortex, [0, 1 / 5, 0, 1 / 5])
     assert table.brain_dice[0] == 1.0 and table.brain_dice[1] < 1.0  # the shifted mask is penalised
     np.testing.assert_allclose(table.dlmuse_gm_ml, [800, 820, 850, 870])
     figures = summary(table)
@@ -62,3 +66,22 @@ def test_a_missing_derivative_names_the_command(tmp_path):
     (tmp_path / "raw" / "derivatives" / "dlmuse" / "volumes.tsv").write_text("participant_id\t702\t601\n")
     with pytest.raises(SystemExit, match="make preprocess data.root="):
         agreement(tmp_path / "raw", tmp_path / "derivatives")
+
+
+def test_the_disagreement_is_split_by_compartment():
+    from brainage.benchmark.dlmuse_agreement import gm_disagreement
+
+    labels = np.zeros((4, 4, 4), int)
+    labels[0] = 120                                   # cortex: 16 voxels
+    labels[1] = 59                                    # thalamus (deep GM): 16
+    labels[2] = 38                                    # cerebellar cortex: 16
+    labels[3] = 81                                    # white matter: 16
+    gm = np.zeros_like(labels, bool)
+    gm[0, :2] = True                                  # half the cortex
+    gm[3, 0] = True                                   # 4 WM voxels called GM
+    mask = np.ones_like(gm)
+    mask[0, 3] = False                                # a quarter of the cortex outside the mask
+    found = gm_disagreement(gm, labels, mask)
+    assert (found["recall_cortex"], found["recall_deep_gm"], found["recall_cerebellar_gm"]) == (0.5, 0.0, 0.0)
+    assert found["outside_mask_cortex"] == 0.25 and found["outside_mask_deep_gm"] == 0.0
+    assert found["gm_in_wm"] == 4 / 12
