@@ -99,7 +99,7 @@ def _cross_validate(settings, run_dir, data, callbacks) -> dict:
         from brainage.data.cohort import prepare_data
 
         data = prepare_data(settings.data, seed=settings.seed, run_dir=run_dir)
-    results = [_train_run(settings.for_fold(fold), fold_dir(run_dir, fold), data, callbacks)
+    results = [_train_sub_run(settings.for_fold(fold), fold_dir(run_dir, fold), data, callbacks)
                for fold in range(settings.cv_folds)]
     return summarise_folds(run_dir, results)
 
@@ -110,13 +110,7 @@ def _train_ensemble(settings, run_dir, data, callbacks) -> dict:
     shared; otherwise each member runs the data stage with its own seed."""
     # deferred: imports keras, which starts TensorFlow/JAX
     from brainage.training.checkpoint import open_run
-    from brainage.training.ensemble_run import (
-        end_member,
-        member_dir,
-        member_line,
-        start_member,
-        summarise_ensemble,
-    )
+    from brainage.training.ensemble_run import member_dir, member_line, summarise_ensemble
 
     run_dir, settings = open_run(settings, run_dir)
     finished = []
@@ -125,17 +119,27 @@ def _train_ensemble(settings, run_dir, data, callbacks) -> dict:
         directory = member_dir(run_dir, member, member_settings.seed)
         log.info("training ensemble member %d/%d (seed %d) in %s", member + 1, settings.ensemble,
                  member_settings.seed, directory)
-        record = start_member(directory, member_settings.config)
-        try:
-            metrics = _train_run(member_settings, directory, data, callbacks)
-        except BaseException as exc:  # recorded in the member's run.json, then passed on
-            end_member(directory, record, exc)
-            raise
-        end_member(directory, record, None)
+        metrics = _train_sub_run(member_settings, directory, data, callbacks)
         log.info("%s", member_line(member, settings.ensemble, member_settings.seed, metrics,
                                    directory))
         finished.append((directory, member_settings.seed, metrics))
     return summarise_ensemble(run_dir, finished)
+
+
+def _train_sub_run(settings, directory, data, callbacks) -> dict:
+    """A fold or an ensemble member trained in its own run directory inside the run's: its
+    ``.hydra/config.yaml`` and ``run.json`` make it a run the other stages open (``make explain
+    train_dir=<run>/fold0``) and resume."""
+    from brainage.training.ensemble_run import end_member, start_member
+
+    record = start_member(directory, settings.config)
+    try:
+        metrics = _train_run(settings, directory, data, callbacks)
+    except BaseException as exc:  # recorded in the sub-run's run.json, then passed on
+        end_member(directory, record, exc)
+        raise
+    end_member(directory, record, None)
+    return metrics
 
 
 def _train_run(settings, run_dir, data, callbacks) -> dict:

@@ -119,6 +119,19 @@ def is_ensemble_run(path) -> bool:
     return (path / ENSEMBLE_FILE).is_file() and not (path / MODEL_FILE).is_file()
 
 
+def is_cross_validation_run(path) -> bool:
+    """Whether ``path`` is a cross-validation run (``trainer.cv_folds=k``): its folds are runs of
+    their own (``fold0/.hydra``), and it holds no model."""
+    path = Path(str(path))
+    return (path / "fold0" / ".hydra").is_dir() and not (path / MODEL_FILE).is_file()
+
+
+def stands_for_runs(path) -> bool:
+    """Whether ``train_dir=<path>`` means several models: an ensemble run's members or a
+    cross-validation's folds (each stage then reads it as ``train_dirs=[<path>]``)."""
+    return is_ensemble_run(path) or is_cross_validation_run(path)
+
+
 def ensemble_run_members(run: Path) -> list[Path]:
     """The member folders an ensemble training run's ``ensemble.json`` lists, in member order.
 

@@ -13,7 +13,7 @@ from brainage.config_values import (
     text,
     whole_at_least,
 )
-from brainage.ensemble.members import is_ensemble_run
+from brainage.ensemble.members import stands_for_runs
 from brainage.errors import ExplainError
 from brainage.explaining.targets import target_specs
 from brainage.neuro.atlases import BUNDLED_ATLASES
@@ -132,7 +132,7 @@ def _train_dirs(explain: ConfigReader, cfg, shard, merge) -> tuple | None:
         return None
     dirs = explain.value("train_dirs", _run_dirs,
                          "a list of training runs [runA,runB] or a sweep directory", optional=True)
-    if not dirs and cfg.train_dir and not cfg.model_path and is_ensemble_run(cfg.train_dir):
+    if not dirs and cfg.train_dir and not cfg.model_path and stands_for_runs(cfg.train_dir):
         dirs = (str(cfg.train_dir),)
         if shard or merge:
             raise ExplainError(f"train_dir={cfg.train_dir} is an ensemble run, explained in one "

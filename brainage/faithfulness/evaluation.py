@@ -16,7 +16,7 @@ from pathlib import Path
 
 from brainage.config_values import ConfigReader, flag
 from brainage.data.reference_images import with_reference_images
-from brainage.ensemble.members import is_ensemble_run, member_dirs
+from brainage.ensemble.members import member_dirs, stands_for_runs
 from brainage.errors import EnsembleError, EvaluateError, TrainedRunError
 from brainage.faithfulness.checks import CHECKS, apply_checks
 from brainage.faithfulness.default_choice import choose_default
@@ -79,7 +79,7 @@ def _run_requests(run: TrainRunRequest, train_dirs) -> tuple:
     ``train_dir`` that is an ensemble training run (``make train trainer.ensemble=N``) stands for
     its members too."""
     if not train_dirs:
-        if run.train_dir and not run.model_path and is_ensemble_run(run.train_dir):
+        if run.train_dir and not run.model_path and stands_for_runs(run.train_dir):
             return _member_requests(run, [run.train_dir])
         return (run,)
     if isinstance(train_dirs, str):

@@ -15,7 +15,7 @@ from brainage.config_values import (
     sequence,
     text,
 )
-from brainage.ensemble.members import is_ensemble_run
+from brainage.ensemble.members import stands_for_runs
 from brainage.errors import PredictError
 from brainage.neuro.nifti import DisplayRule
 from brainage.trained import TrainRunRequest
@@ -72,7 +72,7 @@ class PredictSettings:
                                    "a list of training runs [runA,runB] or a sweep directory",
                                    optional=True)
         if not train_dirs and run.train_dir and not run.model_path \
-                and is_ensemble_run(run.train_dir):  # train_dir=<ensemble run>: train_dirs=[it]
+                and stands_for_runs(run.train_dir):  # train_dir=<ensemble run>: train_dirs=[it]
             train_dirs, run = (run.train_dir,), replace(run, train_dir=None)
         if train_dirs and (run.train_dir or run.model_path):
             raise PredictError("give train_dirs=[…] (an ensemble) or train_dir/model_path (one "

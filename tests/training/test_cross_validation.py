@@ -1,5 +1,6 @@
 """Stratified k-fold cross-validation: the folds' splits and a k = 2 run of the training stage."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -75,6 +76,16 @@ def test_two_fold_cross_validation_of_the_training_stage(tmp_path, monkeypatch):
         assert summary["cnn"]["per_fold"][fold] == metrics["test_accuracy"]
     tested = [set(s.index[s == "test"]) for s in splits]
     assert not tested[0] & tested[1] and len(tested[0] | tested[1]) == 60
+    # Each fold is a run the other stages open, and the cross-validation an ensemble of its folds.
+    from brainage.ensemble.members import member_dirs, stands_for_runs
+    from brainage.runs import read_record
+    from brainage.trained.run import read_run_config
+
+    for fold in (0, 1):
+        assert read_run_config(run / f"fold{fold}").trainer.cv_fold == fold
+        assert read_record(run / f"fold{fold}").state == "finished"
+    assert [Path(d) for d in member_dirs([run])] == [run / "fold0", run / "fold1"]
+    assert stands_for_runs(run) and not stands_for_runs(run / "fold0")   # train_dir=<run>: both folds
 
     table = pd.read_csv(run / "sweep.csv")
     assert table["run"].tolist() == ["fold0", "fold1"] and table["cv_fold"].tolist() == [0, 1]
