@@ -50,9 +50,8 @@ class TrainedGrid:
         modulated = data.get("modulated")
         fmt = str(data.get("format") or "nifti")
         steps = None
-        if fmt == "preprocessed" and data.get("root"):
-            steps = step_settings(derivative_dir(data.get("root"), data.get("derivatives_dir") or
-                                                 "data/derivatives"))
+        if fmt == "preprocessed" and data.get("root") and data.get("derivatives_dir"):
+            steps = step_settings(derivative_dir(data.get("root"), data.get("derivatives_dir")))
         return cls(fmt, None if modulated is None else bool(modulated), grid, steps)
 
     @property
