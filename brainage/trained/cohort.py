@@ -4,7 +4,7 @@ needed."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -39,18 +39,29 @@ class OpenedRun:
 def training_data(train: TrainRun, overrides: dict, progress: bool) -> PreparedData:
     """The run's cohort rebuilt by the data stage (from its cache), split unchanged.
 
-    A cohort that no longer reproduces the run's ``split.csv`` is refused.
+    A cohort that no longer reproduces the run's ``split.csv`` is refused. A cross-validation
+    fold (``trainer.cv_fold`` in its config) was trained on its fold's split, not the data
+    stage's: its subjects are checked, and its split is the one ``split.csv`` records.
     """
     # deferred: the data stage loads nibabel and scipy, which the stages' command lines need not
     from brainage.data.cohort import prepare_data
 
     prep = prepare_data(train.data_config(overrides), seed=int(train.cfg.seed), run_dir=None,
                         progress=progress)
-    if list(prep.table["subject_id"]) != list(train.split["subject_id"]) or \
-            list(prep.table["split"]) != list(train.split["split"]):
+    same_subjects = list(prep.table["subject_id"]) == list(train.split["subject_id"])
+    if same_subjects and _is_fold(train):
+        table = prep.table.copy()
+        table["split"] = train.split["split"].to_numpy()
+        return replace(prep, table=table)
+    if not same_subjects or list(prep.table["split"]) != list(train.split["split"]):
         raise TrainedRunError(f"the data stage no longer reproduces {train.dir}/split.csv (the "
                               "cohort or its files changed since training); use the original data")
     return prep
+
+
+def _is_fold(train: TrainRun) -> bool:
+    trainer = train.cfg.get("trainer") or {}
+    return trainer.get("cv_folds") is not None and trainer.get("cv_fold") is not None
 
 
 class TrainingCohorts:
