@@ -78,6 +78,28 @@ def test_the_training_row_basis_changes_no_prediction(rng, n_features):
                                    rtol=1e-5, atol=1e-6)
 
 
+def test_a_feature_that_barely_varies_in_training_is_left_out(rng):
+    """A block where one training subject has a trace of GM: standardised, a test subject with
+    GM there would land a thousand SDs out and its predicted age hundreds of years off."""
+    from sklearn.linear_model import Ridge
+
+    x = rng.uniform(0.2, 0.8, size=(40, 50))
+    age = 20 + 60 * x[:, :5].mean(axis=1)
+    x[:, 7] = 0.0
+    x[3, 7] = 1e-5                                       # the trace, in a training subject
+    x[35, 7] = 0.3                                       # GM there in a test subject
+    train, test = slice(0, 30), slice(30, None)
+    basis = TrainingRowBasis().fit(x[train])
+    assert not basis.kept_[7] and basis.kept_.sum() == 49
+    without = np.delete(x, 7, axis=1)
+    reference = TrainingRowBasis().fit(without[train])
+    ridge = Ridge(alpha=1.0).fit(basis.transform(x[train]), age[train])
+    expected = Ridge(alpha=1.0).fit(reference.transform(without[train]), age[train])
+    np.testing.assert_allclose(ridge.predict(basis.transform(x[test])),
+                               expected.predict(reference.transform(without[test])), rtol=1e-10)
+    assert np.abs(ridge.predict(basis.transform(x[test])) - age[test]).max() < 30
+
+
 def test_predicted_ages_fall_into_the_runs_bins():
     edges = [10, 40, 70, 101]
     assert ages_to_bins([-5, 10, 39.9, 40, 69.99, 70, 100.5, 101, 250], edges).tolist() == [

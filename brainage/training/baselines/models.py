@@ -25,23 +25,31 @@ from brainage.training.baselines.catalogue import Baseline
 from brainage.training.classification import classification_metrics
 
 
+# A feature whose training SD is below this share of the median feature's is left out: a block
+# at the brain's edge where one training subject has a trace of GM would otherwise be scaled up
+# a thousandfold, and a test subject with some GM there predicted hundreds of years off.
+MIN_RELATIVE_SD = 1e-3
+
+
 class TrainingRowBasis:
-    """Standardise with the training split's mean and SD, then project onto an orthonormal basis
-    of the centred training rows (from the n x n Gram matrix: cheap when features outnumber
-    subjects). Exact for L2-penalised linear models; see the module's note."""
+    """Standardise with the training split's mean and SD (features that barely vary in training
+    left out, :data:`MIN_RELATIVE_SD`), then project onto an orthonormal basis of the centred
+    training rows (from the n x n Gram matrix: cheap when features outnumber subjects). Exact for
+    L2-penalised linear models; see the module's note."""
 
     def fit(self, features: np.ndarray) -> "TrainingRowBasis":
-        self.mean_ = features.mean(axis=0)
         sd = features.std(axis=0)
-        self.scale_ = np.where(sd > 0, sd, 1.0)  # constant features (outside the brain) stay 0
-        centred = (features - self.mean_) / self.scale_
+        varying = sd[sd > 0]
+        self.kept_ = sd > (MIN_RELATIVE_SD * np.median(varying) if varying.size else 0.0)
+        self.mean_, self.scale_ = features.mean(axis=0)[self.kept_], sd[self.kept_]
+        centred = (features[:, self.kept_] - self.mean_) / self.scale_
         eigenvalues, vectors = np.linalg.eigh(centred @ centred.T)
-        keep = eigenvalues > 1e-10 * max(eigenvalues.max(), 1e-300)
+        keep = eigenvalues > 1e-10 * max(eigenvalues.max(initial=0.0), 1e-300)
         self.basis_ = centred.T @ (vectors[:, keep] / np.sqrt(eigenvalues[keep]))
         return self
 
     def transform(self, features: np.ndarray) -> np.ndarray:
-        return ((features - self.mean_) / self.scale_) @ self.basis_
+        return ((features[:, self.kept_] - self.mean_) / self.scale_) @ self.basis_
 
 
 def split_features(features: np.ndarray, data) -> dict:
