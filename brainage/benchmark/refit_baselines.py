@@ -34,7 +34,8 @@ def refit_run(train_dir: Path) -> list[dict]:
     recorded = metrics.get("baselines") or {}
     return [{"run": str(train.dir), "score": score, "network": metrics.get(score),
              "baseline": name, "recorded": (recorded.get(name) or {}).get(score),
-             "refit": entry.get(score), "penalty": entry["penalty"]["value"]}
+             "refit": entry.get(score), "penalty": entry["penalty"]["value"],
+             "penalty_at_grid_edge": entry["penalty"]["at_grid_edge"]}
             for name, entry in refit.items()]
 
 
@@ -54,7 +55,7 @@ def main(argv=None) -> None:
     table = pd.DataFrame([row for run in run_dirs(args.train_dir) for row in refit_run(run)])
     if args.out:
         table.to_csv(args.out, index=False)
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     means = table.groupby("baseline")[["network", "recorded", "refit"]].mean()
     print("\nmean over runs:\n" + means.to_string(float_format=lambda v: f"{v:.3f}"))
 
