@@ -43,8 +43,9 @@ def mirror_balance(explain: Callable, predict: Callable, volumes: np.ndarray,
             "prediction_change": float(np.mean(np.abs(predict(volumes) - predict(mirrored))))}
 
 
-def run_balance(train_dir: Path, subjects: str, method: str) -> dict:
-    """:func:`mirror_balance` of a finished run's ``subjects`` with one explanation method."""
+def run_balance(train_dir: Path, subjects: str, method: str, batch: int = 4) -> dict:
+    """:func:`mirror_balance` of a finished run's ``subjects`` with one explanation method,
+    ``batch`` subjects at a time."""
     from brainage.data.reference_images import reference_image
     from brainage.predicting.methods import method_params
     from brainage.trained.cohort import select_subjects, training_data
@@ -68,10 +69,12 @@ def run_balance(train_dir: Path, subjects: str, method: str) -> dict:
 
     def explain(x, ref):
         analyzer = load_analyzers(model, {method: {**params, "reference": ref[..., None]}})[method]
-        return np.asarray(analyzer.explain(x[..., None]).maps)[..., 0]
+        return np.concatenate([np.asarray(analyzer.explain(x[i:i + batch, ..., None]).maps)[..., 0]
+                               for i in range(0, len(x), batch)])
 
     def predict(x):
-        out = np.asarray(model(x[..., None], training=False))
+        out = np.concatenate([np.asarray(model(x[i:i + batch, ..., None], training=False))
+                              for i in range(0, len(x), batch)])
         return out[:, 0] if out.shape[1] == 1 else out.max(axis=1)
 
     return {"train_dir": str(train.dir), "subjects": subjects, "method": method,
