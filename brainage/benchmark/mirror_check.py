@@ -2,16 +2,18 @@
 
 Explains a run's subjects as they are and mirrored along the array's first (x) axis, the
 method's reference image mirrored with them, and compares how much relevance (sum of |R|) each
-half of the array holds. Were the two hemispheres weighed alike, mirroring would carry the
-imbalance with the anatomy: the low-x half's share over the high-x half's, ``ratio``, would
-become ``1 / ratio``. Where it stays, the imbalance is the network's (for example a pooling that
-leaves one end of the box unseen: :func:`brainage.model.parts.unseen_input`).
+half of the array holds: ``ratio``, the low-x half's over the high-x half's. An imbalance the
+anatomy carries swaps sides under mirroring, one the network carries (for example a pooling that
+leaves one end of the box unseen: :func:`brainage.model.parts.unseen_input`) stays. With
+``ratio = network × anatomy`` and ``ratio_mirrored = network / anatomy``, the two parts are
+``network_ratio = sqrt(ratio × ratio_mirrored)`` and ``anatomy_ratio = sqrt(ratio /
+ratio_mirrored)``; 1 means no imbalance of that kind.
 
     python -m brainage.benchmark.mirror_check --train-dir outputs/train/<run> [--subjects test]
         [--method dtd_reference]
 
-prints both ratios, how far mirroring moves them towards ``1 / ratio``, and the mean change of
-the prediction (years, or the predicted class's logit).
+prints both ratios, their network and anatomy parts, and the mean change of the prediction
+(years, or the predicted class's largest logit).
 """
 from __future__ import annotations
 
@@ -37,9 +39,8 @@ def mirror_balance(explain: Callable, predict: Callable, volumes: np.ndarray,
     mirrored, mirrored_ref = volumes[:, ::-1].copy(), reference[::-1].copy()
     original, flipped = half_ratio(explain(volumes, reference)), half_ratio(explain(mirrored, mirrored_ref))
     return {"n_subjects": int(len(volumes)), "ratio": original, "ratio_mirrored": flipped,
-            "ratio_if_anatomy": 1.0 / original,
-            "follows_anatomy": float(np.log(original / flipped) / (2 * np.log(original)))
-            if original != 1.0 else float("nan"),
+            "network_ratio": float(np.sqrt(original * flipped)),
+            "anatomy_ratio": float(np.sqrt(original / flipped)),
             "prediction_change": float(np.mean(np.abs(predict(volumes) - predict(mirrored))))}
 
 

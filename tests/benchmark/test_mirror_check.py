@@ -35,12 +35,12 @@ def test_an_imbalance_in_the_weights_stays_and_one_in_the_anatomy_swaps():
     volumes = (volumes + volumes[:, ::-1]) / 2           # mirror-symmetric anatomy
     found = mirror_balance(*_linear(left_heavy), volumes, np.zeros(SHAPE))
     assert found["ratio"] == pytest.approx(2.0) and found["ratio_mirrored"] == pytest.approx(2.0)
-    assert found["follows_anatomy"] == pytest.approx(0.0, abs=1e-9)
+    assert (found["network_ratio"], found["anatomy_ratio"]) == pytest.approx((2.0, 1.0))
     lopsided = volumes.copy()
     lopsided[:, :3] *= 3.0                               # the anatomy carries the imbalance
     found = mirror_balance(*_linear(np.ones(SHAPE)), lopsided, np.zeros(SHAPE))
     assert found["ratio"] == pytest.approx(3.0) and found["ratio_mirrored"] == pytest.approx(1 / 3)
-    assert found["follows_anatomy"] == pytest.approx(1.0)
+    assert (found["network_ratio"], found["anatomy_ratio"]) == pytest.approx((1.0, 3.0))
     assert found["prediction_change"] == pytest.approx(0.0, abs=1e-9)
 
 
