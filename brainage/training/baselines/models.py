@@ -24,7 +24,6 @@ from brainage.data.bins import ages_to_bins
 from brainage.training.baselines.catalogue import Baseline
 from brainage.training.classification import classification_metrics
 
-
 # A feature whose training SD is below this share of the median feature's is left out: a block
 # at the brain's edge where one training subject has a trace of GM would otherwise be scaled up
 # a thousandfold, and a test subject with some GM there predicted hundreds of years off.
