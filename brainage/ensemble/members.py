@@ -122,7 +122,7 @@ def is_ensemble_run(path) -> bool:
 def is_cross_validation_run(path) -> bool:
     """Whether ``path`` is a cross-validation run (``trainer.cv_folds=k``): its folds are runs of
     their own (``fold0/.hydra``), and it holds no model."""
-    path = Path(str(path))
+    path = Path(str(path))  # fold0: brainage.training.cross_validation.FOLD_DIR, a layer above
     return (path / "fold0" / ".hydra").is_dir() and not (path / MODEL_FILE).is_file()
 
 
