@@ -51,6 +51,18 @@ def _terminate(signum, frame):
     raise Terminated
 
 
+# Whether this process got SIGINT. Its KeyboardInterrupt can land inside a library that turns it
+# into another error: TensorFlow's traceback-stack context manager asserts on the way out
+# ("AssertionError: Concurrent access?"). run_stage then still ends the run as interrupted.
+_interrupted = False
+
+
+def _interrupt(signum, frame):
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
 def raise_if_terminated() -> None:
     """Raise :class:`Terminated` if SIGTERM arrived, whether or not its first exception got
     through: a stage's loop calls it at each step (training: every batch and epoch)."""
@@ -100,14 +112,21 @@ def run_stage(stage, cfg, errors: tuple = (BrainageError,), *, run_dir=None,
         _record_end(record, run_dir, FAILED, str(exc))
         _exit(f"error: {exc}", 2)
     except KeyboardInterrupt as exc:
-        terminated = isinstance(exc, Terminated)
-        _record_end(record, run_dir, INTERRUPTED, "SIGTERM" if terminated else "Ctrl-C (SIGINT)")
-        _exit(_interrupted_message(run_dir, record),
-              TERMINATED_STATUS if terminated else INTERRUPTED_STATUS, now=from_command_line)
+        _stop_interrupted(record, run_dir, isinstance(exc, Terminated), from_command_line)
     except Exception as exc:  # a bug: recorded, then Hydra prints the traceback
+        if _terminated or _interrupted:  # the signal's exception, turned into another on its way
+            _stop_interrupted(record, run_dir, _terminated, from_command_line)
         _record_end(record, run_dir, FAILED, f"{type(exc).__name__}: {exc}", exc_info=True)
         raise
     return run_dir, summary
+
+
+def _stop_interrupted(record: RunRecord, run_dir: Path, terminated: bool, now: bool) -> None:
+    """End a run that SIGINT or SIGTERM stopped: ``run.json`` interrupted, the message, the
+    shell's status for the signal."""
+    _record_end(record, run_dir, INTERRUPTED, "SIGTERM" if terminated else "Ctrl-C (SIGINT)")
+    _exit(_interrupted_message(run_dir, record),
+          TERMINATED_STATUS if terminated else INTERRUPTED_STATUS, now=now)
 
 
 def _run_dir(run_dir) -> Path:
@@ -226,6 +245,7 @@ def hydra_entry(function, config_name: str, legacy_args: Callable | None = None)
         import hydra
 
         signal.signal(signal.SIGTERM, _terminate)
+        signal.signal(signal.SIGINT, _interrupt)
         args = legacy_args(sys.argv[1:]) if legacy_args else sys.argv[1:]
         sys.argv[1:] = quote_path_templates(args)
         hydra.main(version_base="1.3", config_path="../configs", config_name=config_name)(
